@@ -1,0 +1,164 @@
+"""Typed experiment configs: plain YAML in, validated once at the edge, saved next to every result.
+
+A config names its `protocol`; each protocol has its own schema. `--set key=value` overrides are
+applied to the raw YAML before validation, so an unknown key or a bad value fails with one line that
+names the key, the value and what is allowed.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from distill.errors import DistillError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSpec(Section):
+    """A model family from `distill.models.MODELS`, its constructor options, and its learning rate."""
+
+    model: str
+    options: dict[str, Any] = Field(default_factory=dict)
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+
+
+class TeacherSpec(ModelSpec):
+    select: Literal["per_fold", "best"] = "per_fold"
+
+
+class StudentSpec(ModelSpec):
+    lam: float = Field(1.0, ge=0, le=1, description="weight of the teacher term; 0 = truth only")
+
+
+class TrainSection(Section):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=1)
+    threads: int = Field(1, ge=1, description="torch threads; 1 is fastest for small models")
+
+
+class CVSection(Section):
+    folds: int = Field(5, ge=2)
+    split: Literal["blocked", "shuffled"] = "blocked"
+    random_state: int = 22
+
+
+class ForecastData(Section):
+    path: str | None = None
+    location: str | None = None
+    cache_dir: str | None = None
+    target: str = "new_hospitalized_patients"
+    input_days: int = Field(10, ge=1)
+    horizon: int = Field(14, ge=1)
+    scale_on: Literal["train", "all"] = "train"
+    sim_days: int = Field(860, ge=60)
+    sim_seed: int = 0
+
+
+class ReportSection(Section):
+    sample_windows: int = Field(4, ge=1)
+    seed_sums: bool = False
+    latency_repeats: int = Field(30, ge=3)
+
+
+class ForecastConfig(Section):
+    """The cross-validated teacher -> students protocol on windowed time series (issue: covid recipes)."""
+
+    protocol: Literal["forecast"] = "forecast"
+    name: str
+    description: str = ""
+    seed: int = 0
+    data: ForecastData = Field(default_factory=ForecastData)
+    cv: CVSection = Field(default_factory=CVSection)
+    train: TrainSection = Field(default_factory=TrainSection)
+    teacher: TeacherSpec
+    students: dict[str, StudentSpec]
+    report: ReportSection = Field(default_factory=ReportSection)
+
+
+PROTOCOLS: dict[str, type[Section]] = {"forecast": ForecastConfig}
+RECIPES = resources.files("distill") / "recipes"
+
+
+def recipe_names() -> list[str]:
+    """Built-in recipe names (the YAML files shipped in `distill/recipes`)."""
+    return sorted(p.name[:-5] for p in RECIPES.iterdir() if p.name.endswith(".yaml"))
+
+
+def read_recipe(name_or_path: str) -> dict:
+    """Raw YAML of a built-in recipe name or a path to a YAML file."""
+    if name_or_path.endswith((".yaml", ".yml")):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise DistillError(f"config file not found: {path}")
+        text = path.read_text()
+    elif name_or_path in recipe_names():
+        text = (RECIPES / f"{name_or_path}.yaml").read_text()
+    else:
+        raise DistillError(f"unknown recipe {name_or_path!r}; built-in: {', '.join(recipe_names())}")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise DistillError(f"{name_or_path} is not valid YAML: {str(error).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise DistillError(f"{name_or_path} must hold a YAML mapping at the top level")
+    return raw
+
+
+def apply_override(raw: dict, assignment: str) -> None:
+    """Apply one `dotted.key=value` (value parsed as YAML) to the raw config, in place."""
+    key, sep, text = assignment.partition("=")
+    if not sep or not key:
+        raise DistillError(f"--set expects key=value, got {assignment!r}")
+    try:
+        value = yaml.safe_load(text) if text else None
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    *parents, leaf = key.split(".")
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise DistillError(f"unknown config key {key!r}: {part!r} is not a section")
+        node = child
+    node[leaf] = value
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"])
+    if first["type"] == "extra_forbidden":
+        return f"unknown config key {key!r}"
+    if first["type"] == "missing":
+        return f"config key {key!r} is required"
+    return f"bad value for {key}: {first['input']!r} ({first['msg']})"
+
+
+def validate_config(raw: dict) -> Section:
+    """Pick the schema named by `protocol` and validate; errors become one DistillError line."""
+    protocol = raw.get("protocol", "forecast")
+    if protocol not in PROTOCOLS:
+        raise DistillError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+    try:
+        return PROTOCOLS[protocol].model_validate(raw)
+    except ValidationError as error:
+        raise DistillError(_describe(error)) from None
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
+    """Read a recipe or YAML file, apply `--set` overrides, validate."""
+    raw = read_recipe(name_or_path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate_config(raw)
+
+
+def config_to_yaml(config: Section) -> str:
+    """The resolved config as YAML, for saving beside results."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

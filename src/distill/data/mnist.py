@@ -1,0 +1,131 @@
+"""MNIST from its four IDX files (LeCun et al.), plain or gzipped, in a folder the user names.
+
+`download_mnist` fetches the gzipped files once into that folder (each written to a temporary
+file, then renamed, so an interrupted download never leaves a half file); `load_mnist` never
+touches the network. IDX format: two zero bytes, a type code, the number of dimensions, each
+dimension as a big-endian int32, then the values in C order.
+"""
+from __future__ import annotations
+
+import gzip
+import math
+import os
+import tempfile
+import urllib.error
+import urllib.request
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from distill.errors import DistillError
+
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read one IDX file (gzipped when its name ends in .gz) into an array of its stored shape and type."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as error:
+        raise DistillError(f"cannot read IDX file {path}: {error}") from error
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
+        raise DistillError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or 'missing'}; "
+                           "expected 0000 then a type code (08 for unsigned bytes) and the dimension count")
+    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
+    header = 4 + 4 * ndim
+    if len(raw) < header:
+        raise DistillError(f"{path} is a corrupt IDX file: {len(raw)} bytes cannot hold a {ndim}-D header")
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
+    expected = header + dtype.itemsize * math.prod(shape)
+    if len(raw) != expected:
+        raise DistillError(f"{path} is a corrupt IDX file: header says shape {shape} ({expected} bytes), "
+                           f"the file has {len(raw)} bytes")
+    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+
+
+def find_idx_file(folder: Path, name: str) -> Path:
+    """The plain or gzipped copy of an IDX file in the folder."""
+    for candidate in (folder / name, folder / f"{name}.gz"):
+        if candidate.is_file():
+            return candidate
+    raise DistillError(f"MNIST file {name} (or {name}.gz) not found in {folder}; "
+                       "put the four IDX files there or call download_mnist")
+
+
+def read_images(path: Path) -> np.ndarray:
+    """(N, 1, rows, cols) float32 in [0, 1] from an unsigned-byte idx3 file."""
+    images = read_idx(path)
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise DistillError(f"{path} is not an MNIST image file: expected 3-D unsigned bytes, "
+                           f"got {images.ndim}-D {images.dtype}")
+    return (images.astype(np.float32) / 255.0)[:, None]  # (N, 1, rows, cols)
+
+
+def read_labels(path: Path) -> np.ndarray:
+    """(N,) int64 labels from an unsigned-byte idx1 file."""
+    labels = read_idx(path)
+    if labels.ndim != 1 or labels.dtype != np.uint8:
+        raise DistillError(f"{path} is not an MNIST label file: expected 1-D unsigned bytes, "
+                           f"got {labels.ndim}-D {labels.dtype}")
+    return labels.astype(np.int64)
+
+
+def load_split(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
+    """Images and labels of the `train` or `test` part, checked to have the same number of examples."""
+    images_path = find_idx_file(folder, FILES[f"{part}_images"])
+    labels_path = find_idx_file(folder, FILES[f"{part}_labels"])
+    x, y = read_images(images_path), read_labels(labels_path)
+    if len(x) != len(y):
+        raise DistillError(f"MNIST {part} files disagree: {images_path.name} has {len(x)} images, "
+                           f"{labels_path.name} has {len(y)} labels")
+    return x, y
+
+
+def load_mnist(folder: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, y_train, x_test, y_test); x float32 (N, 1, 28, 28) in [0, 1], y int64 (N,)."""
+    folder = Path(folder)
+    x_train, y_train = load_split(folder, "train")
+    x_test, y_test = load_split(folder, "test")
+    return x_train, y_train, x_test, y_test
+
+
+def download_file(url: str, target: Path, timeout: float) -> None:
+    """Stream `url` into a temporary file next to `target`, then rename it into place."""
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+            while chunk := response.read(1 << 20):
+                out.write(chunk)
+        os.replace(temporary, target)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+def download_mnist(folder: str | Path, base_url: str = MNIST_URL, timeout: float = 60.0) -> Path:
+    """Download the four gzipped IDX files into `folder` unless a plain or gzipped copy is already there.
+
+    Returns the folder, ready for `load_mnist`. Offline or a bad URL raises a one-line DistillError.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FILES.values():
+        if (folder / name).is_file() or (folder / f"{name}.gz").is_file():
+            continue
+        url = f"{base_url.rstrip('/')}/{name}.gz"
+        try:
+            download_file(url, folder / f"{name}.gz", timeout)
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            raise DistillError(f"cannot download {url}: {reason}; put the IDX files in {folder}") from error
+    return folder

@@ -1,0 +1,97 @@
+"""Time-series windows, cross-validation splits and per-fold scaling, shared by every forecasting recipe.
+
+A window starting at day i reads `input_days` days of every feature (days i .. i+input_days-1) and
+predicts the target on the next `horizon` days. Windows are strided views of one (days, features)
+tensor: no window is ever copied until a batch is drawn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sklearn.model_selection import KFold
+from sklearn.preprocessing import MinMaxScaler
+
+from distill.errors import DistillError
+
+SPLITS = ("blocked", "shuffled")
+
+
+def window_count(days: int, input_days: int, horizon: int) -> int:
+    """How many full windows a series of `days` rows holds."""
+    return days - input_days - horizon + 1
+
+
+def make_windows(values: torch.Tensor, target: torch.Tensor, input_days: int,
+                 horizon: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Views x (windows, input_days, features) and y (windows, horizon) of a (days, features) table."""
+    count = window_count(len(values), input_days, horizon)
+    if count < 1:
+        raise DistillError(f"the data has {len(values)} rows; a window needs input_days + horizon = "
+                           f"{input_days + horizon}")
+    x = values[:count + input_days - 1].unfold(0, input_days, 1).transpose(1, 2)  # (windows, days, features)
+    y = target[input_days:].unfold(0, horizon, 1)  # (windows, horizon)
+    return x, y
+
+
+def shuffled_folds(n_windows: int, folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The seed's split: KFold with shuffling over overlapping windows (neighbours leak across folds)."""
+    splitter = KFold(n_splits=folds, shuffle=True, random_state=random_state)
+    return [(train, test) for train, test in splitter.split(np.arange(n_windows))]
+
+
+def blocked_folds(n_windows: int, folds: int, span: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Contiguous test blocks; training windows that share any day with a test window are purged.
+
+    Window j covers days j .. j+span-1, so it overlaps the test block [a, b] iff a-span < j < b+span.
+    """
+    splits = []
+    for test in np.array_split(np.arange(n_windows), folds):
+        start, stop = test[0], test[-1]
+        window = np.arange(n_windows)
+        train = window[(window <= start - span) | (window >= stop + span)]
+        if len(train) == 0:
+            raise DistillError(f"{n_windows} windows are too few for {folds} blocked folds with a purge gap "
+                               f"of {span - 1} windows on each side; use fewer folds or more data")
+        splits.append((train, test))
+    return splits
+
+
+def make_folds(n_windows: int, folds: int, split: str, span: int,
+               random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Dispatch on `cv.split`; checks there are enough windows for the folds."""
+    if folds < 2:
+        raise DistillError(f"cv.folds must be at least 2, got {folds}")
+    if n_windows < 2 * folds:
+        raise DistillError(f"{n_windows} windows are too few for {folds} folds; need at least {2 * folds}")
+    if split == "blocked":
+        return blocked_folds(n_windows, folds, span)
+    if split == "shuffled":
+        return shuffled_folds(n_windows, folds, random_state)
+    raise DistillError(f"unknown cv.split {split!r}; allowed: {', '.join(SPLITS)}")
+
+
+def covered_days(window_indices: np.ndarray, span: int) -> np.ndarray:
+    """Sorted unique day indices that the given windows read or predict."""
+    return np.unique((window_indices[:, None] + np.arange(span)[None, :]).ravel())
+
+
+@dataclass
+class TableScaler:
+    """MinMax scaling to [0, 1] of every column, fitted on chosen rows only (scikit-learn style)."""
+
+    def fit(self, table: np.ndarray, rows: np.ndarray | None = None) -> "TableScaler":
+        self.scaler_ = MinMaxScaler().fit(table if rows is None else table[rows])
+        return self
+
+    def transform(self, table: np.ndarray) -> np.ndarray:
+        return self.scaler_.transform(table).astype(np.float32)
+
+    def column_range(self, column: int) -> float:
+        """Width of the fitted range of one column: multiply a scaled error by it for original units."""
+        return float(self.scaler_.data_range_[column]) or 1.0
+
+    def column_min(self, column: int) -> float:
+        """Fitted minimum of one column: the original value that scales to 0."""
+        return float(self.scaler_.data_min_[column])

@@ -1,0 +1,36 @@
+"""Metrics and statistics: per-fold scores, mean +- SEM, and paired comparisons between models."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import stats
+
+
+def summarize(per_fold: list[float]) -> dict:
+    """Mean, standard error of the mean (ddof = 1) and the per-fold values."""
+    values = np.asarray(per_fold, dtype=float)
+    sem = float(stats.sem(values)) if len(values) > 1 else float("nan")
+    return {"mean": float(values.mean()), "sem": sem, "per_fold": [float(v) for v in values]}
+
+
+def paired_comparison(a: list[float], b: list[float], name_a: str, name_b: str, metric: str) -> dict:
+    """Per-fold differences a - b, their mean +- SEM, and the paired t-test p-value (two-sided)."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    p_value = float(stats.ttest_rel(a, b).pvalue) if len(diff) > 1 and np.ptp(diff) > 0 else float("nan")
+    summary = summarize(diff.tolist())
+    return {
+        "metric": metric,
+        "difference": f"{name_a} - {name_b}",
+        **summary,
+        "p_value": p_value,
+        "wins": int((diff < 0).sum()),
+        "folds": len(diff),
+    }
+
+
+def format_mean_sem(summary: dict, digits: int = 4) -> str:
+    """'0.0123 +- 0.0010' (SEM shown as n/a with a single fold)."""
+    sem = summary["sem"]
+    sem_text = "n/a" if math.isnan(sem) else f"{sem:.{digits}f}"
+    return f"{summary['mean']:.{digits}f} +- {sem_text}"

@@ -1,0 +1,192 @@
+"""The cross-validated protocol shared by every recipe: folds -> teacher -> students -> evaluation.
+
+Per fold: fit the teacher on the training part; compute its outputs once; fit every student with its
+own mix of truth and teacher; score every model (and the trivial baselines) against the TRUTH of the
+test part; record per-epoch curves. Then summarise over folds (mean +- SEM) and compare students
+pairwise on the same folds. What the data is (windows, images, tables) and what the task is
+(regression, classification) come in as `FoldData` and a `Task`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from distill.config import ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.evaluate import paired_comparison, summarize
+from distill.models import build_model
+from distill.profile import profile_model
+from distill.train import fit, predict
+
+
+@dataclass
+class FoldData:
+    """One fold after fold-local preprocessing.
+
+    Regression targets in original units are `y * units + offset` (the fold's scaler, inverted).
+    """
+
+    index: int
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    test_rows: torch.Tensor
+    units: float = 1.0
+    offset: float = 0.0
+
+
+class Task(Protocol):
+    """What differs between regression and classification: losses and metrics."""
+
+    name: str
+    curve_metric: str
+
+    def hard_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+
+    def student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
+                     spec: StudentSpec) -> torch.Tensor: ...
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]: ...
+
+    def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]: ...
+
+
+BaselineFactory = Callable[[FoldData], nn.Module]
+
+
+@dataclass
+class ModelOutcome:
+    """One model on one fold: scores, curves and test-set outputs (for figures)."""
+
+    train: dict[str, float]
+    test: dict[str, float]
+    curves: dict[str, list[float]]
+    test_outputs: torch.Tensor
+    fidelity: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ProtocolResult:
+    folds: list[FoldData]
+    outcomes: dict[str, list[ModelOutcome]]
+    profiles: dict[str, dict]
+    teacher_folds: list[int]
+
+
+def _seed_for(seed: int, fold: int, role: int) -> int:
+    return seed * 1_000_003 + fold * 101 + role
+
+
+def _build(spec: ModelSpec, fold: FoldData, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return build_model(spec.model, tuple(fold.x_train.shape[1:]), _output_dim(fold), **spec.options)
+
+
+def _output_dim(fold: FoldData) -> int:
+    return int(fold.y_train.shape[1]) if fold.y_train.ndim > 1 else int(fold.y_train.max()) + 1
+
+
+class _Curves:
+    """Per-epoch train/test curve of the task's curve metric against the truth, in eval mode."""
+
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task) -> None:
+        self.model, self.fold, self.task = model, fold, task
+        self.values: dict[str, list[float]] = {"train": [], "test": []}
+
+    def __call__(self, epoch: int) -> None:
+        for part, x, y in (("train", self.fold.x_train, self.fold.y_train),
+                           ("test", self.fold.x_test, self.fold.y_test)):
+            scores = self.task.metrics(predict(self.model, x), y, self.fold)
+            self.values[part].append(scores[self.task.curve_metric])
+
+
+def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
+               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm) -> dict[str, list[float]]:
+    curves = _Curves(model, fold, task)
+    fit(model, loss, len(fold.x_train), epochs=train.epochs, batch_size=train.batch_size, lr=spec.lr,
+        weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
+    return curves.values
+
+
+def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict) -> ModelOutcome:
+    train_out, test_out = predict(model, fold.x_train), predict(model, fold.x_test)
+    return ModelOutcome(train=task.metrics(train_out, fold.y_train, fold),
+                        test=task.metrics(test_out, fold.y_test, fold), curves=curves, test_outputs=test_out)
+
+
+def _select_teachers(outcomes: list[ModelOutcome], select: str) -> list[int]:
+    """Which fold's teacher labels each fold: its own, or (seed protocol) the one best fold's for all."""
+    if select == "per_fold":
+        return list(range(len(outcomes)))
+    scores = [(o.curves["train"][-1] + o.curves["test"][-1]) / 2 for o in outcomes]
+    best = min(range(len(scores)), key=scores.__getitem__)
+    return [best] * len(outcomes)
+
+
+def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
+                 train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
+                 latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
+    """Run teacher, students and baselines on every fold; see the module docstring."""
+    torch.set_num_threads(train.threads)
+    total = len(folds) * (1 + len(students)) * train.epochs
+    outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
+    with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
+              disable=None if show_progress is None else not show_progress) as bar:
+        teachers = []
+        for fold in folds:
+            bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
+            model = _build(teacher, fold, _seed_for(seed, fold.index, 0))
+            loss = lambda rows, m=model, f=fold: task.hard_loss(m(f.x_train[rows]), f.y_train[rows])
+            curves = _fit_model(model, loss, fold, task, teacher, train, _seed_for(seed, fold.index, 0), bar)
+            teachers.append(model)
+            outcomes["teacher"].append(_score(model, fold, task, curves))
+        chosen = _select_teachers(outcomes["teacher"], teacher.select)
+        for fold, source in zip(folds, chosen):
+            guide_train = predict(teachers[source], fold.x_train)  # computed once per fold
+            guide_test = predict(teachers[source], fold.x_test)
+            for role, (name, spec) in enumerate(students.items(), start=1):
+                bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
+                model = _build(spec, fold, _seed_for(seed, fold.index, role))
+                loss = (lambda rows, m=model, f=fold, s=spec:
+                        task.student_loss(m(f.x_train[rows]), f.y_train[rows], guide_train[rows], s))
+                curves = _fit_model(model, loss, fold, task, spec, train, _seed_for(seed, fold.index, role), bar)
+                outcome = _score(model, fold, task, curves)
+                outcome.fidelity = task.fidelity(outcome.test_outputs, guide_test)
+                outcomes[name].append(outcome)
+    for name, factory in baselines.items():
+        outcomes[name] = []
+        for fold in folds:
+            outcomes[name].append(_score(factory(fold), fold, task, {"train": [], "test": []}))
+    example = folds[0]
+    architectures = {"teacher": _build(teacher, example, 0),
+                     **{name: _build(spec, example, 0) for name, spec in students.items()},
+                     **{name: factory(example) for name, factory in baselines.items()}}
+    profiles = {name: profile_model(model, tuple(example.x_train.shape[1:]), latency_repeats)
+                for name, model in architectures.items()}
+    return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen)
+
+
+def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:
+    """The `models` and `comparison` parts of results.json."""
+    models = {}
+    for name, runs in result.outcomes.items():
+        entry = dict(result.profiles[name])
+        for part in ("train", "test"):
+            keys = getattr(runs[0], part).keys()
+            entry[part] = {key: summarize([getattr(run, part)[key] for run in runs]) for key in keys}
+        if runs[0].fidelity:
+            entry["fidelity_to_teacher"] = {key: summarize([run.fidelity[key] for run in runs])
+                                            for key in runs[0].fidelity}
+        models[name] = entry
+    comparison = {}
+    for a, b in comparisons:
+        if a in result.outcomes and b in result.outcomes:
+            comparison[f"{a}_vs_{b}"] = paired_comparison(
+                [run.test[metric] for run in result.outcomes[a]],
+                [run.test[metric] for run in result.outcomes[b]], a, b, metric)
+    return {"models": models, "comparison": comparison}

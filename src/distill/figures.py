@@ -1,0 +1,84 @@
+"""Matplotlib figures (Agg backend, PNG): learning curves, predictions beside the truth, error vs cost."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from distill.experiment import ProtocolResult  # noqa: E402
+
+COLORS = {"teacher": "tab:blue", "student_kd": "tab:orange", "student_scratch": "tab:green",
+          "persistence": "tab:gray", "majority": "tab:gray"}
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
+    """One panel per model: train (dashed) and test (solid) metric per epoch, one line pair per fold."""
+    names = list(curves)
+    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        for fold, run in enumerate(curves[name]):
+            color = plt.cm.viridis(fold / max(1, len(curves[name]) - 1))
+            ax.plot(run["train"], "--", color=color, lw=1)
+            ax.plot(run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{metric} (dashed: train, solid: test)")
+    axes[0][-1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_forecasts(protocol: ProtocolResult, dates: list[str], input_days: int, samples: int, seed: int,
+                   path: Path) -> Path:
+    """Sampled test windows: truth and every model's forecast, in original units."""
+    rng = np.random.default_rng(seed)
+    picks = [(fold, int(rng.integers(len(fold.y_test)))) for fold in
+             (protocol.folds[i % len(protocol.folds)] for i in range(samples))]
+    cols = min(samples, 2)
+    rows = int(np.ceil(samples / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), squeeze=False)
+    for ax, (fold, row) in zip(axes.ravel(), picks):
+        start = int(fold.test_rows[row]) + input_days
+        days = np.arange(len(fold.y_test[row]))
+        ax.plot(days, fold.y_test[row].numpy() * fold.units + fold.offset, "k-", lw=2.2, label="truth")
+        for name, runs in protocol.outcomes.items():
+            forecast = runs[fold.index].test_outputs[row].numpy() * fold.units + fold.offset
+            ax.plot(days, forecast, "-", color=COLORS.get(name), lw=1.3, label=name)
+        ax.set_title(f"fold {fold.index + 1}, forecast from {dates[start] if start < len(dates) else start}",
+                     fontsize=9)
+        ax.set_xlabel("days ahead")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[len(picks):]:
+        ax.axis("off")
+    axes[0][0].set_ylabel("target (original units)")
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def plot_cost(models: dict[str, dict], metric: str, path: Path) -> Path:
+    """Test error (mean +- SEM) against parameters, FLOPs and batch-1 latency, one point per model."""
+    costs = [("params", "parameters"), ("flops", "FLOPs per prediction"), ("latency", "latency, batch 1 (ms)")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+    for ax, (key, label) in zip(axes, costs):
+        for name, entry in models.items():
+            cost = entry["latency_ms"]["batch1"] if key == "latency" else entry[key]
+            score = entry["test"][metric]
+            ax.errorbar(cost, score["mean"], yerr=score["sem"], fmt="o", color=COLORS.get(name), capsize=3)
+            ax.annotate(name, (cost, score["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+        ax.set_xscale("symlog", linthresh=1e-3 if key == "latency" else 1)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(f"test {metric} (mean +- SEM)")
+    return _save(fig, path)

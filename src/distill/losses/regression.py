@@ -1,0 +1,43 @@
+"""Distillation for regression: a convex mix of fitting the truth and fitting the teacher."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from distill.errors import DistillError
+
+
+def check_weight(name: str, value: float) -> float:
+    """Validate a mixing weight such as lambda or alpha: it must lie in [0, 1]."""
+    if not 0.0 <= value <= 1.0:
+        raise DistillError(f"{name} must be in [0, 1], got {value}")
+    return value
+
+
+def regression_distillation_loss(student: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
+                                 lam: float) -> torch.Tensor:
+    """L = (1 - lambda) * MSE(student, truth) + lambda * MSE(student, teacher).
+
+    lambda = 1 trains on the teacher's outputs only (the seed's S1, "student_kd"); lambda = 0 on the truth
+    only (S2, "student_scratch"). Regression form of Hinton et al. 2015 / generalized distillation
+    (Lopez-Paz et al. 2016), with squared error in place of cross-entropy. Terms with zero weight are skipped.
+    """
+    check_weight("lambda", lam)
+    loss = student.new_zeros(())
+    if lam < 1.0:
+        loss = loss + (1.0 - lam) * F.mse_loss(student, targets)
+    if lam > 0.0:
+        loss = loss + lam * F.mse_loss(student, teacher)
+    return loss
+
+
+class RegressionDistillationLoss(nn.Module):
+    """Module form of `regression_distillation_loss` with a fixed lambda."""
+
+    def __init__(self, lam: float) -> None:
+        super().__init__()
+        self.lam = check_weight("lambda", lam)
+
+    def forward(self, student: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+        return regression_distillation_loss(student, targets, teacher, self.lam)

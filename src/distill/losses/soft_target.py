@@ -1,0 +1,64 @@
+"""Soft-target distillation for classification: fit the labels and the teacher's softened distribution."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from distill.errors import DistillError
+from distill.losses.regression import check_weight
+
+
+def check_temperature(temperature: float) -> float:
+    """Validate a softmax temperature: it must be strictly positive."""
+    if not temperature > 0.0:
+        raise DistillError(f"temperature must be > 0, got {temperature}")
+    return temperature
+
+
+def check_logit_pair(student_logits: torch.Tensor, teacher_logits: torch.Tensor) -> None:
+    """Student and teacher logits must both be (batch, classes) with the same batch size and class count."""
+    if student_logits.dim() != 2 or teacher_logits.dim() != 2:
+        raise DistillError(f"logits must be (batch, classes), got student {tuple(student_logits.shape)} "
+                           f"and teacher {tuple(teacher_logits.shape)}")
+    if student_logits.shape[1] != teacher_logits.shape[1]:
+        raise DistillError(f"class count mismatch: student has {student_logits.shape[1]} classes, "
+                           f"teacher {teacher_logits.shape[1]}")
+    if student_logits.shape[0] != teacher_logits.shape[0]:
+        raise DistillError(f"batch size mismatch: student has {student_logits.shape[0]} rows, "
+                           f"teacher {teacher_logits.shape[0]}")
+
+
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+                     temperature: float, alpha: float) -> torch.Tensor:
+    """L = (1 - alpha) * CE(y, softmax(z_s)) + alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)).
+
+    Hinton, Vinyals, Dean 2015, "Distilling the knowledge in a neural network". The KL term is summed over
+    classes and averaged over the batch ("batchmean"); the T^2 factor keeps its gradient at the same scale
+    as T changes. `targets` are class indices (batch,). Terms with zero weight are skipped.
+    """
+    check_temperature(temperature)
+    check_weight("alpha", alpha)
+    check_logit_pair(student_logits, teacher_logits)
+    loss = student_logits.new_zeros(())
+    if alpha < 1.0:
+        loss = loss + (1.0 - alpha) * F.cross_entropy(student_logits, targets)
+    if alpha > 0.0:
+        student_log_p = F.log_softmax(student_logits / temperature, dim=1)
+        teacher_log_p = F.log_softmax(teacher_logits / temperature, dim=1)
+        kl = F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)
+        loss = loss + alpha * temperature ** 2 * kl
+    return loss
+
+
+class SoftTargetLoss(nn.Module):
+    """Module form of `soft_target_loss` with a fixed temperature and alpha."""
+
+    def __init__(self, temperature: float, alpha: float) -> None:
+        super().__init__()
+        self.temperature = check_temperature(temperature)
+        self.alpha = check_weight("alpha", alpha)
+
+    def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                targets: torch.Tensor) -> torch.Tensor:
+        return soft_target_loss(student_logits, teacher_logits, targets, self.temperature, self.alpha)

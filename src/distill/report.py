@@ -1,0 +1,95 @@
+"""Writing a run to disk: results.json, the resolved config.yaml, report.md and figures.
+
+Every file is written to a temporary name and renamed into place, results.json last, so a crash or a
+bad input never leaves a half-written result behind and never destroys an earlier one.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+from distill.evaluate import format_mean_sem
+
+
+def default_out_dir(recipe: str) -> Path:
+    return Path("runs") / f"{recipe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write text to `path` via a temporary file in the same folder and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as out:
+            out.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _json_safe(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def results_json(results: dict) -> str:
+    """results.json text; NaN (e.g. an SEM over one fold) becomes null."""
+    return json.dumps(_json_safe(results), indent=2)
+
+
+def _fmt_count(value: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if value >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:.0f}"
+
+
+def model_table(models: dict[str, dict], metrics: list[str], digits: int = 4) -> list[list[str]]:
+    """Rows of: model, params, FLOPs, latency (batch 1 / 256), test metrics, train metrics (mean +- SEM)."""
+    header = ["model", "params", "FLOPs", "ms b1", "ms b256"] + [f"test {m}" for m in metrics] + \
+             [f"train {m}" for m in metrics[:1]]
+    rows = [header]
+    for name, entry in models.items():
+        latency = entry["latency_ms"]
+        row = [name, _fmt_count(entry["params"]), _fmt_count(entry["flops"]),
+               f"{latency['batch1']:.3f}", f"{latency['batch256']:.2f}"]
+        row += [format_mean_sem(entry["test"][m], digits) for m in metrics]
+        row += [format_mean_sem(entry["train"][m], digits) for m in metrics[:1]]
+        rows.append(row)
+    return rows
+
+
+def text_table(rows: list[list[str]]) -> str:
+    """Aligned plain-text table for the terminal."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
+
+
+def markdown_table(rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
+    lines += ["| " + " | ".join(row) + " |" for row in rows[1:]]
+    return "\n".join(lines)
+
+
+def comparison_lines(comparison: dict) -> list[str]:
+    """One sentence per paired comparison: mean difference +- SEM, p-value, folds won."""
+    lines = []
+    for entry in comparison.values():
+        p_value = "n/a" if entry["p_value"] is None or math.isnan(entry["p_value"]) else f"{entry['p_value']:.3g}"
+        lines.append(f"{entry['difference']} in test {entry['metric']}: {entry['mean']:+.5f} +- "
+                     f"{entry['sem']:.5f} (paired t-test p = {p_value}; lower in {entry['wins']} of "
+                     f"{entry['folds']} folds)")
+    return lines

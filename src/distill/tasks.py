@@ -1,0 +1,44 @@
+"""Tasks: the losses and metrics that differ between regression and classification."""
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from distill.config import StudentSpec
+from distill.experiment import FoldData
+from distill.losses import regression_distillation_loss
+
+
+class RegressionTask:
+    """Multi-output regression scored on scaled units (MSE, MAE) and original units (MAE x range).
+
+    With `seed_sums`, also the seed study's figure: the SUM over samples of per-sample MSE.
+    """
+
+    name = "regression"
+    curve_metric = "mse"
+
+    def __init__(self, seed_sums: bool = False) -> None:
+        self.seed_sums = seed_sums
+
+    def hard_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.mse_loss(outputs, targets)
+
+    def student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
+                     spec: StudentSpec) -> torch.Tensor:
+        return regression_distillation_loss(outputs, targets, teacher, spec.lam)
+
+    def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+        error = outputs - reference  # (rows, horizon)
+        scores = {"mse": float(error.pow(2).mean()), "mae": float(error.abs().mean())}
+        if self.seed_sums:
+            scores["mse_sum"] = float(error.pow(2).mean(dim=1).sum())
+        return scores
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
+        scores = self._errors(outputs, targets)
+        scores["mae_original"] = scores["mae"] * fold.units
+        return scores
+
+    def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]:
+        return self._errors(outputs, teacher)
