@@ -12,14 +12,11 @@ import argparse
 import sys
 from pathlib import Path
 
-from distill import forecasting
-from distill.config import load_config, read_recipe, recipe_names
+from distill import protocols
+from distill.config import read_recipe, recipe_names
 from distill.data.covid_sim import write_covid_sim
 from distill.errors import DistillError
 from distill.report import default_out_dir
-
-RUNNERS = {"forecast": forecasting.execute}
-
 
 def _cmd_recipes(args: argparse.Namespace) -> None:
     names = recipe_names()
@@ -29,9 +26,9 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
-    config = load_config(args.recipe, args.set or [])
+    config = protocols.load_config(args.recipe, args.set or [])
     out_dir = Path(args.out) if args.out else default_out_dir(config.name)
-    summary = RUNNERS[config.protocol](config, out_dir, show_progress=False if args.no_progress else None)
+    summary = protocols.execute(config, out_dir, show_progress=False if args.no_progress else None)
     print(summary)
 
 

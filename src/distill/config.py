@@ -1,6 +1,6 @@
 """Typed experiment configs: plain YAML in, validated once at the edge, saved next to every result.
 
-A config names its `protocol`; each protocol has its own schema. `--set key=value` overrides are
+A config names its `protocol`; each protocol has its own schema (see `distill.protocols`). `--set key=value` overrides are
 applied to the raw YAML before validation, so an unknown key or a bad value fails with one line that
 names the key, the value and what is allowed.
 """
@@ -33,7 +33,13 @@ class TeacherSpec(ModelSpec):
     select: Literal["per_fold", "best"] = "per_fold"
 
 
-class StudentSpec(ModelSpec):
+class DistilledSpec(ModelSpec):
+    """A student: learns from `teacher` ("teacher", or an earlier student for assistant chains)."""
+
+    teacher: str = "teacher"
+
+
+class StudentSpec(DistilledSpec):
     lam: float = Field(1.0, ge=0, le=1, description="weight of the teacher term; 0 = truth only")
 
 
@@ -82,7 +88,6 @@ class ForecastConfig(Section):
     report: ReportSection = Field(default_factory=ReportSection)
 
 
-PROTOCOLS: dict[str, type[Section]] = {"forecast": ForecastConfig}
 RECIPES = resources.files("distill") / "recipes"
 
 
@@ -140,23 +145,12 @@ def _describe(error: ValidationError) -> str:
     return f"bad value for {key}: {first['input']!r} ({first['msg']})"
 
 
-def validate_config(raw: dict) -> Section:
-    """Pick the schema named by `protocol` and validate; errors become one DistillError line."""
-    protocol = raw.get("protocol", "forecast")
-    if protocol not in PROTOCOLS:
-        raise DistillError(f"unknown protocol {protocol!r}; allowed: {', '.join(PROTOCOLS)}")
+def validate_config(raw: dict, schema: type[Section]) -> Section:
+    """Validate raw YAML against a schema; errors become one DistillError line."""
     try:
-        return PROTOCOLS[protocol].model_validate(raw)
+        return schema.model_validate(raw)
     except ValidationError as error:
         raise DistillError(_describe(error)) from None
-
-
-def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
-    """Read a recipe or YAML file, apply `--set` overrides, validate."""
-    raw = read_recipe(name_or_path)
-    for assignment in overrides:
-        apply_override(raw, assignment)
-    return validate_config(raw)
 
 
 def config_to_yaml(config: Section) -> str:

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distill.config import ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.errors import DistillError
 from distill.evaluate import paired_comparison, summarize
 from distill.models import build_model
 from distill.profile import profile_model
@@ -28,6 +29,8 @@ class FoldData:
     """One fold after fold-local preprocessing.
 
     Regression targets in original units are `y * units + offset` (the fold's scaler, inverted).
+    `teacher_x_train` / `teacher_x_test`, when given, are what the teacher sees instead of x: privileged
+    information (Lopez-Paz et al. 2016) that students never see.
     """
 
     index: int
@@ -38,18 +41,35 @@ class FoldData:
     test_rows: torch.Tensor
     units: float = 1.0
     offset: float = 0.0
+    teacher_x_train: torch.Tensor | None = None
+    teacher_x_test: torch.Tensor | None = None
+
+    def inputs(self, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, test) inputs of the teacher (privileged, if any) or of a student."""
+        if role == "teacher" and self.teacher_x_train is not None:
+            return self.teacher_x_train, self.teacher_x_test
+        return self.x_train, self.x_test
 
 
 class Task(Protocol):
-    """What differs between regression and classification: losses and metrics."""
+    """What differs between tasks and distillation methods: losses, what the teacher hands over, metrics.
+
+    `spec` is the model's config entry; a task reads the fields it knows (lam, temperature, features...).
+    """
 
     name: str
     curve_metric: str
 
-    def hard_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor: ...
+    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int: ...
 
-    def student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
-                     spec: StudentSpec) -> torch.Tensor: ...
+    def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     spec: ModelSpec) -> torch.Tensor: ...
+
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+        """What a teacher hands a student, computed once per fold (outputs, features...)."""
+
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     guide: dict[str, torch.Tensor], spec: ModelSpec) -> torch.Tensor: ...
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]: ...
 
@@ -82,39 +102,38 @@ def _seed_for(seed: int, fold: int, role: int) -> int:
     return seed * 1_000_003 + fold * 101 + role
 
 
-def _build(spec: ModelSpec, fold: FoldData, seed: int) -> nn.Module:
+def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "student") -> nn.Module:
     torch.manual_seed(seed)
-    return build_model(spec.model, tuple(fold.x_train.shape[1:]), _output_dim(fold), **spec.options)
-
-
-def _output_dim(fold: FoldData) -> int:
-    return int(fold.y_train.shape[1]) if fold.y_train.ndim > 1 else int(fold.y_train.max()) + 1
+    shape = tuple(fold.inputs(role)[0].shape[1:])
+    return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options)
 
 
 class _Curves:
     """Per-epoch train/test curve of the task's curve metric against the truth, in eval mode."""
 
-    def __init__(self, model: nn.Module, fold: FoldData, task: Task) -> None:
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task, role: str) -> None:
         self.model, self.fold, self.task = model, fold, task
+        self.x_train, self.x_test = fold.inputs(role)
         self.values: dict[str, list[float]] = {"train": [], "test": []}
 
     def __call__(self, epoch: int) -> None:
-        for part, x, y in (("train", self.fold.x_train, self.fold.y_train),
-                           ("test", self.fold.x_test, self.fold.y_test)):
+        for part, x, y in (("train", self.x_train, self.fold.y_train),
+                           ("test", self.x_test, self.fold.y_test)):
             scores = self.task.metrics(predict(self.model, x), y, self.fold)
             self.values[part].append(scores[self.task.curve_metric])
 
 
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
-               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm) -> dict[str, list[float]]:
-    curves = _Curves(model, fold, task)
+               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str) -> dict[str, list[float]]:
+    curves = _Curves(model, fold, task, role)
     fit(model, loss, len(fold.x_train), epochs=train.epochs, batch_size=train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
     return curves.values
 
 
-def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict) -> ModelOutcome:
-    train_out, test_out = predict(model, fold.x_train), predict(model, fold.x_test)
+def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict, role: str) -> ModelOutcome:
+    x_train, x_test = fold.inputs(role)
+    train_out, test_out = predict(model, x_train), predict(model, x_test)
     return ModelOutcome(train=task.metrics(train_out, fold.y_train, fold),
                         test=task.metrics(test_out, fold.y_test, fold), curves=curves, test_outputs=test_out)
 
@@ -128,10 +147,29 @@ def _select_teachers(outcomes: list[ModelOutcome], select: str) -> list[int]:
     return [best] * len(outcomes)
 
 
+def _check_chain(students: dict[str, DistilledSpec]) -> None:
+    """Each student's `teacher` must be the teacher or a student trained before it."""
+    known = ["teacher"]
+    for name, spec in students.items():
+        if spec.teacher not in known:
+            raise DistillError(f"student {name!r} learns from {spec.teacher!r}, which is not the teacher or an "
+                               f"earlier student; allowed: {', '.join(known)}")
+        known.append(name)
+
+
+def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {key: value[rows] for key, value in guide.items()}
+
+
 def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
                  train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
                  latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
-    """Run teacher, students and baselines on every fold; see the module docstring."""
+    """Run teacher, students and baselines on every fold; see the module docstring.
+
+    Students are trained in the order given; a student whose `teacher` names an earlier student
+    learns from that one (teacher-assistant chains).
+    """
+    _check_chain(students)
     torch.set_num_threads(train.threads)
     total = len(folds) * (1 + len(students)) * train.epochs
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
@@ -140,33 +178,39 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         teachers = []
         for fold in folds:
             bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
-            model = _build(teacher, fold, _seed_for(seed, fold.index, 0))
-            loss = lambda rows, m=model, f=fold: task.hard_loss(m(f.x_train[rows]), f.y_train[rows])
-            curves = _fit_model(model, loss, fold, task, teacher, train, _seed_for(seed, fold.index, 0), bar)
+            model = _build(teacher, fold, task, _seed_for(seed, fold.index, 0), role="teacher")
+            x_train = fold.inputs("teacher")[0]
+            loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], teacher)
+            curves = _fit_model(model, loss, fold, task, teacher, train, _seed_for(seed, fold.index, 0), bar,
+                                role="teacher")
             teachers.append(model)
-            outcomes["teacher"].append(_score(model, fold, task, curves))
+            outcomes["teacher"].append(_score(model, fold, task, curves, role="teacher"))
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
         for fold, source in zip(folds, chosen):
-            guide_train = predict(teachers[source], fold.x_train)  # computed once per fold
-            guide_test = predict(teachers[source], fold.x_test)
+            trained = {"teacher": teachers[source]}
             for role, (name, spec) in enumerate(students.items(), start=1):
                 bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
-                model = _build(spec, fold, _seed_for(seed, fold.index, role))
-                loss = (lambda rows, m=model, f=fold, s=spec:
-                        task.student_loss(m(f.x_train[rows]), f.y_train[rows], guide_train[rows], s))
-                curves = _fit_model(model, loss, fold, task, spec, train, _seed_for(seed, fold.index, role), bar)
-                outcome = _score(model, fold, task, curves)
-                outcome.fidelity = task.fidelity(outcome.test_outputs, guide_test)
+                guide_model = trained[spec.teacher]
+                guide_train, guide_test = fold.inputs(spec.teacher)
+                guide = task.guide(guide_model, guide_train, spec)  # computed once per fold
+                model = _build(spec, fold, task, _seed_for(seed, fold.index, role))
+                loss = (lambda rows, m=model, f=fold, s=spec, g=guide:
+                        task.student_loss(m, f.x_train[rows], f.y_train[rows], _rows(g, rows), s))
+                curves = _fit_model(model, loss, fold, task, spec, train, _seed_for(seed, fold.index, role), bar,
+                                    role=name)
+                outcome = _score(model, fold, task, curves, role=name)
+                outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, guide_test))
                 outcomes[name].append(outcome)
+                trained[name] = model
     for name, factory in baselines.items():
         outcomes[name] = []
         for fold in folds:
-            outcomes[name].append(_score(factory(fold), fold, task, {"train": [], "test": []}))
+            outcomes[name].append(_score(factory(fold), fold, task, {"train": [], "test": []}, role=name))
     example = folds[0]
-    architectures = {"teacher": _build(teacher, example, 0),
-                     **{name: _build(spec, example, 0) for name, spec in students.items()},
+    architectures = {"teacher": _build(teacher, example, task, 0, role="teacher"),
+                     **{name: _build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
-    profiles = {name: profile_model(model, tuple(example.x_train.shape[1:]), latency_repeats)
+    profiles = {name: profile_model(model, tuple(example.inputs(name)[0].shape[1:]), latency_repeats)
                 for name, model in architectures.items()}
     return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from distill.config import StudentSpec
+from torch import nn
+
+from distill.config import ModelSpec, StudentSpec
 from distill.experiment import FoldData
 from distill.losses import regression_distillation_loss
+from distill.train import predict
 
 
 class RegressionTask:
@@ -21,12 +24,19 @@ class RegressionTask:
     def __init__(self, seed_sums: bool = False) -> None:
         self.seed_sums = seed_sums
 
-    def hard_loss(self, outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return F.mse_loss(outputs, targets)
+    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
+        return int(fold.y_train.shape[1])
 
-    def student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
-                     spec: StudentSpec) -> torch.Tensor:
-        return regression_distillation_loss(outputs, targets, teacher, spec.lam)
+    def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     spec: ModelSpec) -> torch.Tensor:
+        return F.mse_loss(model(x), targets)
+
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+        return {"outputs": predict(teacher, x)}
+
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
+        return regression_distillation_loss(model(x), targets, guide["outputs"], spec.lam)
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
