@@ -286,7 +286,7 @@ def torch_threads(count: int) -> Iterator[None]:
     """Run the enclosed block with `count` intra-op threads, then restore the previous number.
 
     The batched problems are small (a step is a few hundred microseconds of work), so extra threads only
-    add synchronisation; on a shared 2-core machine, 2 threads made a training step 2 to 15 times slower.
+    add synchronisation; on a busy 2-core machine, 2 threads made a training step 5 to 20 times slower.
     """
     previous = torch.get_num_threads()
     torch.set_num_threads(count)

@@ -1,0 +1,115 @@
+"""The `distill` command: recipes, run (outputs on disk), data, and one-line errors with exit status 2."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from distill.cli import main
+
+REAL_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "covid-19-open-data" / "US_FL.csv"
+TINY = ["--set", "data.sim_days=200", "--set", "train.epochs=1", "--set", "cv.folds=2", "--set",
+        "teacher.options.hidden=4", "--set", "teacher.options.layers=1", "--set", "report.latency_repeats=3",
+        "--set", "train.batch_size=64", "--no-progress"]
+
+
+def run_cli(capsys, *args):
+    status = main(list(args))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_recipes_lists_names_with_one_line_each(capsys):
+    status, out, _ = run_cli(capsys, "recipes")
+    assert status == 0
+    lines = dict(line.split(None, 1) for line in out.strip().splitlines())
+    assert {"covid-lstm", "covid-seed"} <= set(lines)
+    assert all(text.strip() for text in lines.values())
+
+
+def test_run_writes_report_figures_config_and_results(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    status, out, _ = run_cli(capsys, "run", "covid-lstm", "--out", str(out_dir), *TINY)
+    assert status == 0
+    assert "student_kd" in out and "persistence" in out
+    for name in ("results.json", "config.yaml", "report.md", "curves.png", "forecasts.png", "cost.png"):
+        assert (out_dir / name).stat().st_size > 0, name
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["models"]["teacher"]["test"]["mse"]["sem"] is not None
+    assert "train:\n  epochs: 1" in (out_dir / "config.yaml").read_text()
+    report = (out_dir / "report.md").read_text()
+    assert "![Learning curves](curves.png)" in report and "Blocked folds" in report
+
+
+@pytest.mark.skipif(not REAL_FILE.is_file(), reason="shared data not present")
+def test_run_on_the_real_florida_file(tmp_path, capsys):
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--out", str(tmp_path), *TINY,
+                             "--set", f"data.path={REAL_FILE}")
+    assert status == 0, err
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert results["data"]["days"] == 405 and str(REAL_FILE) in results["data"]["source"]
+
+
+def test_data_command_writes_the_simulator(tmp_path, capsys):
+    target = tmp_path / "sim.csv"
+    status, out, _ = run_cli(capsys, "data", "covid-sim", "--out", str(target), "--days", "120", "--seed", "3")
+    assert status == 0 and "wrote" in out
+    assert len(pd.read_csv(target)) == 120
+
+
+def write_csv(path: Path, rows: int, target_values=None) -> Path:
+    frame = pd.DataFrame({"date": pd.date_range("2020-01-01", periods=rows).strftime("%Y-%m-%d"),
+                          "new_hospitalized_patients": target_values if target_values is not None else range(rows),
+                          "x": [i * 0.5 for i in range(rows)]})
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    (["run", "no-such-recipe"], "unknown recipe 'no-such-recipe'"),
+    (["run", "covid-lstm", "--set", "data.bogus=1"], "unknown config key 'data.bogus'"),
+    (["run", "covid-lstm", "--set", "train.epochs=-3"], "bad value for train.epochs"),
+    (["run", "covid-lstm", "--set", "cv.split=random"], "bad value for cv.split"),
+    (["run", "covid-lstm", "--set", "noequals"], "--set expects key=value"),
+    (["run", "covid-lstm", "--set", "data.path=/no/such/file.csv"], "data file not found"),
+    (["run", "covid-lstm", "--set", "data.target=nope", "--set", "data.sim_days=120"], "target column 'nope'"),
+    (["run", "missing.yaml"], "config file not found"),
+])
+def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, message):
+    status, out, err = run_cli(capsys, *case, "--out", str(tmp_path / "out"))
+    assert status == 2
+    assert err.startswith("distill: error: ") and message in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "out" / "results.json").exists()
+
+
+def test_data_problems_in_a_user_file(tmp_path, capsys):
+    short = write_csv(tmp_path / "short.csv", 20)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={short}")
+    assert status == 2 and "one window needs input_days + horizon = 24" in err
+    few = write_csv(tmp_path / "few.csv", 30)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={few}")
+    assert status == 2 and "too few for 5 folds" in err
+    nan_target = write_csv(tmp_path / "nan.csv", 60, [float("nan")] * 60)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={nan_target}")
+    assert status == 2 and "all NaN" in err
+    text_target = write_csv(tmp_path / "text.csv", 60, ["many"] * 60)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={text_target}")
+    assert status == 2 and "not numeric" in err
+
+
+def test_a_failed_run_keeps_the_earlier_results(tmp_path, capsys):
+    out_dir = tmp_path / "run"
+    assert run_cli(capsys, "run", "covid-lstm", "--out", str(out_dir), *TINY)[0] == 0
+    before = (out_dir / "results.json").read_text()
+    status, _, _ = run_cli(capsys, "run", "covid-lstm", "--out", str(out_dir), *TINY, "--set", "data.target=nope")
+    assert status == 2
+    assert (out_dir / "results.json").read_text() == before
+
+
+def test_console_script_exit_status():
+    done = subprocess.run([sys.executable, "-m", "distill.cli", "run", "nope"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip() == "distill: error: unknown recipe 'nope'; built-in: " + \
+        ", ".join(sorted(p.stem for p in (Path(__file__).parents[1] / "src/distill/recipes").glob("*.yaml")))

@@ -1,0 +1,92 @@
+"""COVID-19 Open Data loader: cleaning rules, real file, cached download, errors."""
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from distill.data.covid import clean_covid_table, download_location, load_covid, read_table
+from distill.errors import DistillError
+
+REAL_FILE = Path(__file__).resolve().parents[2] / "shared" / "data" / "covid-19-open-data" / "US_FL.csv"
+TARGET = "new_hospitalized_patients"
+
+
+def small_table() -> pd.DataFrame:
+    days = 12
+    return pd.DataFrame({
+        "date": pd.date_range("2020-03-01", periods=days).strftime("%Y-%m-%d")[::-1],  # unsorted on purpose
+        "location_key": ["US_XX"] * days,
+        "new_hospitalized_patients": [np.nan, np.nan] + list(range(10)),
+        "cumulative_hospitalized_patients": np.arange(days, dtype=float),
+        "population": [1000.0] * days,
+        "flag": [np.nan, 1.0] * (days // 2),
+        "search_trends_cough": np.linspace(0, 1, days),
+    })
+
+
+def test_cleaning_drops_text_constant_and_cumulative_columns_and_records_why():
+    clean = clean_covid_table(small_table(), TARGET)
+    assert list(clean.frame.columns) == ["new_hospitalized_patients", "search_trends_cough"]
+    assert clean.dropped["text"] == ["date", "location_key"]
+    assert clean.dropped["cumulative"] == ["cumulative_hospitalized_patients"]
+    assert sorted(clean.dropped["at_most_2_distinct_values"]) == ["flag", "population"]
+    assert not clean.frame.isna().any().any()
+    assert clean.dates.is_monotonic_increasing
+
+
+def test_sorting_by_date_moves_the_values_with_their_dates():
+    clean = clean_covid_table(small_table(), TARGET)
+    # the table was given newest first; after sorting the search trend must run from 1 down to 0
+    assert clean.frame["search_trends_cough"].iloc[0] == pytest.approx(1.0)
+    assert clean.frame[TARGET].iloc[-1] == 0.0  # NaN filled with 0
+
+
+@pytest.mark.skipif(not REAL_FILE.is_file(), reason="shared data not present")
+def test_real_florida_file_loads_and_cleans():
+    clean = load_covid(TARGET, path=REAL_FILE)
+    assert clean.frame.shape[0] == 405
+    assert TARGET in clean.frame.columns
+    assert 400 < clean.frame.shape[1] < 566
+    assert all(name.startswith("cumulative_") for name in clean.dropped["cumulative"])
+    assert clean.frame.dtypes.map(lambda d: d == np.float32).all()
+
+
+@pytest.mark.parametrize("column, message", [("nope", "not in the data"), ("location_key", "not numeric")])
+def test_bad_target_column(column, message):
+    with pytest.raises(DistillError, match=message):
+        clean_covid_table(small_table(), column)
+
+
+def test_all_nan_target():
+    table = small_table().assign(new_hospitalized_patients=np.nan)
+    with pytest.raises(DistillError, match="all NaN"):
+        clean_covid_table(table, TARGET)
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(DistillError, match="not found"):
+        read_table(tmp_path / "missing.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DistillError, match="cannot read"):
+        read_table(empty)
+
+
+def test_download_uses_cache_and_fetches_once(tmp_path):
+    source = tmp_path / "mirror" / "US_ZZ.csv"
+    source.parent.mkdir()
+    small_table().to_csv(source, index=False)
+    url = source.parent.as_uri() + "/{key}.csv"
+    cached = download_location("US_ZZ", tmp_path / "cache", url=url)
+    assert cached.read_text() == source.read_text()
+    source.unlink()  # second call must not need the source any more
+    assert download_location("US_ZZ", tmp_path / "cache", url=url) == cached
+
+
+def test_offline_download_is_one_clear_error_and_leaves_nothing(tmp_path):
+    url = (tmp_path / "nowhere").as_uri() + "/{key}.csv"
+    with pytest.raises(DistillError, match="cannot download"):
+        download_location("US_TX", tmp_path / "cache", url=url)
+    assert not any((tmp_path / "cache").rglob("*.csv"))
+    assert not any((tmp_path / "cache").rglob("*.part"))

@@ -1,0 +1,110 @@
+"""The forecasting protocol end to end on tiny data: contract, honesty, determinism, seed options."""
+import numpy as np
+import pytest
+import torch
+
+from distill.experiment import FoldData, run_protocol
+from distill.forecasting import run_forecast
+from distill.models.baselines import Persistence
+from distill.protocols import load_config
+from distill.tasks import RegressionTask
+
+TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "train.batch_size=64",
+        "teacher.options.hidden=4", "teacher.options.layers=1", "report.latency_repeats=3"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run():
+    return run_forecast(load_config("covid-lstm", TINY), show_progress=False)
+
+
+def test_results_follow_the_contract(tiny_run):
+    results = tiny_run.results
+    assert results["recipe"] == "covid-lstm" and results["task"] == "regression" and results["folds"] == 2
+    assert set(results["models"]) == {"teacher", "student_kd", "student_scratch", "persistence"}
+    for entry in results["models"].values():
+        assert {"params", "flops", "bytes", "latency_ms", "test", "train"} <= set(entry)
+        for metric in ("mse", "mae", "mae_original"):
+            summary = entry["test"][metric]
+            assert len(summary["per_fold"]) == 2
+            assert summary["mean"] == pytest.approx(np.mean(summary["per_fold"]))
+    assert "student_kd_vs_student_scratch" in results["comparison"]
+    assert {"text", "cumulative", "at_most_2_distinct_values"} == set(results["dropped_columns"])
+    assert results["data"]["features"] > 400
+
+
+def test_students_are_scored_on_the_truth_and_fidelity_separately(tiny_run):
+    protocol = tiny_run.protocol
+    fold = protocol.folds[0]
+    kd = protocol.outcomes["student_kd"][0]
+    truth_mse = float((kd.test_outputs - fold.y_test).pow(2).mean())
+    assert kd.test["mse"] == pytest.approx(truth_mse, rel=1e-5)
+    assert kd.fidelity["mse"] != pytest.approx(truth_mse, rel=1e-3)
+
+
+def test_original_units_are_scaled_errors_times_the_fold_range(tiny_run):
+    for fold, run in zip(tiny_run.protocol.folds, tiny_run.protocol.outcomes["teacher"]):
+        assert run.test["mae_original"] == pytest.approx(run.test["mae"] * fold.units, rel=1e-6)
+        assert fold.units > 1.0  # hospitalizations per day, not [0, 1]
+
+
+def test_curves_have_one_point_per_epoch(tiny_run):
+    curves = tiny_run.results["curves"]
+    assert set(curves) == {"teacher", "student_kd", "student_scratch"}
+    assert all(len(run["train"]) == len(run["test"]) == 2 for runs in curves.values() for run in runs)
+
+
+def test_same_config_and_seed_give_the_same_numbers(tiny_run):
+    again = run_forecast(load_config("covid-lstm", TINY), show_progress=False)
+    for name in ("teacher", "student_kd"):
+        assert again.results["models"][name]["test"]["mse"] == tiny_run.results["models"][name]["test"]["mse"]
+
+
+def test_seed_protocol_options_are_applied_and_labelled():
+    config = load_config("covid-seed", TINY + ["train.batch_size=16"])
+    results = run_forecast(config, show_progress=False).results
+    assert len(set(results["teacher_for_students"])) == 1  # one best-fold teacher labels every fold
+    assert "mse_sum" in results["models"]["teacher"]["test"]
+    notes = " ".join(results["notes"])
+    assert notes.count("LEAK") == 3
+
+
+def test_per_fold_scaler_never_sees_test_days():
+    config = load_config("covid-lstm", TINY)
+    results = run_forecast(config, show_progress=False)
+    assert not any("LEAK" in note for note in results.results["notes"])
+    # test targets can leave [0, 1] because the scaler was fitted without them
+    scaled = torch.cat([fold.y_test for fold in results.protocol.folds])
+    train = torch.cat([fold.y_train for fold in results.protocol.folds])
+    assert train.min() >= 0 and train.max() <= 1
+    assert scaled.max() > 1 or scaled.min() < 0
+
+
+def test_persistence_holds_the_last_observed_target():
+    x = torch.rand(4, 10, 3)
+    out = Persistence(target_index=2, horizon=5)(x)
+    assert torch.equal(out, x[:, -1, 2:3].expand(-1, 5))
+
+
+def test_assistant_chain_learns_from_the_named_student():
+    config = load_config("covid-lstm", TINY + ["students.student_scratch.teacher=student_kd",
+                                               "students.student_scratch.lam=1.0"])
+    run = run_forecast(config, show_progress=False)
+    kd = run.protocol.outcomes["student_kd"][0].test_outputs
+    chained = run.protocol.outcomes["student_scratch"][0]
+    assert chained.fidelity["mse"] == pytest.approx(float((chained.test_outputs - kd).pow(2).mean()), rel=1e-5)
+
+
+def test_privileged_teacher_inputs_are_used_by_the_teacher_only():
+    g = torch.Generator().manual_seed(0)
+    x, xp = torch.rand(40, 3, 2, generator=g), torch.rand(40, 5, generator=g)
+    y = xp[:, :2].clone()
+    fold = FoldData(0, x[:30], y[:30], x[30:], y[30:], torch.arange(30, 40),
+                    teacher_x_train=xp[:30], teacher_x_test=xp[30:])
+    config = load_config("covid-lstm", TINY)
+    teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}})
+    students = {"student_kd": config.students["student_kd"]}
+    result = run_protocol([fold], RegressionTask(), teacher, students, config.train, 0, {}, latency_repeats=3,
+                          show_progress=False)
+    assert result.profiles["teacher"]["params"] == 5 * 8 + 8 + 8 * 2 + 2
+    assert result.profiles["student_kd"]["params"] == 6 * 50 + 50 + 50 * 50 + 50 + 50 * 2 + 2

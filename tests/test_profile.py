@@ -1,0 +1,36 @@
+"""Parameter, FLOP and byte counts by code, checked against hand-derived formulas for the seed models."""
+import torch
+
+from distill.models import build_model
+from distill.models.baselines import Persistence
+from distill.profile import count_bytes, count_flops, count_parameters, profile_model
+
+
+def lstm_params(features, hidden, layers):
+    first = 4 * hidden * (features + hidden + 2)
+    return first + (layers - 1) * 4 * hidden * (hidden + hidden + 2)
+
+
+def test_seed_teacher_and_student_parameter_counts_are_the_true_ones():
+    teacher = build_model("lstm", (10, 472), 14, hidden=15, layers=3, head=[25, 25], output="sigmoid")
+    student = build_model("mlp", (10, 472), 14, hidden=[50, 50], output="sigmoid")
+    head = 150 * 25 + 25 + 25 * 25 + 25 + 25 * 14 + 14
+    assert count_parameters(teacher) == lstm_params(472, 15, 3) + head == 37969
+    assert count_parameters(student) == 4720 * 50 + 50 + 50 * 50 + 50 + 50 * 14 + 14 == 239314
+    assert count_bytes(student) == 4 * 239314
+
+
+def test_flops_count_the_lstm_kernel_and_scale_with_batch():
+    teacher = build_model("lstm", (10, 472), 14, hidden=15, layers=3, head=[25, 25])
+    macs = 10 * (4 * 15 * 472 + 4 * 15 * 15 + 2 * (4 * 15 * 15 + 4 * 15 * 15)) + 150 * 25 + 25 * 25 + 25 * 14
+    assert count_flops(teacher, torch.zeros(1, 10, 472)) == 2 * macs
+    assert count_flops(teacher, torch.zeros(3, 10, 472)) == 6 * macs
+    student = build_model("mlp", (10, 472), 14, hidden=[50, 50])
+    assert count_flops(student, torch.zeros(1, 10, 472)) == 2 * (4720 * 50 + 50 * 50 + 50 * 14)
+
+
+def test_profile_has_every_field_and_baselines_cost_nothing():
+    profile = profile_model(Persistence(target_index=0, horizon=14), (10, 3), repeats=3)
+    assert profile["params"] == profile["flops"] == profile["bytes"] == 0
+    assert set(profile["latency_ms"]) == {"batch1", "batch256"}
+    assert profile["latency_ms"]["batch1"] > 0

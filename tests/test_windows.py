@@ -1,0 +1,59 @@
+"""Windows are views; blocked folds leak no day between train and test; scaling sees train rows only."""
+import numpy as np
+import pytest
+import torch
+
+from distill.data.windows import (TableScaler, blocked_folds, covered_days, make_folds, make_windows,
+                                  shuffled_folds, window_count)
+from distill.errors import DistillError
+
+
+def test_windows_are_strided_views_with_the_right_days():
+    values = torch.arange(40.0).reshape(40, 1).repeat(1, 3)
+    x, y = make_windows(values, values[:, 0], input_days=10, horizon=14)
+    assert x.shape == (window_count(40, 10, 14), 10, 3) == (17, 10, 3)
+    assert x.untyped_storage().data_ptr() == values.untyped_storage().data_ptr()
+    assert torch.equal(x[5, :, 0], torch.arange(5.0, 15.0))
+    assert torch.equal(y[5], torch.arange(15.0, 29.0))
+
+
+def test_too_few_rows_for_one_window():
+    with pytest.raises(DistillError, match="input_days \\+ horizon"):
+        make_windows(torch.zeros(20, 2), torch.zeros(20), 10, 14)
+
+
+@pytest.mark.parametrize("n_windows, folds", [(837, 5), (200, 3), (100, 2)])
+def test_blocked_folds_share_no_day_between_train_and_test(n_windows, folds):
+    span = 24
+    splits = blocked_folds(n_windows, folds, span)
+    tested = np.concatenate([test for _, test in splits])
+    assert np.array_equal(np.sort(tested), np.arange(n_windows))
+    for train, test in splits:
+        assert not set(covered_days(train, span)) & set(covered_days(test, span))
+        assert np.all(np.diff(test) == 1)  # contiguous
+
+
+def test_shuffled_folds_reproduce_sklearn_and_do_leak():
+    splits = shuffled_folds(837, 5, random_state=22)
+    train, test = splits[0]
+    assert len(test) in (167, 168)
+    assert set(covered_days(train, 24)) & set(covered_days(test, 24))  # the seed's leak, made visible
+
+
+def test_make_folds_errors():
+    with pytest.raises(DistillError, match="too few"):
+        make_folds(5, 5, "blocked", 24, 0)
+    with pytest.raises(DistillError, match="purge"):
+        make_folds(40, 5, "blocked", 24, 0)
+    with pytest.raises(DistillError, match="unknown cv.split"):
+        make_folds(100, 2, "random", 24, 0)
+
+
+def test_scaler_fits_on_given_rows_only():
+    table = np.array([[0.0, 5.0], [10.0, 5.0], [100.0, 5.0]])
+    scaler = TableScaler().fit(table, rows=np.array([0, 1]))
+    scaled = scaler.transform(table)
+    assert scaled[1, 0] == pytest.approx(1.0)
+    assert scaled[2, 0] == pytest.approx(10.0)  # test rows may leave [0, 1]: nothing was fitted on them
+    assert scaler.column_range(0) == 10.0 and scaler.column_range(1) == 1.0  # constant column: unit range
+    assert scaler.column_min(0) == 0.0
