@@ -63,6 +63,7 @@ class ForecastData(Section):
     input_days: int = Field(10, ge=1)
     horizon: int = Field(14, ge=1)
     scale_on: Literal["train", "all"] = "train"
+    target_mode: Literal["level", "change"] = "level"
     sim_days: int = Field(860, ge=100)
     sim_seed: int = 0
 

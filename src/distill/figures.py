@@ -40,9 +40,13 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_forecasts(protocol: ProtocolResult, dates: list[str], input_days: int, samples: int, seed: int,
-                   path: Path) -> Path:
-    """Sampled test windows: truth and every model's forecast, in original units."""
+def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int, samples: int, seed: int,
+                   path: Path, change: bool = False) -> Path:
+    """Sampled test windows: the input days, the truth and every model's forecast, in original units.
+
+    `target_index` is the target's column in the inputs; with `change`, targets are changes since the
+    last input day and are added back to it.
+    """
     rng = np.random.default_rng(seed)
     picks = [(fold, int(rng.integers(len(fold.y_test)))) for fold in
              (protocol.folds[i % len(protocol.folds)] for i in range(samples))]
@@ -50,15 +54,18 @@ def plot_forecasts(protocol: ProtocolResult, dates: list[str], input_days: int, 
     rows = int(np.ceil(samples / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), squeeze=False)
     for ax, (fold, row) in zip(axes.ravel(), picks):
-        start = int(fold.test_rows[row]) + input_days
+        history = fold.x_test[row, :, target_index].numpy()  # (input_days,)
+        start = int(fold.test_rows[row]) + len(history)
         days = np.arange(len(fold.y_test[row]))
-        ax.plot(days, fold.y_test[row].numpy() * fold.units + fold.offset, "k-", lw=2.2, label="truth")
+        base = float(history[-1]) if change else 0.0
+        ax.plot(np.arange(-len(history), 0), history * fold.units + fold.offset, "k:", lw=1.5, label="input days")
+        ax.plot(days, (fold.y_test[row].numpy() + base) * fold.units + fold.offset, "k-", lw=2.2, label="truth")
         for name, runs in protocol.outcomes.items():
-            forecast = runs[fold.index].test_outputs[row].numpy() * fold.units + fold.offset
+            forecast = (runs[fold.index].test_outputs[row].numpy() + base) * fold.units + fold.offset
             ax.plot(days, forecast, "-", color=COLORS.get(name), lw=1.3, label=name)
         ax.set_title(f"fold {fold.index + 1}, forecast from {dates[start] if start < len(dates) else start}",
                      fontsize=9)
-        ax.set_xlabel("days ahead")
+        ax.set_xlabel("day (< 0: input days, >= 0: forecast horizon)")
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(picks):]:
         ax.axis("off")

@@ -32,6 +32,7 @@ class ForecastRun:
     results: dict
     protocol: ProtocolResult
     dates: list[str]
+    target_index: int
 
 
 def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str]:
@@ -56,9 +57,11 @@ def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int
     folds = []
     for index, (train_rows, test_rows) in enumerate(splits):
         fit_rows = None if data.scale_on == "all" else covered_days(train_rows, span)
-        scaler = TableScaler().fit(values, fit_rows)
+        scaler = TableScaler(keep_columns=(target_index,)).fit(values, fit_rows)
         scaled = torch.from_numpy(scaler.transform(values))  # (days, features)
         x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
+        if data.target_mode == "change":
+            y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
         train_index, test_index = torch.from_numpy(train_rows), torch.from_numpy(test_rows)
         folds.append(FoldData(index=index, x_train=x[train_index], y_train=y[train_index].contiguous(),
                               x_test=x[test_index], y_test=y[test_index].contiguous(), test_rows=test_index,
@@ -101,7 +104,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     horizon = config.data.horizon
     protocol = run_protocol(folds, RegressionTask(seed_sums=config.report.seed_sums), config.teacher,
                             config.students, config.train, config.seed,
-                            baselines={"persistence": lambda fold: Persistence(target_index, horizon)},
+                            baselines={"persistence": lambda fold: Persistence(target_index, horizon,
+                                                                               config.data.target_mode)},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     comparisons = [("student_kd", "student_scratch"), ("student_kd", "teacher"), ("student_scratch", "teacher"),
                    ("teacher", "persistence")]
@@ -121,7 +125,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "notes": honesty_notes(config),
     }
     dates = [str(d)[:10] for d in clean.dates]
-    return ForecastRun(results=results, protocol=protocol, dates=dates)
+    return ForecastRun(results=results, protocol=protocol, dates=dates, target_index=target_index)
 
 
 SEED_PAPER_TABLE = {"teacher": ("2.22 +- 0.09", "1.64 +- 0.26"), "student_kd": ("2.85 +- 0.14", "1.91 +- 0.09"),
@@ -178,9 +182,10 @@ def write_forecast_outputs(run: ForecastRun, config: ForecastConfig, out_dir: Pa
     results = run.results
     figures = {
         "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
-        "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, config.data.input_days,
+        "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,
                                                     config.report.sample_windows, config.seed,
-                                                    out_dir / "forecasts.png").name,
+                                                    out_dir / "forecasts.png",
+                                                    change=config.data.target_mode == "change").name,
         "Error vs cost": plot_cost(results["models"], "mae_original", out_dir / "cost.png").name,
     }
     write_atomic(out_dir / "config.yaml", config_to_yaml(config))

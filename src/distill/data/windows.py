@@ -79,14 +79,25 @@ def covered_days(window_indices: np.ndarray, span: int) -> np.ndarray:
 
 @dataclass
 class TableScaler:
-    """MinMax scaling to [0, 1] of every column, fitted on chosen rows only (scikit-learn style)."""
+    """MinMax scaling to [0, 1] of every column, fitted on chosen rows only (scikit-learn style).
+
+    A column that is constant on the fitted rows carries no information there; it is set to 0 rather
+    than passed through raw, so values first seen in a test period (say, vaccinations that start
+    later) cannot blow up a model's inputs. Columns in `keep_columns` (the target) are never zeroed.
+    """
+
+    keep_columns: tuple[int, ...] = ()
 
     def fit(self, table: np.ndarray, rows: np.ndarray | None = None) -> "TableScaler":
         self.scaler_ = MinMaxScaler().fit(table if rows is None else table[rows])
+        self.silent_ = self.scaler_.data_range_ == 0
+        self.silent_[list(self.keep_columns)] = False
         return self
 
     def transform(self, table: np.ndarray) -> np.ndarray:
-        return self.scaler_.transform(table).astype(np.float32)
+        scaled = self.scaler_.transform(table).astype(np.float32)
+        scaled[:, self.silent_] = 0.0
+        return scaled
 
     def column_range(self, column: int) -> float:
         """Width of the fitted range of one column: multiply a scaled error by it for original units."""

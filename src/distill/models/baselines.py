@@ -6,14 +6,19 @@ from torch import nn
 
 
 class Persistence(nn.Module):
-    """Forecast: hold the last observed value of the target column for every day of the horizon."""
+    """Forecast: hold the last observed value of the target column for every day of the horizon.
 
-    def __init__(self, target_index: int, horizon: int) -> None:
+    With `target_mode="change"` (targets are changes since the last input day) that is a zero change.
+    """
+
+    def __init__(self, target_index: int, horizon: int, target_mode: str = "level") -> None:
         super().__init__()
-        self.target_index, self.horizon = target_index, horizon
+        self.target_index, self.horizon, self.target_mode = target_index, horizon, target_mode
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         last = x[:, -1, self.target_index]  # (batch,)
+        if self.target_mode == "change":
+            last = torch.zeros_like(last)
         return last.unsqueeze(1).expand(-1, self.horizon)  # (batch, horizon)
 
 
