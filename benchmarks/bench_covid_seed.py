@@ -48,13 +48,13 @@ def reference_fit(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_
 
 def run_reference(config, folds) -> None:
     for fold in folds:
-        x_train, y_train = fold.x_train.numpy(), fold.y_train.numpy()
-        x_test, y_test = fold.x_test.numpy(), fold.y_test.numpy()
+        x_train, y_train = fold.x_train[:].numpy(), fold.y_train.numpy()
+        x_test, y_test = fold.x_test[:].numpy(), fold.y_test.numpy()
         shape = tuple(x_train.shape[1:])
         teacher = build_model(config.teacher.model, shape, y_train.shape[1], **config.teacher.options)
         reference_fit(teacher, x_train, y_train, x_test, y_test, config.teacher.lr, config.train.epochs)
         with torch.no_grad():
-            y_teacher = teacher(fold.x_train).numpy()
+            y_teacher = teacher(fold.x_train[:]).numpy()
         for spec in config.students.values():
             student = build_model(spec.model, shape, y_train.shape[1], **spec.options)
             targets = y_teacher if spec.lam == 1.0 else y_train

@@ -70,7 +70,7 @@ def test_seed_protocol_options_are_applied_and_labelled():
 
 
 def test_per_fold_scaler_never_sees_test_days():
-    config = load_config("covid-lstm", TINY)
+    config = load_config("covid-lstm", TINY + ["data.target_mode=level"])
     results = run_forecast(config, show_progress=False)
     assert not any("LEAK" in note for note in results.results["notes"])
     # test targets can leave [0, 1] because the scaler was fitted without them
@@ -84,6 +84,15 @@ def test_persistence_holds_the_last_observed_target():
     x = torch.rand(4, 10, 3)
     out = Persistence(target_index=2, horizon=5)(x)
     assert torch.equal(out, x[:, -1, 2:3].expand(-1, 5))
+    assert torch.equal(Persistence(2, 5, "change")(x), torch.zeros(4, 5))
+
+
+def test_change_targets_are_level_minus_last_input_day_and_windows_stay_views(tiny_run):
+    level = run_forecast(load_config("covid-lstm", TINY + ["data.target_mode=level"]), show_progress=False)
+    for changed, leveled in zip(tiny_run.protocol.folds, level.protocol.folds):
+        last = leveled.x_test[:][:, -1, tiny_run.target_index].unsqueeze(1)
+        assert torch.allclose(changed.y_test, leveled.y_test - last, atol=1e-6)
+        assert changed.x_train.windows.untyped_storage().nbytes() < 4 * 200 * 500  # one scaled table, no copies
 
 
 def test_assistant_chain_learns_from_the_named_student():

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.data.windows import WindowSet
 from distill.errors import DistillError
 from distill.evaluate import paired_comparison, summarize
 from distill.models import build_model
@@ -34,9 +35,9 @@ class FoldData:
     """
 
     index: int
-    x_train: torch.Tensor
+    x_train: torch.Tensor | WindowSet
     y_train: torch.Tensor
-    x_test: torch.Tensor
+    x_test: torch.Tensor | WindowSet
     y_test: torch.Tensor
     test_rows: torch.Tensor
     units: float = 1.0
@@ -76,6 +77,14 @@ class Task(Protocol):
     def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]: ...
 
 
+# Optional Task hooks, used when a task defines them (the regression task needs none):
+#   prepare(model, spec, fold, train, seed, guide) -> None: after a model is built and before it is fit
+#       (load a checkpoint and train its head, attach a learned adapter); `guide` is None for the teacher.
+#   transfer_rows(fold, spec) -> LongTensor: the training rows a student learns from (default: all).
+#   curve_scores(outputs, targets, fold) -> dict: cheap per-epoch scores; curves keep `curve_metric` as
+#       "train"/"test" and every other score as "train_<name>"/"test_<name>" (default: `metrics`).
+
+
 BaselineFactory = Callable[[FoldData], nn.Module]
 
 
@@ -88,6 +97,7 @@ class ModelOutcome:
     curves: dict[str, list[float]]
     test_outputs: torch.Tensor
     fidelity: dict[str, float] = field(default_factory=dict)
+    train_outputs: torch.Tensor | None = None
 
 
 @dataclass
@@ -115,18 +125,24 @@ class _Curves:
         self.model, self.fold, self.task = model, fold, task
         self.x_train, self.x_test = fold.inputs(role)
         self.values: dict[str, list[float]] = {"train": [], "test": []}
+        self.scores = getattr(task, "curve_scores", None)
 
     def __call__(self, epoch: int) -> None:
         for part, x, y in (("train", self.x_train, self.fold.y_train),
                            ("test", self.x_test, self.fold.y_test)):
-            scores = self.task.metrics(predict(self.model, x), y, self.fold)
-            self.values[part].append(scores[self.task.curve_metric])
+            outputs = predict(self.model, x)
+            if self.scores is None:
+                self.values[part].append(self.task.metrics(outputs, y, self.fold)[self.task.curve_metric])
+                continue
+            for key, value in self.scores(outputs, y, self.fold).items():
+                self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
 
 
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
-               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str) -> dict[str, list[float]]:
+               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
+               n_train: int | None = None) -> dict[str, list[float]]:
     curves = _Curves(model, fold, task, role)
-    fit(model, loss, len(fold.x_train), epochs=train.epochs, batch_size=train.batch_size, lr=spec.lr,
+    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=train.epochs, batch_size=train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
     return curves.values
 
@@ -135,7 +151,8 @@ def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict, role: str
     x_train, x_test = fold.inputs(role)
     train_out, test_out = predict(model, x_train), predict(model, x_test)
     return ModelOutcome(train=task.metrics(train_out, fold.y_train, fold),
-                        test=task.metrics(test_out, fold.y_test, fold), curves=curves, test_outputs=test_out)
+                        test=task.metrics(test_out, fold.y_test, fold), curves=curves, test_outputs=test_out,
+                        train_outputs=train_out)
 
 
 def _select_teachers(outcomes: list[ModelOutcome], select: str) -> list[int]:
@@ -161,6 +178,20 @@ def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch
     return {key: value[rows] for key, value in guide.items()}
 
 
+def _prepare(task: Task, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
+             guide: dict[str, torch.Tensor] | None) -> None:
+    """The task's optional `prepare` hook (see `Task`)."""
+    prepare = getattr(task, "prepare", None)
+    if prepare is not None:
+        prepare(model, spec, fold, train, seed, guide)
+
+
+def _transfer_rows(task: Task, fold: FoldData, spec: ModelSpec) -> torch.Tensor:
+    """The training rows a student learns from: the task's optional `transfer_rows` hook, else all."""
+    pick = getattr(task, "transfer_rows", None)
+    return torch.arange(len(fold.x_train)) if pick is None else pick(fold, spec)
+
+
 def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
                  train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
                  latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
@@ -179,6 +210,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         for fold in folds:
             bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
             model = _build(teacher, fold, task, _seed_for(seed, fold.index, 0), role="teacher")
+            _prepare(task, model, teacher, fold, train, _seed_for(seed, fold.index, 0), guide=None)
             x_train = fold.inputs("teacher")[0]
             loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], teacher)
             curves = _fit_model(model, loss, fold, task, teacher, train, _seed_for(seed, fold.index, 0), bar,
@@ -192,12 +224,14 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
                 bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
                 guide_model = trained[spec.teacher]
                 guide_train, guide_test = fold.inputs(spec.teacher)
-                guide = task.guide(guide_model, guide_train, spec)  # computed once per fold
+                rows = _transfer_rows(task, fold, spec)
+                guide = task.guide(guide_model, guide_train[rows], spec)  # computed once per fold
                 model = _build(spec, fold, task, _seed_for(seed, fold.index, role))
-                loss = (lambda rows, m=model, f=fold, s=spec, g=guide:
-                        task.student_loss(m, f.x_train[rows], f.y_train[rows], _rows(g, rows), s))
+                _prepare(task, model, spec, fold, train, _seed_for(seed, fold.index, role), guide)
+                loss = (lambda batch, m=model, f=fold, s=spec, g=guide, r=rows:
+                        task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), s))
                 curves = _fit_model(model, loss, fold, task, spec, train, _seed_for(seed, fold.index, role), bar,
-                                    role=name)
+                                    role=name, n_train=len(rows))
                 outcome = _score(model, fold, task, curves, role=name)
                 outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, guide_test))
                 outcomes[name].append(outcome)

@@ -75,17 +75,19 @@ def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int
 
 
 def plot_cost(models: dict[str, dict], metric: str, path: Path) -> Path:
-    """Test error (mean +- SEM) against parameters, FLOPs and batch-1 latency, one point per model."""
+    """Test error (mean +- SEM) against parameters, FLOPs and batch-1 latency, one marker per model."""
     costs = [("params", "parameters"), ("flops", "FLOPs per prediction"), ("latency", "latency, batch 1 (ms)")]
+    markers = "osD^vP*X"
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (key, label) in zip(axes, costs):
-        for name, entry in models.items():
+        for index, (name, entry) in enumerate(models.items()):
             cost = entry["latency_ms"]["batch1"] if key == "latency" else entry[key]
             score = entry["test"][metric]
-            ax.errorbar(cost, score["mean"], yerr=score["sem"], fmt="o", color=COLORS.get(name), capsize=3)
-            ax.annotate(name, (cost, score["mean"]), textcoords="offset points", xytext=(5, 5), fontsize=8)
+            ax.errorbar(cost, score["mean"], yerr=score["sem"], fmt=markers[index % len(markers)],
+                        color=COLORS.get(name), capsize=3, label=name, alpha=0.85)
         ax.set_xscale("symlog", linthresh=1e-3 if key == "latency" else 1)
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"test {metric} (mean +- SEM)")
+    axes[0].legend(fontsize=8)
     return _save(fig, path)

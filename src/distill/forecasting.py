@@ -15,7 +15,7 @@ import torch
 from distill.config import ForecastConfig, config_to_yaml
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
 from distill.data.covid_sim import simulate_covid
-from distill.data.windows import TableScaler, covered_days, make_folds, make_windows, window_count
+from distill.data.windows import TableScaler, WindowSet, covered_days, make_folds, make_windows, window_count
 from distill.errors import DistillError
 from distill.evaluate import format_mean_sem
 from distill.experiment import FoldData, ProtocolResult, run_protocol, summarize_protocol
@@ -63,8 +63,8 @@ def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int
         if data.target_mode == "change":
             y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
         train_index, test_index = torch.from_numpy(train_rows), torch.from_numpy(test_rows)
-        folds.append(FoldData(index=index, x_train=x[train_index], y_train=y[train_index].contiguous(),
-                              x_test=x[test_index], y_test=y[test_index].contiguous(), test_rows=test_index,
+        folds.append(FoldData(index=index, x_train=WindowSet(x, train_index), y_train=y[train_index],
+                              x_test=WindowSet(x, test_index), y_test=y[test_index], test_rows=test_index,
                               units=scaler.column_range(target_index),
                               offset=scaler.column_min(target_index)))
     return folds

@@ -35,6 +35,32 @@ def make_windows(values: torch.Tensor, target: torch.Tensor, input_days: int,
     return x, y
 
 
+class WindowSet:
+    """A subset of windows (e.g. one fold's training windows) that copies nothing until a batch is drawn.
+
+    Behaves like the tensor `windows[index]` for what the protocol needs - `len`, `shape`, indexing
+    by rows, `split` into batches - while holding only the strided view and the row numbers.
+    """
+
+    def __init__(self, windows: torch.Tensor, index: torch.Tensor) -> None:
+        self.windows, self.index = windows, index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self.index), *self.windows.shape[1:]))
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            return self[key[0]][key[1:]]
+        return self.windows[self.index[key]]  # gathers only the requested windows
+
+    def split(self, size: int) -> list[torch.Tensor]:
+        return [self.windows[part] for part in self.index.split(size)]
+
+
 def shuffled_folds(n_windows: int, folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The seed's split: KFold with shuffling over overlapping windows (neighbours leak across folds)."""
     splitter = KFold(n_splits=folds, shuffle=True, random_state=random_state)
