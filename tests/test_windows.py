@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from distill.data.windows import (TableScaler, blocked_folds, covered_days, make_folds, make_windows,
+from distill.data.windows import (TableScaler, WindowSet, blocked_folds, covered_days, make_folds, make_windows,
                                   shuffled_folds, window_count)
 from distill.errors import DistillError
 
@@ -57,3 +57,15 @@ def test_scaler_fits_on_given_rows_only():
     assert scaled[2, 0] == pytest.approx(10.0)  # test rows may leave [0, 1]: nothing was fitted on them
     assert scaler.column_range(0) == 10.0 and scaler.column_range(1) == 1.0  # constant column: unit range
     assert scaler.column_min(0) == 0.0
+
+
+def test_window_set_gathers_rows_like_the_indexed_tensor_without_copying_up_front():
+    windows = torch.arange(60.0).reshape(20, 3).unfold(0, 4, 1).transpose(1, 2)  # (17, 4, 3) view
+    subset = WindowSet(windows, torch.tensor([2, 9, 11]))
+    expected = windows[[2, 9, 11]]
+    assert len(subset) == 3 and subset.shape == expected.shape
+    assert subset.windows.data_ptr() == windows.data_ptr()
+    assert torch.equal(subset[torch.tensor([0, 2])], expected[[0, 2]])
+    assert torch.equal(subset[1], expected[1])
+    assert torch.equal(subset[2, -1, 0], expected[2, -1, 0])
+    assert torch.equal(torch.cat(subset.split(2)), expected)
