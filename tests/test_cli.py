@@ -113,3 +113,12 @@ def test_console_script_exit_status():
     done = subprocess.run([sys.executable, "-m", "distill.cli", "run", "nope"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip() == "distill: error: unknown recipe 'nope'; built-in: " + \
         ", ".join(sorted(p.stem for p in (Path(__file__).parents[1] / "src/distill/recipes").glob("*.yaml")))
+
+
+def test_library_run_matches_the_command(tmp_path):
+    import distill
+
+    results = distill.run("covid-lstm", out=tmp_path, overrides=[item for item in TINY if item.startswith(
+        ("data.", "train.", "cv.", "teacher.", "report."))], show_progress=False)
+    assert results == json.loads((tmp_path / "results.json").read_text())
+    assert results["folds"] == 2

@@ -1,5 +1,26 @@
-"""distill: knowledge distillation with an honest, cross-validated comparison of teacher and students."""
-from distill.errors import DistillError
+"""distill: knowledge distillation with an honest, cross-validated comparison of teacher and students.
 
-__all__ = ["DistillError"]
+    import distill
+    results = distill.run("covid-lstm", out="runs/demo", overrides=["train.epochs=20"])
+    results["models"]["student_kd"]["test"]["mae_original"]["mean"]
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from distill.errors import DistillError
+from distill.protocols import execute, load_config
+from distill.report import default_out_dir
+
+__all__ = ["DistillError", "load_config", "run"]
 __version__ = "0.1.0"
+
+
+def run(recipe: str, out: str | Path | None = None, overrides: list[str] = (),
+        show_progress: bool | None = None) -> dict:
+    """Run a built-in recipe or YAML config like `distill run`, write its outputs, return results.json."""
+    config = load_config(recipe, list(overrides))
+    out_dir = Path(out) if out is not None else default_out_dir(config.name)
+    execute(config, out_dir, show_progress)
+    return json.loads((out_dir / "results.json").read_text())
