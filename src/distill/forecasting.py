@@ -21,7 +21,7 @@ from distill.evaluate import format_mean_sem
 from distill.experiment import FoldData, ProtocolResult, run_protocol, summarize_protocol
 from distill.figures import plot_cost, plot_curves, plot_forecasts
 from distill.models.baselines import Persistence
-from distill.report import comparison_lines, markdown_table, model_table, results_json, text_table, write_atomic
+from distill.report import comparison_lines, findings, markdown_table, model_table, results_json, text_table, write_atomic
 from distill.tasks import RegressionTask
 
 
@@ -160,6 +160,8 @@ def forecast_markdown(run: ForecastRun, config: ForecastConfig, figures: dict[st
         markdown_table(model_table(results["models"], metrics)),
         "`mse`/`mae` are in scaled units (MinMax of the fold); `mae_original` is in the target's own units "
         "(per day). FLOPs are per prediction; latency is the median CPU wall time of one forward pass.",
+        "## Findings",
+        "\n".join(f"- {line}" for line in findings(results["models"], results["comparison"])),
         "## Paired comparisons (same folds)",
         "\n".join(f"- {line}" for line in comparison_lines(results["comparison"])),
         "## Fidelity to the teacher (test, students vs teacher outputs)",

@@ -93,3 +93,33 @@ def comparison_lines(comparison: dict) -> list[str]:
                      f"{entry['sem']:.5f} (paired t-test p = {p_value}; lower in {entry['wins']} of "
                      f"{entry['folds']} folds)")
     return lines
+
+
+def _verdict(entry: dict, lower_is_better: bool) -> str:
+    """One sentence on a paired comparison: which model is better, and whether beyond the SEM."""
+    mean, sem = entry["mean"], entry["sem"]
+    a, b = entry["difference"].split(" - ")
+    if sem is None or math.isnan(sem) or abs(mean) <= sem:
+        return f"{a} and {b} are not distinguishable (difference {mean:+.4g} within its SEM {sem:.2g})"
+    a_better = (mean < 0) == lower_is_better
+    folds_for_a = entry["wins"] if lower_is_better else entry["folds"] - entry["wins"]
+    winner, count = (a, folds_for_a) if a_better else (b, entry["folds"] - folds_for_a)
+    return (f"{a} is {'better' if a_better else 'worse'} than {b} by {abs(mean):.4g} in {entry['metric']} "
+            f"(more than its SEM {sem:.2g}; {count} of {entry['folds']} folds favour {winner})")
+
+
+def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
+    """How the student's measured costs compare with the teacher's."""
+    s, t = models[student], models[teacher]
+    ratio = lambda key: s[key] / t[key] if t[key] else float("nan")
+    speed = t["latency_ms"]["batch1"] / s["latency_ms"]["batch1"]
+    return (f"{student} has {ratio('params'):.2f}x the teacher's parameters and {ratio('flops'):.2f}x its FLOPs "
+            f"per prediction, and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1.")
+
+
+def findings(models: dict, comparison: dict, lower_is_better: bool = True) -> list[str]:
+    """Plain-language findings computed from the numbers: each paired comparison and the students' costs."""
+    lines = [_verdict(entry, lower_is_better) + "." for entry in comparison.values()]
+    lines += [cost_sentence(models, name) for name in models
+              if name.startswith("student") and "teacher" in models]
+    return lines
