@@ -135,7 +135,7 @@ def test_failed_write_leaves_the_old_file_untouched(tmp_path, monkeypatch) -> No
         raise OSError("disk full")
 
     monkeypatch.setattr(pd.DataFrame, "to_csv", broken_to_csv)
-    with pytest.raises(OSError):
+    with pytest.raises(DistillError, match="cannot write .*disk full"):
         write_covid_sim(target, days=120)
     assert target.read_text() == "old\n"
     assert [path.name for path in tmp_path.iterdir()] == ["covid.csv"]

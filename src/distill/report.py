@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
+from distill.atomic import write_text_atomic
 from distill.evaluate import format_mean_sem
 
 
@@ -21,16 +20,7 @@ def default_out_dir(recipe: str) -> Path:
 
 def write_atomic(path: Path, text: str) -> Path:
     """Write text to `path` via a temporary file in the same folder and an atomic rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w") as out:
-            out.write(text)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path, text)
 
 
 def _json_safe(value):

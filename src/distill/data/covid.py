@@ -7,7 +7,6 @@ fill NaN with 0, sort by date. What was dropped, and why, is returned so reports
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distill.atomic import download_atomic
 from distill.errors import DistillError
 
 V3_LOCATION_URL = "https://storage.googleapis.com/covid19-open-data/v3/location/{key}.csv"
@@ -55,14 +55,9 @@ def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str 
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     address = url.format(key=key)
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(address, timeout=30) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        os.replace(temp_name, target)
+        download_atomic(address, target, timeout=30)
     except (urllib.error.URLError, OSError, ValueError) as error:
-        Path(temp_name).unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
         raise DistillError(f"cannot download {address}: {reason}; "
                            f"put the file at {target} or pass data.path") from None

@@ -31,8 +31,6 @@ step in a population of `POPULATION`:
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +38,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal, stats
 
+from distill.atomic import write_csv_atomic
 from distill.errors import DistillError
 
 MIN_DAYS = 100  # hospital reporting starts by day 70; keep at least a month of target
@@ -172,20 +171,10 @@ def simulate_covid(days: int = 860, seed: int = 0, start: str = "2020-01-01") ->
 def write_covid_sim(path: str | Path, days: int = 860, seed: int = 0) -> Path:
     """Simulate and write the table as CSV atomically (temp file, then rename); return the path."""
     frame = simulate_covid(days=days, seed=seed)
-    target = Path(path)
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+        return write_csv_atomic(path, frame)
     except OSError as error:
-        raise DistillError(f"cannot write {target}: {error.strerror or error}") from None
-    try:
-        with os.fdopen(handle, "w", newline="") as out:
-            frame.to_csv(out, index=False)
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+        raise DistillError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 def _check_arguments(days: int, seed: int, start: str) -> None:

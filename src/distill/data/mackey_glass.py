@@ -12,12 +12,12 @@ For tau = 17 the series is chaotic and stays in (0, 1.5).
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from distill.atomic import write_csv_atomic
 from distill.errors import DistillError
 
 MIN_LENGTH = 2
@@ -82,14 +82,4 @@ def write_mackey_glass(path: str | os.PathLike, length: int, tau: int = 17, a: f
                        start: str = "2000-01-01", freq: str = "D") -> Path:
     """Write `mackey_glass_frame(...)` to a CSV file atomically (temporary file, then rename); return the path."""
     frame = mackey_glass_frame(length, tau, a, b, history, step, seed, noise, start, freq)
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", newline="") as file:
-            frame.to_csv(file, index=False)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return target
+    return write_csv_atomic(path, frame)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import gzip
 import math
-import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -18,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from distill.atomic import download_atomic
 from distill.errors import DistillError
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
@@ -99,19 +98,6 @@ def load_mnist(folder: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return x_train, y_train, x_test, y_test
 
 
-def download_file(url: str, target: Path, timeout: float) -> None:
-    """Stream `url` into a temporary file next to `target`, then rename it into place."""
-    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
-            while chunk := response.read(1 << 20):
-                out.write(chunk)
-        os.replace(temporary, target)
-    finally:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-
-
 def download_mnist(folder: str | Path, base_url: str = MNIST_URL, timeout: float = 60.0) -> Path:
     """Download the four gzipped IDX files into `folder` unless a plain or gzipped copy is already there.
 
@@ -124,7 +110,7 @@ def download_mnist(folder: str | Path, base_url: str = MNIST_URL, timeout: float
             continue
         url = f"{base_url.rstrip('/')}/{name}.gz"
         try:
-            download_file(url, folder / f"{name}.gz", timeout)
+            download_atomic(url, folder / f"{name}.gz", timeout)
         except (urllib.error.URLError, OSError, ValueError) as error:
             reason = getattr(error, "reason", error)
             raise DistillError(f"cannot download {url}: {reason}; put the IDX files in {folder}") from error

@@ -1,0 +1,49 @@
+"""Atomic file writes: write beside the target under a temporary name, then rename over it.
+
+A crash, an error or Ctrl-C mid-write leaves the old file (if any) untouched and no partial file behind.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w", **options) -> Iterator[IO]:
+    """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, mode, **options) as out:
+            yield out
+        os.replace(temporary, target)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    with atomic_open(path) as out:
+        out.write(text)
+    return Path(path)
+
+
+def write_csv_atomic(path: str | os.PathLike, frame: pd.DataFrame) -> Path:
+    with atomic_open(path, newline="") as out:
+        frame.to_csv(out, index=False)
+    return Path(path)
+
+
+def download_atomic(url: str, path: str | os.PathLike, timeout: float = 60.0) -> Path:
+    """Stream `url` into `path`; raises urllib/OS errors for the caller to word."""
+    with atomic_open(path, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as response:
+        shutil.copyfileobj(response, out, 1 << 20)
+    return Path(path)
