@@ -3,6 +3,7 @@
   distill recipes
   distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress]
   distill data covid-sim --out FILE [--days N] [--seed S]
+  distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from distill import protocols
 from distill.config import read_recipe, recipe_names
 from distill.data.covid_sim import write_covid_sim
+from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
 from distill.report import default_out_dir
 
@@ -35,6 +37,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
 def _cmd_data(args: argparse.Namespace) -> None:
     if args.source == "covid-sim":
         path = write_covid_sim(args.out, days=args.days, seed=args.seed)
+    elif args.source == "mackey-glass":
+        path = write_mackey_glass(args.out, args.length, tau=args.tau, seed=args.seed, noise=args.noise)
     print(f"wrote {path}")
 
 
@@ -52,10 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.set_defaults(handler=_cmd_run)
     data = commands.add_parser("data", help="write an embedded data set to a file")
-    data.add_argument("source", choices=["covid-sim"], help="which generator")
+    data.add_argument("source", choices=["covid-sim", "mackey-glass"], help="which generator")
     data.add_argument("--out", required=True, help="CSV file to write")
     data.add_argument("--days", type=int, default=860, help="days to simulate (covid-sim)")
     data.add_argument("--seed", type=int, default=0, help="random seed")
+    data.add_argument("--length", type=int, default=2500, help="values to generate (mackey-glass)")
+    data.add_argument("--tau", type=int, default=17, help="delay (mackey-glass)")
+    data.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (mackey-glass)")
     data.set_defaults(handler=_cmd_data)
     return parser
 

@@ -27,6 +27,7 @@ class ModelSpec(Section):
     options: dict[str, Any] = Field(default_factory=dict)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    epochs: int | None = Field(None, ge=1, description="this model's epochs; default train.epochs")
 
 
 class TeacherSpec(ModelSpec):

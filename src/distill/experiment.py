@@ -142,7 +142,8 @@ def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], f
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
                n_train: int | None = None) -> dict[str, list[float]]:
     curves = _Curves(model, fold, task, role)
-    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=train.epochs, batch_size=train.batch_size, lr=spec.lr,
+    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=spec.epochs or train.epochs,
+        batch_size=train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
     return curves.values
 
@@ -202,7 +203,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     """
     _check_chain(students)
     torch.set_num_threads(train.threads)
-    total = len(folds) * (1 + len(students)) * train.epochs
+    total = len(folds) * sum(spec.epochs or train.epochs for spec in (teacher, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
               disable=None if show_progress is None else not show_progress) as bar:

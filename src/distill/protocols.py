@@ -8,7 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from distill import forecasting
+from distill import classification, forecasting
+from distill import lupi_recipe, privileged_config, privileged_report
 from distill.config import ForecastConfig, Section, apply_override, read_recipe, validate_config
 from distill.errors import DistillError
 
@@ -20,6 +21,9 @@ class Protocol(NamedTuple):
 
 PROTOCOLS: dict[str, Protocol] = {
     "forecast": Protocol(ForecastConfig, forecasting.execute),
+    "lupi-synthetic": Protocol(lupi_recipe.LupiConfig, lupi_recipe.execute),
+    "privileged": Protocol(privileged_config.PrivilegedConfig, privileged_report.execute),
+    "classification": Protocol(classification.ClassificationConfig, classification.execute),
 }
 
 

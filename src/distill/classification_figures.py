@@ -1,0 +1,116 @@
+"""Figures of the classification report (Agg backend, PNG): loss and accuracy curves, confusion matrices,
+per-class accuracy, and the temperature x alpha heat map. The error-vs-cost figure is `figures.plot_cost`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from distill.figures import COLORS  # noqa: E402
+
+PANEL_COLUMNS = 4
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _color(name: str, index: int) -> str:
+    return COLORS.get(name, plt.cm.tab20(index % 20))
+
+
+def _fold_mean(runs: list[dict], key: str) -> np.ndarray:
+    return np.mean([run[key] for run in runs], axis=0)
+
+
+def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
+    """Test NLL (top) and test accuracy (bottom) per epoch, mean over folds, one line per model;
+    train values dashed."""
+    fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    for index, (name, runs) in enumerate(curves.items()):
+        color = _color(name, index)
+        epochs = np.arange(1, len(runs[0]["test"]) + 1)
+        loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9)
+        loss_ax.plot(epochs, _fold_mean(runs, "test"), "-", color=color, lw=1.5, label=name)
+        acc_ax.plot(epochs, _fold_mean(runs, "train_accuracy"), "--", color=color, lw=0.9)
+        acc_ax.plot(epochs, _fold_mean(runs, "test_accuracy"), "-", color=color, lw=1.5, label=name)
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("NLL of the true class")
+    acc_ax.set_ylabel("accuracy")
+    acc_ax.set_xlabel("epoch")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    loss_ax.set_title("mean over folds; solid: test, dashed: train", fontsize=9)
+    acc_ax.legend(fontsize=7, ncol=2)
+    return _save(fig, path)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], path: Path) -> Path:
+    """One confusion matrix per model (rows: true class, columns: predicted), counts over all folds."""
+    names = list(matrices)
+    cols = min(PANEL_COLUMNS, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        matrix = matrices[name]
+        ax.imshow(matrix, cmap="Blues")
+        ticks = np.arange(len(class_names))
+        ax.set_xticks(ticks, class_names, fontsize=7)
+        ax.set_yticks(ticks, class_names, fontsize=7)
+        if len(class_names) <= 12:
+            for (i, j), count in np.ndenumerate(matrix):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
+                        color="white" if count > matrix.max() / 2 else "black")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    return _save(fig, path)
+
+
+def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[str], path: Path) -> Path:
+    """Grouped bars: accuracy on each true class, one bar per model."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(class_names) * max(1, len(accuracies)) / 3), 3.8))
+    width = 0.8 / len(accuracies)
+    positions = np.arange(len(class_names))
+    for index, (name, values) in enumerate(accuracies.items()):
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(positions + (index - (len(accuracies) - 1) / 2) * width, heights, width, label=name,
+               color=_color(name, index))
+    ax.set_xticks(positions, class_names)
+    ax.set_ylabel("accuracy on the class (test, all folds)")
+    low = np.nanmin([v for values in accuracies.values() for v in values if v is not None] or [0.0])
+    ax.set_ylim(max(0.0, low - 0.05), 1.0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(4, len(accuracies)))
+    return _save(fig, path)
+
+
+def plot_sweep(grid: dict, path: Path) -> Path:
+    """Heat map of mean test accuracy over temperature (rows) x alpha (columns); the best cell boxed."""
+    mean = np.array(grid["accuracy_mean"])
+    fig, ax = plt.subplots(figsize=(1.2 * len(grid["alphas"]) + 2.5, 0.8 * len(grid["temperatures"]) + 1.8))
+    image = ax.imshow(mean, cmap="viridis", aspect="auto")
+    for (i, j), value in np.ndenumerate(mean):
+        ax.text(j, i, f"{value:.4f}", ha="center", va="center", fontsize=8,
+                color="black" if value > mean.min() + 0.6 * np.ptp(mean) else "white")
+    best_row = grid["temperatures"].index(grid["best"]["temperature"])
+    best_col = grid["alphas"].index(grid["best"]["alpha"])
+    ax.add_patch(plt.Rectangle((best_col - 0.5, best_row - 0.5), 1, 1, fill=False, edgecolor="red", lw=2.5))
+    ax.set_xticks(range(len(grid["alphas"])), [f"{a:g}" for a in grid["alphas"]])
+    ax.set_yticks(range(len(grid["temperatures"])), [f"{t:g}" for t in grid["temperatures"]])
+    ax.set_xlabel("alpha (weight of the soft targets)")
+    ax.set_ylabel("temperature T")
+    ax.set_title(f"test accuracy, mean over folds; best (red): T = {grid['best']['temperature']:g}, "
+                 f"alpha = {grid['best']['alpha']:g}", fontsize=9)
+    fig.colorbar(image, ax=ax)
+    return _save(fig, path)

@@ -1,0 +1,205 @@
+"""report.md, figures, config.yaml and results.json of a classification run (results.json written last)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from distill.classification_config import ClassificationConfig, sweep_name
+from distill.classification_figures import plot_confusions, plot_loss_accuracy, plot_per_class, plot_sweep
+from distill.config import config_to_yaml
+from distill.evaluate import format_mean_sem
+from distill.figures import plot_cost
+from distill.report import comparison_lines, markdown_table, model_table, results_json, text_table, write_atomic
+
+if TYPE_CHECKING:
+    from distill.classification import ClassificationRun
+
+SEED_004 = ("Seed 004 (chest X-ray, 3 classes, full-width ResNets): base 85.28, NST linear 86.47, NST poly 89.75, "
+            "NST poly + assistants 91.63 (% test accuracy).")
+METRICS = ["accuracy", "macro_f1", "roc_auc"]
+
+
+def featured(run: ClassificationRun) -> list[str]:
+    """Models shown in figures: teacher, listed students, the best sweep cell; not the baseline or other cells."""
+    results = run.results
+    names = ["teacher", *(name for name in run.students if name not in _sweep_cells(results))]
+    if "sweep" in results:
+        names.append(results["sweep"]["best"]["student"])
+    return names
+
+
+def _sweep_cells(results: dict) -> set[str]:
+    if "sweep" not in results:
+        return set()
+    grid = results["sweep"]
+    return {sweep_name(t, a) for t in grid["temperatures"] for a in grid["alphas"]}
+
+
+def _pct(summary: dict, digits: int = 2) -> str:
+    scaled = {"mean": 100 * summary["mean"], "sem": 100 * summary["sem"] if summary["sem"] is not None else math.nan}
+    return format_mean_sem(scaled, digits)
+
+
+def errors_lines(models: dict) -> list[str]:
+    return [f"- {name}: {format_mean_sem(entry['test']['errors'], 1)} test errors per fold "
+            f"(per fold: {', '.join(f'{v:.0f}' for v in entry['test']['errors']['per_fold'])})"
+            for name, entry in models.items()]
+
+
+def gain_lines(results: dict) -> list[str]:
+    """Accuracy gain of each distilled student over the student alone, and its share of the teacher's gap."""
+    lines = []
+    for name, gap in results.get("gap_recovered", {}).items():
+        key = f"{name}_vs_{gap['scratch']}"
+        entry = results["comparison"].get(key)
+        if entry is None:
+            continue
+        share = "n/a (the teacher is not better)" if gap["share"] is None else f"{gap['share']:.0%}"
+        verdict = "beats" if -entry["mean"] > entry["sem"] else "does not clearly beat"
+        lines.append(f"- {name} {verdict} {gap['scratch']}: accuracy {-100 * entry['mean']:+.2f} +- "
+                     f"{100 * entry['sem']:.2f} points (paired over {entry['folds']} folds, fewer errors in "
+                     f"{entry['wins']}); recovers {share} of the teacher - student gap "
+                     f"({100 * gap['teacher_minus_scratch']:.2f} points)")
+    return lines
+
+
+def per_class_table(results: dict, names: list[str]) -> str:
+    rows = [["class", *names]]
+    for index, label in enumerate(results["classes"]):
+        values = [results["per_class_accuracy"][name][index] for name in names]
+        rows.append([label, *("-" if v is None else f"{100 * v:.1f}" for v in values)])
+    return markdown_table(rows)
+
+
+def sweep_table(grid: dict) -> str:
+    rows = [["T \\ alpha", *(f"{a:g}" for a in grid["alphas"])]]
+    for t, means, sems in zip(grid["temperatures"], grid["accuracy_mean"], grid["accuracy_sem"]):
+        rows.append([f"{t:g}", *(_pct({"mean": m, "sem": s}) for m, s in zip(means, sems))])
+    best = grid["best"]
+    return markdown_table(rows) + (f"\n\nBest cell: T = {best['temperature']:g}, alpha = {best['alpha']:g} "
+                                   f"({100 * best['accuracy']:.2f}% mean test accuracy).")
+
+
+def recovery_table(recovery: dict) -> str:
+    rows = [["model", "NMI (subclass)", "matching acc. (subclass)", "NMI (class only)", "matching acc. (class only)"]]
+    for name, entry in recovery.items():
+        rows.append([name, format_mean_sem(entry["nmi"], 3), _pct(entry["matching_accuracy"], 1),
+                     format_mean_sem(entry["class_only_nmi"], 3), _pct(entry["class_only_matching_accuracy"], 1)])
+    return markdown_table(rows)
+
+
+def bias_table(corrections: dict) -> str:
+    rows = [["student", "class", "shift (logit)", "class acc. before", "class acc. after", "overall before",
+             "overall after"]]
+    for name, entry in corrections.items():
+        for label, scores in entry["classes"].items():
+            rows.append([name, label, format_mean_sem(scores["shift"], 2), _pct(scores["class_accuracy_before"]),
+                         _pct(scores["class_accuracy_after"]), _pct(entry["accuracy_before"]),
+                         _pct(entry["accuracy_after"])])
+    return markdown_table(rows)
+
+
+def chain_lines(chains: list[dict]) -> list[str]:
+    return ["- " + " -> ".join(f"{link['model']} ({link['params']:,} params, {_pct(link['accuracy'])}%)"
+                               for link in chain["links"]) for chain in chains]
+
+
+def methods_table(run: ClassificationRun) -> str:
+    """Each student: who teaches it, its method and test accuracy (the layout of seed 004's table)."""
+    models = run.results["models"]
+    rows = [["student", "learns from", "method", "T", "alpha", "test accuracy %"]]
+    for name, spec in run.students.items():
+        if name in _sweep_cells(run.results):
+            continue
+        method = f"nst-{spec.nst.kernel}" if spec.method == "nst" else spec.method
+        soft = spec.method in ("soft_target", "subclass") or (spec.method == "nst" and spec.alpha > 0)
+        rows.append([name, "-" if spec.method == "none" else spec.teacher, method,
+                     f"{spec.temperature:g}" if soft else "-", f"{spec.alpha:g}" if soft else "-",
+                     _pct(models[name]["test"]["accuracy"])])
+    return markdown_table(rows)
+
+
+def classification_markdown(run: ClassificationRun, config: ClassificationConfig, figures: dict[str, str]) -> str:
+    results = run.results
+    data = results["data"]
+    names = featured(run)
+    parts = [
+        f"# {config.name}: teacher vs students, {results['folds']} fold(s)",
+        config.description,
+        f"Data: {data['source']}; {data['images']} images of shape {tuple(data['shape'])}, "
+        f"{len(results['classes'])} classes ({', '.join(results['classes'])}); {data['split']}.",
+        "## Results (test scored on the truth; mean +- SEM over folds)",
+        markdown_table(model_table(results["models"], METRICS)),
+        "FLOPs are per prediction; latency is the median CPU wall time of one forward pass (ms).",
+        "## Test errors",
+        "\n".join(errors_lines(results["models"])),
+        "## Distilled students vs the student alone",
+        "\n".join(gain_lines(results)),
+        "## Students",
+        methods_table(run),
+        "## Paired comparisons of the test error rate (same folds)",
+        "\n".join(f"- {line}" for line in comparison_lines(results["comparison"])),
+        "## Fidelity to the teacher (test rows)",
+        "\n".join(f"- {name}: agreement {_pct(entry['fidelity_to_teacher']['agreement'])}%, "
+                  f"KL {format_mean_sem(entry['fidelity_to_teacher']['kl'], 4)}"
+                  for name, entry in results["models"].items() if "fidelity_to_teacher" in entry),
+        "## Accuracy per class (%, test rows of all folds)",
+        per_class_table(results, names),
+    ]
+    if "sweep" in results:
+        parts += ["## Temperature x alpha (test accuracy %, mean +- SEM)", sweep_table(results["sweep"])]
+    if "subclass_recovery" in results:
+        parts += ["## Do the subclasses recover the hidden labels? (test rows)",
+                  "Each test image is assigned its predicted class and, within it, the subclass with the largest "
+                  "logit after standardising each logit over the test rows (the auxiliary loss sees standardised "
+                  "logits; raw logits carry per-subclass offsets). Scores: normalised mutual information with the "
+                  "source's own labels and the accuracy of the best one-to-one matching (Hungarian) of subclasses "
+                  "to those labels. `class only` scores the predicted class alone: the floor a head without "
+                  "subclasses reaches.",
+                  recovery_table(results["subclass_recovery"])]
+    if "bias_correction" in results:
+        parts += ["## Omitted class: before and after raising its bias",
+                  "The shift of the omitted class's logit is chosen on each fold's training images only: the "
+                  "smallest shift after which the student predicts that class for its share of the training "
+                  "labels (Hinton et al. 2015 raised the bias of the 3s by hand).",
+                  bias_table(results["bias_correction"])]
+    if "chains" in results:
+        parts += ["## Teacher-assistant chains (test accuracy % at every link)", "\n".join(chain_lines(results["chains"]))]
+    if any(spec.method == "nst" for spec in run.students.values()):
+        parts.append(SEED_004)
+    parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]), "## Figures"]
+    parts += [f"![{title}]({name})" for title, name in figures.items()]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def write_figures(run: ClassificationRun, out_dir: Path) -> dict[str, str]:
+    results = run.results
+    names = featured(run)
+    curves = {name: results["curves"][name] for name in names if name in results["curves"]}
+    figures = {
+        "Loss and accuracy per epoch": plot_loss_accuracy(curves, out_dir / "curves.png").name,
+        "Confusion matrices": plot_confusions({name: np.array(results["confusion"][name]) for name in names},
+                                              results["classes"], out_dir / "confusion.png").name,
+        "Accuracy per class": plot_per_class({name: results["per_class_accuracy"][name] for name in names},
+                                             results["classes"], out_dir / "per_class.png").name,
+        "Accuracy vs cost (the majority baseline is in the tables, not here)":
+            plot_cost({name: entry for name, entry in results["models"].items() if name != "majority"}, "accuracy",
+                      out_dir / "cost.png").name,
+    }
+    if "sweep" in results:
+        figures["Temperature x alpha"] = plot_sweep(results["sweep"], out_dir / "sweep.png").name
+    return figures
+
+
+def write_classification_outputs(run: ClassificationRun, config: ClassificationConfig, out_dir: Path) -> str:
+    """Write figures, config.yaml, report.md, then results.json (last); return the terminal summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    figures = write_figures(run, out_dir)
+    write_atomic(out_dir / "config.yaml", config_to_yaml(config))
+    write_atomic(out_dir / "report.md", classification_markdown(run, config, figures))
+    write_atomic(out_dir / "results.json", results_json(run.results))
+    table = text_table(model_table(run.results["models"], ["accuracy", "errors"]))
+    return "\n".join([table, "", *gain_lines(run.results), f"report: {out_dir / 'report.md'}"])
