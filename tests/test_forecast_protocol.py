@@ -48,10 +48,14 @@ def test_original_units_are_scaled_errors_times_the_fold_range(tiny_run):
         assert fold.units > 1.0  # hospitalizations per day, not [0, 1]
 
 
-def test_curves_have_one_point_per_epoch(tiny_run):
+def test_curves_are_scored_every_n_epochs_and_after_the_last(tiny_run):
     curves = tiny_run.results["curves"]
     assert set(curves) == {"teacher", "student_kd", "student_scratch"}
-    assert all(len(run["train"]) == len(run["test"]) == 2 for runs in curves.values() for run in runs)
+    assert all(run["epoch"] == [2] and len(run["train"]) == len(run["test"]) == 1  # recipe: every 4 epochs
+               for runs in curves.values() for run in runs)
+    config = load_config("covid-lstm", TINY + ["train.epochs=5", "train.curve_every=2"])
+    every_two = run_forecast(config, show_progress=False).results["curves"]["teacher"][0]
+    assert every_two["epoch"] == [2, 4, 5] and len(every_two["test"]) == 3
 
 
 def test_same_config_and_seed_give_the_same_numbers(tiny_run):

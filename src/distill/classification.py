@@ -98,20 +98,36 @@ def group_classes(images: LabelledImages, groups: list[list[int]]) -> LabelledIm
     return LabelledImages(images.x, lookup[images.y], images.hidden, names, images.test_start, images.source)
 
 
-def load_images(data: ClassificationData) -> LabelledImages:
-    images = load_source(data)
-    return images if data.groups is None else group_classes(images, data.groups)
-
-
-def limit_rows(rows: np.ndarray, y: np.ndarray, limit: int | None, seed: int) -> np.ndarray:
-    """A stratified random subset of `limit` training rows (all of them without a limit)."""
-    if limit is None or limit >= len(rows):
-        return rows
-    rng = np.random.default_rng(seed)
+def stratified_sample(rows: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """About `size` of `rows`, each class in proportion (at least one row per class), in their order."""
     labels = y[rows]
-    picked = [rng.choice(rows[labels == label], size=max(1, round(limit * np.mean(labels == label))), replace=False)
-              for label in np.unique(labels)]
+    picked = [rng.choice(rows[labels == label], size=min(int((labels == label).sum()),
+                                                         max(1, round(size * np.mean(labels == label)))),
+                         replace=False) for label in np.unique(labels)]
     return np.sort(np.concatenate(picked))
+
+
+def take_subset(images: LabelledImages, size: int, seed: int) -> LabelledImages:
+    """A stratified sample of `size` images; a fixed train/test split keeps its proportions."""
+    y = images.y.numpy()
+    rng = np.random.default_rng(seed)
+    if images.test_start is None:
+        rows, test_start = stratified_sample(np.arange(len(y)), y, size, rng), None
+    else:
+        train_size = round(size * images.test_start / len(y))
+        train = stratified_sample(np.arange(images.test_start), y, train_size, rng)
+        test = stratified_sample(np.arange(images.test_start, len(y)), y, size - train_size, rng)
+        rows, test_start = np.concatenate([train, test]), len(train)
+    index = torch.from_numpy(rows)
+    return LabelledImages(images.x[index], images.y[index], images.hidden[rows], images.classes, test_start,
+                          f"{images.source} (stratified subset of {len(rows)} images)")
+
+
+def load_images(data: ClassificationData, seed: int) -> LabelledImages:
+    images = load_source(data)
+    if data.subset is not None and data.subset < len(images.y):
+        images = take_subset(images, data.subset, seed)
+    return images if data.groups is None else group_classes(images, data.groups)
 
 
 def make_fold_data(config: ClassificationConfig, images: LabelledImages) -> list[FoldData]:
@@ -123,7 +139,6 @@ def make_fold_data(config: ClassificationConfig, images: LabelledImages) -> list
         splits = [(np.arange(images.test_start), np.arange(images.test_start, len(y)))]
     folds = []
     for index, (train_rows, test_rows) in enumerate(splits):
-        train_rows = limit_rows(train_rows, y, config.data.max_train, config.seed + index)
         train_index, test_index = torch.from_numpy(train_rows), torch.from_numpy(test_rows)
         folds.append(FoldData(index=index, x_train=images.x[train_index], y_train=images.y[train_index],
                               x_test=images.x[test_index], y_test=images.y[test_index], test_rows=test_index))
@@ -168,8 +183,11 @@ class ClassificationRun:
     images: LabelledImages
 
 
-def comparison_pairs(names: list[str], scratch: str) -> list[tuple[str, str]]:
-    pairs = [(name, scratch) for name in names if name != scratch]
+def comparison_pairs(students: dict[str, ClassStudentSpec], scratch: str) -> list[tuple[str, str]]:
+    """Each distilled student of the scratch student's architecture against it; scratch vs teacher vs majority."""
+    alone = students.get(scratch)
+    pairs = [(name, scratch) for name, spec in students.items()
+             if alone is not None and name != scratch and same_architecture(spec, alone)]
     return pairs + [(scratch, "teacher"), ("teacher", "majority")]
 
 
@@ -184,8 +202,6 @@ def honesty_notes(config: ClassificationConfig, images: LabelledImages,
         notes.append(f"Stratified {config.cv.folds}-fold cross-validation; mean +- SEM over folds.")
     else:
         notes.append("The source's own train/test split is the one fold: no SEM over folds (n/a).")
-    if config.data.max_train:
-        notes.append(f"Each fold trains on a stratified subset of at most {config.data.max_train} training rows.")
     if config.teacher.select == "best":
         notes.append("LEAK: one best-fold teacher teaches every fold's students, including rows it was trained on "
                      "and other folds' test rows (use teacher.select: per_fold).")
@@ -197,6 +213,11 @@ def honesty_notes(config: ClassificationConfig, images: LabelledImages,
     return notes
 
 
+def same_architecture(a: ClassStudentSpec, b: ClassStudentSpec) -> bool:
+    """Same model family and options: a distilled student and the student alone it is compared with."""
+    return a.model == b.model and a.options == b.options
+
+
 def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: dict[str, ClassStudentSpec],
              images: LabelledImages, models: dict) -> dict:
     """The recipe-specific parts of results.json (present only where they apply)."""
@@ -204,8 +225,9 @@ def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: d
     scratch = config.report.scratch
     found = {}
     if scratch in models:
-        found["gap_recovered"] = {name: gap_recovered(models, name, scratch)
-                                  for name, spec in students.items() if spec.method != "none"}
+        alone = students[scratch]
+        found["gap_recovered"] = {name: gap_recovered(models, name, scratch) for name, spec in students.items()
+                                  if spec.method != "none" and same_architecture(spec, alone)}
     subclass_heads = [name for name in ("teacher", *students) if protocol.outcomes[name][0].test_outputs.shape[1] > classes]
     if subclass_heads and config.data.groups is not None:
         found["subclass_recovery"] = subclass_recovery(protocol, subclass_heads, images.hidden, classes)
@@ -223,7 +245,7 @@ def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: d
 
 def run_classification(config: ClassificationConfig, show_progress: bool | None = None) -> ClassificationRun:
     """Run a classification recipe end to end and return its results (nothing is written here)."""
-    images = load_images(config.data)
+    images = load_images(config.data, config.seed)
     classes = len(images.classes)
     students = all_students(config)
     check_students(config, students, classes)
@@ -232,7 +254,7 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
     protocol = run_protocol(folds, ClassificationTask(classes, config.seed), config.teacher, students, config.train,
                             config.seed, baselines={"majority": lambda fold: Majority(fold.y_train, classes)},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
-    summary = summarize_protocol(protocol, comparison_pairs(list(students), config.report.scratch),
+    summary = summarize_protocol(protocol, comparison_pairs(students, config.report.scratch),
                                  metric="error_rate")
     matrices = {name: confusion(protocol, name, classes) for name in protocol.outcomes}
     results = {

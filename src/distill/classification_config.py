@@ -26,8 +26,8 @@ class ClassificationData(Section):
     - folders: `path/train/<class>/*` and `path/test/<class>/*`, resized to `size` (default 32).
     - csv: images in `path` listed in the CSV file `csv` (file, label, partition: the MHIST layout).
     `groups` merges the source's classes (class i of the task = the union of groups[i]); the source's own
-    label is kept as the hidden subclass identity. `max_train` takes a stratified subset of the training
-    rows (e.g. a CPU-sized share of MNIST).
+    label is kept as the hidden subclass identity. `subset` keeps a stratified random sample of that many
+    images (a fixed split keeps its train/test proportions): a CPU-sized share of MNIST, or a quick try.
     """
 
     source: Literal["digits", "mnist", "folders", "csv"] = "digits"
@@ -39,7 +39,7 @@ class ClassificationData(Section):
     std: list[float] | None = None
     download: bool = False
     groups: list[list[int]] | None = None
-    max_train: int | None = Field(None, ge=1)
+    subset: int | None = Field(None, ge=2)
 
 
 class Pretrained(Section):

@@ -37,7 +37,7 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
     fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
     for index, (name, runs) in enumerate(curves.items()):
         color = _color(name, index)
-        epochs = np.arange(1, len(runs[0]["test"]) + 1)
+        epochs = runs[0]["epoch"]
         loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9)
         loss_ax.plot(epochs, _fold_mean(runs, "test"), "-", color=color, lw=1.5, label=name)
         acc_ax.plot(epochs, _fold_mean(runs, "train_accuracy"), "--", color=color, lw=0.9)

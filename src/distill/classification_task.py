@@ -70,10 +70,13 @@ def roc_auc(y: np.ndarray, probs: np.ndarray) -> float:
 
 def head_path(model: nn.Module, pretrained: Pretrained) -> str:
     """The module path of the classification head: as configured, else `fc` (ResNets) or `head`."""
-    if pretrained.head is not None:
-        resolve_module(model, pretrained.head)
-        return pretrained.head
-    return "fc" if hasattr(model, "fc") else "head"
+    if pretrained.head is None:
+        return "fc" if hasattr(model, "fc") else "head"
+    if pretrained.head not in dict(model.named_modules()):
+        children = ", ".join(name for name, _ in model.named_children())
+        raise DistillError(f"pretrained.head {pretrained.head!r} names no module of the {type(model).__name__}; "
+                           f"its top-level modules: {children}")
+    return pretrained.head
 
 
 def _under(name: str, path: str) -> bool:
@@ -181,7 +184,10 @@ class ClassificationTask:
         return subclass_teacher_loss(logits, targets, self.classes, spec.subclasses, spec.beta, spec.aux_temperature)
 
     def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ClassStudentSpec) -> dict[str, torch.Tensor]:
-        """Teacher outputs (raw and as class log-probabilities) and, for NST, its hooked feature maps."""
+        """Teacher outputs (raw and as class log-probabilities) and, for NST, its hooked feature maps;
+        nothing for a student that learns from the labels alone."""
+        if spec.method == "none":
+            return {}
         path = spec.features.teacher if spec.method == "nst" else None
         outputs, features = outputs_and_features(teacher, x, path)
         guide = {"outputs": outputs, "class_logits": class_log_probs(outputs, self.classes)}
@@ -199,12 +205,13 @@ class ClassificationTask:
         if spec.method == "nst":
             return self._nst_loss(model, x, targets, guide, spec)
         outputs = model(x)
+        if spec.method == "none":
+            return F.nll_loss(class_log_probs(outputs, self.classes), targets)
         if spec.method == "subclass":
             return subclass_distillation_loss(outputs, guide["outputs"], targets, self.classes, spec.subclasses,
                                               spec.temperature, spec.alpha)
-        alpha = 0.0 if spec.method == "none" else spec.alpha
         return soft_target_loss(class_log_probs(outputs, self.classes), guide["class_logits"], targets,
-                                spec.temperature, alpha)
+                                spec.temperature, spec.alpha)
 
     def _nst_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                   guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:

@@ -47,7 +47,9 @@ class StudentSpec(DistilledSpec):
 class TrainSection(Section):
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(32, ge=1)
-    threads: int = Field(1, ge=1, description="torch threads; 1 is fastest for small models")
+    threads: int | None = Field(None, ge=1, description="torch threads; default: torch's own (one per core)")
+    fold_parallel: bool = Field(True, description="train all folds' models at once where the task allows")
+    curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
 
 
 class CVSection(Section):

@@ -20,6 +20,7 @@ from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, T
 from distill.data.windows import WindowSet
 from distill.errors import DistillError
 from distill.evaluate import paired_comparison, summarize
+from distill.fold_parallel import can_stack, fit_stacked, stack_models
 from distill.models import build_model
 from distill.profile import profile_model
 from distill.train import fit, predict
@@ -119,15 +120,20 @@ def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "
 
 
 class _Curves:
-    """Per-epoch train/test curve of the task's curve metric against the truth, in eval mode."""
+    """Train/test curves of the task's curve metric against the truth, in eval mode, every `every`
+    epochs and after the last; `values["epoch"]` holds the (1-based) epochs scored."""
 
-    def __init__(self, model: nn.Module, fold: FoldData, task: Task, role: str) -> None:
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task, role: str, epochs: int, every: int) -> None:
         self.model, self.fold, self.task = model, fold, task
         self.x_train, self.x_test = fold.inputs(role)
-        self.values: dict[str, list[float]] = {"train": [], "test": []}
+        self.epochs, self.every = epochs, every
+        self.values: dict[str, list[float]] = {"train": [], "test": [], "epoch": []}
         self.scores = getattr(task, "curve_scores", None)
 
     def __call__(self, epoch: int) -> None:
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        self.values["epoch"].append(epoch + 1)
         for part, x, y in (("train", self.x_train, self.fold.y_train),
                            ("test", self.x_test, self.fold.y_test)):
             outputs = predict(self.model, x)
@@ -141,11 +147,48 @@ class _Curves:
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
                n_train: int | None = None) -> dict[str, list[float]]:
-    curves = _Curves(model, fold, task, role)
-    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=spec.epochs or train.epochs,
+    epochs = spec.epochs or train.epochs
+    curves = _Curves(model, fold, task, role, epochs, train.curve_every)
+    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
         batch_size=train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
     return curves.values
+
+
+def _can_fit_stacked(task: Task, models: list[nn.Module], folds: list[FoldData], train: TrainSection) -> bool:
+    """Fold-parallel training applies when asked for, the task offers `stacked_loss`, no task hook changes
+    a fold's model or rows, and the fold models are one stackable architecture."""
+    hooks = any(hasattr(task, name) for name in ("prepare", "transfer_rows"))
+    return train.fold_parallel and hasattr(task, "stacked_loss") and not hooks and can_stack(models)
+
+
+def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec: ModelSpec, task: Task,
+                 guides: list[dict[str, torch.Tensor]] | None, train: TrainSection, seeds: list[int],
+                 bar: tqdm) -> list[dict[str, list[float]]]:
+    """Train one model per fold at once (see `distill.fold_parallel`); the fold models get the weights."""
+    stacked = stack_models(models)
+    inputs = [fold.inputs(role)[0] for fold in folds]
+    epochs = spec.epochs or train.epochs
+    curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
+        x = torch.stack([inputs[k][rows[k]] for k in range(len(folds))])  # (K, batch, ...)
+        y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
+        guide = None if guides is None else {key: torch.stack([g[key][rows[k]] for k, g in enumerate(guides)])
+                                             for key in guides[0]}
+        return task.stacked_loss(stacked(x), y, guide, spec)
+
+    def on_epoch_end(epoch: int) -> None:
+        if (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs:
+            stacked.unstack_into(models)
+            for curve in curves:
+                curve(epoch)
+
+    fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
+                batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
+                on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)))
+    stacked.unstack_into(models)
+    return [curve.values for curve in curves]
 
 
 def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict, role: str) -> ModelOutcome:
@@ -193,6 +236,57 @@ def _transfer_rows(task: Task, fold: FoldData, spec: ModelSpec) -> torch.Tensor:
     return torch.arange(len(fold.x_train)) if pick is None else pick(fold, spec)
 
 
+def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
+                  bar: tqdm, outcomes: list[ModelOutcome]) -> list[nn.Module]:
+    """One teacher per fold, fold-parallel where possible; appends each fold's outcome."""
+    seeds = [_seed_for(seed, fold.index, 0) for fold in folds]
+    teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
+    if _can_fit_stacked(task, teachers, folds, train):
+        bar.set_description(f"{len(folds)} folds at once: teacher")
+        curves = _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar)
+    else:
+        curves = []
+        for fold, model, fold_seed in zip(folds, teachers, seeds):
+            bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
+            _prepare(task, model, spec, fold, train, fold_seed, guide=None)
+            x_train = fold.inputs("teacher")[0]
+            loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
+            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher"))
+    outcomes.extend(_score(model, fold, task, c, role="teacher") for model, fold, c in zip(teachers, folds, curves))
+    return teachers
+
+
+def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledSpec, role: int,
+                  trained: list[dict[str, nn.Module]], train: TrainSection, seed: int,
+                  bar: tqdm) -> list[ModelOutcome]:
+    """One student per fold, taught by `spec.teacher` of the same fold; fold-parallel where possible."""
+    seeds = [_seed_for(seed, fold.index, role) for fold in folds]
+    guide_models = [fold_models[spec.teacher] for fold_models in trained]
+    rows = [_transfer_rows(task, fold, spec) for fold in folds]
+    guides = [task.guide(model, fold.inputs(spec.teacher)[0][r], spec)  # computed once per fold
+              for model, fold, r in zip(guide_models, folds, rows)]
+    models = [_build(spec, fold, task, s) for fold, s in zip(folds, seeds)]
+    if _can_fit_stacked(task, models, folds, train):
+        bar.set_description(f"{len(folds)} folds at once: {name}")
+        curves = _fit_stacked(models, folds, name, spec, task, guides, train, seeds, bar)
+    else:
+        curves = []
+        for fold, model, fold_seed, guide, r in zip(folds, models, seeds, guides, rows):
+            bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
+            _prepare(task, model, spec, fold, train, fold_seed, guide)
+            loss = (lambda batch, m=model, f=fold, g=guide, r=r:
+                    task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), spec))
+            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
+                                     n_train=len(r)))
+    outcomes = []
+    for fold, model, guide_model, fold_curves, fold_models in zip(folds, models, guide_models, curves, trained):
+        outcome = _score(model, fold, task, fold_curves, role=name)
+        outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, fold.inputs(spec.teacher)[1]))
+        outcomes.append(outcome)
+        fold_models[name] = model
+    return outcomes
+
+
 def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
                  train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
                  latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
@@ -202,41 +296,17 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     learns from that one (teacher-assistant chains).
     """
     _check_chain(students)
-    torch.set_num_threads(train.threads)
+    if train.threads is not None:
+        torch.set_num_threads(train.threads)
     total = len(folds) * sum(spec.epochs or train.epochs for spec in (teacher, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
               disable=None if show_progress is None else not show_progress) as bar:
-        teachers = []
-        for fold in folds:
-            bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
-            model = _build(teacher, fold, task, _seed_for(seed, fold.index, 0), role="teacher")
-            _prepare(task, model, teacher, fold, train, _seed_for(seed, fold.index, 0), guide=None)
-            x_train = fold.inputs("teacher")[0]
-            loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], teacher)
-            curves = _fit_model(model, loss, fold, task, teacher, train, _seed_for(seed, fold.index, 0), bar,
-                                role="teacher")
-            teachers.append(model)
-            outcomes["teacher"].append(_score(model, fold, task, curves, role="teacher"))
+        teachers = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"])
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
-        for fold, source in zip(folds, chosen):
-            trained = {"teacher": teachers[source]}
-            for role, (name, spec) in enumerate(students.items(), start=1):
-                bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
-                guide_model = trained[spec.teacher]
-                guide_train, guide_test = fold.inputs(spec.teacher)
-                rows = _transfer_rows(task, fold, spec)
-                guide = task.guide(guide_model, guide_train[rows], spec)  # computed once per fold
-                model = _build(spec, fold, task, _seed_for(seed, fold.index, role))
-                _prepare(task, model, spec, fold, train, _seed_for(seed, fold.index, role), guide)
-                loss = (lambda batch, m=model, f=fold, s=spec, g=guide, r=rows:
-                        task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), s))
-                curves = _fit_model(model, loss, fold, task, spec, train, _seed_for(seed, fold.index, role), bar,
-                                    role=name, n_train=len(rows))
-                outcome = _score(model, fold, task, curves, role=name)
-                outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, guide_test))
-                outcomes[name].append(outcome)
-                trained[name] = model
+        trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
+        for role, (name, spec) in enumerate(students.items(), start=1):
+            outcomes[name] = _fit_students(folds, task, name, spec, role, trained, train, seed, bar)
     for name, factory in baselines.items():
         outcomes[name] = []
         for fold in folds:

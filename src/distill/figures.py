@@ -29,8 +29,8 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
     for ax, name in zip(axes[0], names):
         for fold, run in enumerate(curves[name]):
             color = plt.cm.viridis(fold / max(1, len(curves[name]) - 1))
-            ax.plot(run["train"], "--", color=color, lw=1)
-            ax.plot(run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}")
+            ax.plot(run["epoch"], run["train"], "--", color=color, lw=1)
+            ax.plot(run["epoch"], run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}")
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_yscale("log")

@@ -38,6 +38,14 @@ class RegressionTask:
                      guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
         return regression_distillation_loss(model(x), targets, guide["outputs"], spec.lam)
 
+    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
+                     spec: ModelSpec) -> torch.Tensor:
+        """Fold-parallel training: the sum over folds of each fold's own loss (outputs are (K, batch, out))."""
+        if guide is None:
+            return sum(F.mse_loss(outputs[k], targets[k]) for k in range(len(outputs)))
+        return sum(regression_distillation_loss(outputs[k], targets[k], guide["outputs"][k], spec.lam)
+                   for k in range(len(outputs)))
+
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
         scores = {"mse": float(error.pow(2).mean()), "mae": float(error.abs().mean())}

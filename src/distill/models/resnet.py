@@ -116,11 +116,18 @@ def stage(block: Block, in_channels: int, planes: int, blocks: int, stride: int)
                          *(block(out_channels, planes) for _ in range(blocks - 1)))
 
 
-def init_weights(model: nn.Module) -> None:
-    """He-normal (fan-out) convolutions, as torchvision; BN starts at weight 1, bias 0 by default."""
+def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
+    """He-normal (fan-out) convolutions, as torchvision; BN starts at weight 1, bias 0 by default.
+
+    With `zero_init_residual` the last BN of every block starts at weight 0, so each block starts as
+    the identity (Goyal et al. 2017; torchvision's option of the same name): very deep, narrow nets
+    such as resnet152 at width 0.125 then train in a few epochs instead of stalling.
+    """
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        if zero_init_residual and isinstance(module, (BasicBlock, Bottleneck)):
+            nn.init.zeros_(module.bn3.weight if isinstance(module, Bottleneck) else module.bn2.weight)
 
 
 class ResNet(nn.Module):
@@ -130,7 +137,7 @@ class ResNet(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, ...], output_dim: int, depth: int = 18, width: float = 1.0,
-                 small_input: bool = True, output: str = "none") -> None:
+                 small_input: bool = True, output: str = "none", zero_init_residual: bool = False) -> None:
         super().__init__()
         in_channels = check_image_shape(input_shape, "resnet")[0]
         if not width > 0:
@@ -146,7 +153,7 @@ class ResNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, output_dim)
         self.out = output_activation(output)
-        init_weights(self)
+        init_weights(self, zero_init_residual)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)  # (batch, planes[0], h', w'); h' = h for small_input, else h / 4

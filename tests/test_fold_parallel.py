@@ -1,0 +1,69 @@
+"""Fold-parallel training is K independent models: same outputs, same training, same results."""
+import pytest
+import torch
+
+from distill.experiment import FoldData, run_protocol
+from distill.fold_parallel import can_stack, epoch_orders, stack_models
+from distill.models import build_model
+from distill.protocols import load_config
+from distill.tasks import RegressionTask
+
+
+@pytest.mark.parametrize("name, options", [("lstm", {"hidden": 5, "layers": 3, "head": [6, 4]}),
+                                           ("mlp", {"hidden": [7, 3], "output": "sigmoid"}),
+                                           ("mlp", {"hidden": []})])
+def test_stacked_forward_and_unstack_match_the_fold_models(name, options):
+    torch.manual_seed(0)
+    models = [build_model(name, (4, 6), 3, **options) for _ in range(3)]
+    stacked = stack_models(models)
+    x = torch.rand(3, 5, 4, 6)
+    expected = torch.stack([model(x[k]) for k, model in enumerate(models)])
+    assert torch.allclose(stacked(x), expected, atol=1e-6)
+    with torch.no_grad():
+        for parameter in stacked.parameters():
+            parameter.mul_(1.5)
+    stacked.unstack_into(models)
+    assert torch.allclose(stacked(x), torch.stack([m(x[k]) for k, m in enumerate(models)]), atol=1e-6)
+
+
+def test_only_one_supported_architecture_stacks():
+    mlp = lambda width: build_model("mlp", (4, 6), 3, hidden=[width])
+    assert can_stack([mlp(5), mlp(5)])
+    assert not can_stack([mlp(5), mlp(6)])
+    assert not can_stack([mlp(5)])
+    assert not can_stack([build_model("cnn", (1, 8, 8), 3), build_model("cnn", (1, 8, 8), 3)])
+
+
+def test_epoch_orders_shuffle_each_fold_and_fill_to_the_longest():
+    generators = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    orders = epoch_orders([5, 3], generators)
+    assert orders.shape == (2, 5)
+    assert sorted(orders[0].tolist()) == [0, 1, 2, 3, 4]
+    assert set(orders[1].tolist()) == {0, 1, 2} and orders[1, 3:].tolist() == orders[1, :2].tolist()
+
+
+def folds_of_equal_size(count=2, rows=24):
+    g = torch.Generator().manual_seed(3)
+    folds = []
+    for k in range(count):
+        x, y = torch.rand(rows + 8, 4, 3, generator=g), torch.rand(rows + 8, 2, generator=g)
+        folds.append(FoldData(k, x[:rows], y[:rows], x[rows:], y[rows:], torch.arange(rows, rows + 8)))
+    return folds
+
+
+@pytest.mark.parametrize("teacher_model", ["lstm", "mlp"])
+def test_fold_parallel_protocol_gives_the_sequential_numbers(teacher_model):
+    options = {"lstm": {"hidden": 4, "layers": 2, "head": [5]}, "mlp": {"hidden": [6]}}[teacher_model]
+    overrides = ["train.epochs=3", "train.batch_size=5", f"teacher.model={teacher_model}",
+                 "students.student_kd.options.hidden=[5]", "students.student_scratch.options.hidden=[5]"]
+    results = {}
+    for parallel in (True, False):
+        config = load_config("covid-lstm", overrides + [f"train.fold_parallel={parallel}"])
+        teacher = config.teacher.model_copy(update={"options": options})
+        result = run_protocol(folds_of_equal_size(), RegressionTask(), teacher, config.students, config.train,
+                              config.seed, {}, latency_repeats=3, show_progress=False)
+        results[parallel] = result
+    for name in ("teacher", "student_kd", "student_scratch"):
+        for fast, slow in zip(results[True].outcomes[name], results[False].outcomes[name]):
+            assert fast.test["mse"] == pytest.approx(slow.test["mse"], rel=1e-4, abs=1e-7)
+            assert fast.curves["test"] == pytest.approx(slow.curves["test"], rel=1e-4, abs=1e-7)
