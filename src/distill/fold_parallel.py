@@ -90,41 +90,83 @@ class StackedMLP(nn.Module):
         self.head.unstack_into([m.head for m in models])
 
 
-class StackedLSTMLayer(nn.Module):
-    """K single LSTM layers (gate order i, f, g, o as `nn.LSTM`): (K, batch, days, in) -> (K, batch, days, H)."""
+def _block_mask(gates: int, folds: int, rows: int, cols: int) -> torch.Tensor:
+    """(gates*K*rows, K*cols) mask of the block-diagonal layout: gate-major rows, fold k's units use fold k's inputs."""
+    eye = torch.eye(folds)
+    return eye.repeat_interleave(rows, 0).repeat_interleave(cols, 1).repeat(gates, 1)
 
-    def __init__(self, lstms: list[nn.LSTM], layer: int) -> None:
+
+class StackedLSTM(nn.Module):
+    """K stacked `nn.LSTM`s run as ONE fused (oneDNN) LSTM whose weights are block-diagonal by fold.
+
+    Hidden unit (gate q, fold k, unit j) sits at q*K*H + k*H + j, as `nn.LSTM` orders gates (i, f, g, o).
+    The first layer's input projection is done per fold by a batched product and enters the fused LSTM
+    through a frozen identity; every later weight is block-diagonal, and gradient hooks zero the
+    off-diagonal blocks so they stay exactly zero under Adam: the folds never see each other.
+    """
+
+    def __init__(self, lstms: list[nn.LSTM]) -> None:
         super().__init__()
-        self.layer = layer
-        self.w_ih = _stack([getattr(m, f"weight_ih_l{layer}").t() for m in lstms])  # (K, in, 4H)
-        self.w_hh = _stack([getattr(m, f"weight_hh_l{layer}").t() for m in lstms])  # (K, H, 4H)
-        # two biases, as nn.LSTM has: each gets its own Adam update, so they are not merged
-        self.bias_ih = _stack([getattr(m, f"bias_ih_l{layer}").unsqueeze(0) for m in lstms])  # (K, 1, 4H)
-        self.bias_hh = _stack([getattr(m, f"bias_hh_l{layer}").unsqueeze(0) for m in lstms])  # (K, 1, 4H)
+        folds, hidden, layers = len(lstms), lstms[0].hidden_size, lstms[0].num_layers
+        self.folds, self.hidden = folds, hidden
+        self.w_in = _stack([m.weight_ih_l0.t() for m in lstms])  # (K, features, 4H)
+        self.fused = nn.LSTM(4 * folds * hidden, folds * hidden, num_layers=layers, batch_first=True,
+                             dropout=lstms[0].dropout)
+        with torch.no_grad():
+            self.fused.weight_ih_l0.copy_(torch.eye(4 * folds * hidden))
+        self.fused.weight_ih_l0.requires_grad_(False)
+        self.masks = {"hh": _block_mask(4, folds, hidden, hidden), "ih": _block_mask(4, folds, hidden, hidden)}
+        for layer in range(layers):
+            self._load(lstms, layer)
+            getattr(self.fused, f"weight_hh_l{layer}").register_hook(lambda g: g * self.masks["hh"])
+            if layer > 0:
+                getattr(self.fused, f"weight_ih_l{layer}").register_hook(lambda g: g * self.masks["ih"])
+
+    def _blocks(self, weights: list[torch.Tensor]) -> torch.Tensor:
+        """Fold weights (4H, in) -> one gate-major block-diagonal (4KH, K*in) matrix."""
+        folds, hidden = self.folds, self.hidden
+        width = weights[0].shape[1]
+        out = weights[0].new_zeros(4, folds, hidden, folds, width)
+        for k, weight in enumerate(weights):
+            out[:, k, :, k, :] = weight.view(4, hidden, width)
+        return out.reshape(4 * folds * hidden, folds * width)
+
+    def _gate_major(self, vectors: list[torch.Tensor]) -> torch.Tensor:
+        """Fold vectors (4H,) -> (4KH,) in the fused layout."""
+        return torch.stack([v.view(4, self.hidden) for v in vectors], dim=1).reshape(-1)
+
+    def _load(self, lstms: list[nn.LSTM], layer: int) -> None:
+        with torch.no_grad():
+            fused = self.fused
+            getattr(fused, f"weight_hh_l{layer}").copy_(self._blocks([getattr(m, f"weight_hh_l{layer}") for m in lstms]))
+            if layer > 0:
+                getattr(fused, f"weight_ih_l{layer}").copy_(self._blocks([getattr(m, f"weight_ih_l{layer}")
+                                                                         for m in lstms]))
+            for name in (f"bias_ih_l{layer}", f"bias_hh_l{layer}"):
+                getattr(fused, name).copy_(self._gate_major([getattr(m, name) for m in lstms]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        folds, batch, days, width = x.shape
-        hidden = self.w_hh.shape[1]
-        inputs = torch.baddbmm(self.bias_ih + self.bias_hh, x.reshape(folds, batch * days, width), self.w_ih)
-        inputs = inputs.view(folds, batch, days, 4 * hidden)  # input projections of every day at once
-        h = x.new_zeros(folds, batch, hidden)
-        c = x.new_zeros(folds, batch, hidden)
-        states = []
-        for day in range(days):
-            gates = torch.baddbmm(inputs[:, :, day], h, self.w_hh)  # (K, batch, 4H)
-            i, f, g, o = gates.chunk(4, dim=-1)
-            c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-            h = torch.sigmoid(o) * torch.tanh(c)
-            states.append(h)
-        return torch.stack(states, dim=2)  # (K, batch, days, H)
+        folds, batch, days, features = x.shape
+        gates = torch.bmm(x.reshape(folds, batch * days, features), self.w_in)  # (K, batch*days, 4H)
+        gates = gates.view(folds, batch, days, 4, self.hidden).permute(1, 2, 3, 0, 4)  # (batch, days, 4, K, H)
+        states, _ = self.fused(gates.reshape(batch, days, -1))  # (batch, days, K*H)
+        return states.view(batch, days, folds, self.hidden).permute(2, 0, 1, 3)  # (K, batch, days, H)
 
     def unstack_into(self, lstms: list[nn.LSTM]) -> None:
+        folds, hidden = self.folds, self.hidden
+        fused = self.fused
         with torch.no_grad():
             for k, lstm in enumerate(lstms):
-                getattr(lstm, f"weight_ih_l{self.layer}").copy_(self.w_ih[k].t())
-                getattr(lstm, f"weight_hh_l{self.layer}").copy_(self.w_hh[k].t())
-                getattr(lstm, f"bias_ih_l{self.layer}").copy_(self.bias_ih[k, 0])
-                getattr(lstm, f"bias_hh_l{self.layer}").copy_(self.bias_hh[k, 0])
+                lstm.weight_ih_l0.copy_(self.w_in[k].t())
+                units = (torch.arange(4)[:, None] * folds * hidden + k * hidden + torch.arange(hidden)).reshape(-1)
+                columns = torch.arange(k * hidden, (k + 1) * hidden)
+                for layer in range(lstm.num_layers):
+                    getattr(lstm, f"weight_hh_l{layer}").copy_(getattr(fused, f"weight_hh_l{layer}")[units][:, columns])
+                    if layer > 0:
+                        getattr(lstm, f"weight_ih_l{layer}").copy_(
+                            getattr(fused, f"weight_ih_l{layer}")[units][:, columns])
+                    for name in (f"bias_ih_l{layer}", f"bias_hh_l{layer}"):
+                        getattr(lstm, name).copy_(getattr(fused, name)[units])
 
 
 class StackedLSTMForecaster(nn.Module):
@@ -132,23 +174,16 @@ class StackedLSTMForecaster(nn.Module):
 
     def __init__(self, models: list[LSTMForecaster]) -> None:
         super().__init__()
-        lstms = [m.lstm for m in models]
-        self.layers = nn.ModuleList(StackedLSTMLayer(lstms, layer) for layer in range(lstms[0].num_layers))
-        self.dropout = lstms[0].dropout
+        self.lstm = StackedLSTM([m.lstm for m in models])
         self.body = StackedMLPBody([m.body for m in models])
         self.head = StackedLinear([m.head for m in models])
         self.out = models[0].out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for index, layer in enumerate(self.layers):
-            if index > 0:
-                x = nn.functional.dropout(x, self.dropout, self.training)
-            x = layer(x)
-        return self.out(self.head(self.body(x.flatten(2))))  # (K, batch, outputs)
+        return self.out(self.head(self.body(self.lstm(x).flatten(2))))  # (K, batch, outputs)
 
     def unstack_into(self, models: list[LSTMForecaster]) -> None:
-        for layer in self.layers:
-            layer.unstack_into([m.lstm for m in models])
+        self.lstm.unstack_into([m.lstm for m in models])
         self.body.unstack_into([m.body for m in models])
         self.head.unstack_into([m.head for m in models])
 
