@@ -4,7 +4,8 @@ Per fold: fit the teacher on the training part; compute its outputs once; fit ev
 own mix of truth and teacher; score every model (and the trivial baselines) against the TRUTH of the
 test part; record per-epoch curves. Then summarise over folds (mean +- SEM) and compare students
 pairwise on the same folds. What the data is (windows, images, tables) and what the task is
-(regression, classification) come in as `FoldData` and a `Task`.
+(regression, classification) come in as `FoldData` and a `Task`. Where the task and architecture
+allow, each role's K fold models are trained at once as one stacked model (same numbers, faster).
 """
 from __future__ import annotations
 
@@ -84,6 +85,8 @@ class Task(Protocol):
 #   transfer_rows(fold, spec) -> LongTensor: the training rows a student learns from (default: all).
 #   curve_scores(outputs, targets, fold) -> dict: cheap per-epoch scores; curves keep `curve_metric` as
 #       "train"/"test" and every other score as "train_<name>"/"test_<name>" (default: `metrics`).
+#   stacked_loss(outputs, targets, guide, spec) -> Tensor: the summed per-fold losses of K stacked models
+#       (outputs (K, batch, ...)); a task that has it gets fold-parallel training (`distill.fold_parallel`).
 
 
 BaselineFactory = Callable[[FoldData], nn.Module]
