@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from distill import classification
+from distill.classification_config import ClassificationConfig
 from distill.cli import main
 from distill.config import read_recipe, validate_config
-from distill.classification_config import ClassificationConfig
 
 RECIPES = ["hinton-digits", "hinton-omit", "kd-sweep", "subclass-digits", "nst-ta"]
 CONTRACT_KEYS = {"accuracy", "errors", "error_rate", "macro_f1", "roc_auc", "nll"}
@@ -50,9 +50,22 @@ def check_contract(results: dict, folds: int) -> None:
         assert 0.0 <= entry["test"]["accuracy"]["mean"] <= 1.0
 
 
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory):
+    """Each recipe run once at tiny scale for the whole module: name -> (results, output folder)."""
+    runs = {}
+
+    def run(name: str) -> tuple[dict, Path]:
+        if name not in runs:
+            out = tmp_path_factory.mktemp(name)
+            runs[name] = (run_tiny(read_recipe(name), out), out)
+        return runs[name]
+    return run
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
-def test_every_recipe_runs_at_tiny_scale(recipe, tmp_path):
-    results = run_tiny(read_recipe(recipe), tmp_path)
+def test_every_recipe_runs_at_tiny_scale(recipe, recipe_run):
+    results, tmp_path = recipe_run(recipe)
     check_contract(results, folds=2)
     assert "majority" in results["models"]
     assert {"report.md", "config.yaml", "curves.png", "confusion.png", "per_class.png", "cost.png"} <= \
@@ -62,8 +75,8 @@ def test_every_recipe_runs_at_tiny_scale(recipe, tmp_path):
     assert matrix.shape == (classes, classes) and matrix.sum() == results["data"]["images"]
 
 
-def test_hinton_digits_models_and_gap(tmp_path):
-    results = run_tiny(read_recipe("hinton-digits"), tmp_path)
+def test_hinton_digits_models_and_gap(recipe_run):
+    results, _ = recipe_run("hinton-digits")
     assert list(results["models"]) == ["teacher", "student_kd", "student_scratch", "majority"]
     gap = results["gap_recovered"]["student_kd"]
     teacher, kd, scratch = (results["models"][n]["test"]["accuracy"]["mean"]
@@ -73,8 +86,8 @@ def test_hinton_digits_models_and_gap(tmp_path):
     assert "student_kd_vs_student_scratch" in results["comparison"]
 
 
-def test_kd_sweep_has_grid_and_heat_map(tmp_path):
-    results = run_tiny(read_recipe("kd-sweep"), tmp_path)
+def test_kd_sweep_has_grid_and_heat_map(recipe_run):
+    results, tmp_path = recipe_run("kd-sweep")
     grid = results["sweep"]
     assert np.array(grid["accuracy_mean"]).shape == (2, 2)
     assert grid["best"]["accuracy"] == pytest.approx(np.max(grid["accuracy_mean"]))
@@ -82,22 +95,22 @@ def test_kd_sweep_has_grid_and_heat_map(tmp_path):
     assert (tmp_path / "sweep.png").is_file()
 
 
-def test_subclass_digits_reports_recovery(tmp_path):
-    results = run_tiny(read_recipe("subclass-digits"), tmp_path)
+def test_subclass_digits_reports_recovery(recipe_run):
+    results, _ = recipe_run("subclass-digits")
     assert results["classes"] == ["0+1+2+3+4", "5+6+7+8+9"]
     assert set(results["subclass_recovery"]) == {"teacher", "student_subclass"}
     assert not np.isnan(results["models"]["teacher"]["test"]["roc_auc"]["mean"])
 
 
-def test_nst_ta_chain_links(tmp_path):
-    results = run_tiny(read_recipe("nst-ta"), tmp_path)
+def test_nst_ta_chain_links(recipe_run):
+    results, _ = recipe_run("nst-ta")
     chains = [[link["model"] for link in chain["links"]] for chain in results["chains"]]
     assert ["teacher", "ta101", "ta50", "ta34", "student_nst_poly_ta"] in chains
     assert all(chain[0] == "teacher" for chain in chains)
 
 
-def test_hinton_omit_bias_correction(tmp_path):
-    results = run_tiny(read_recipe("hinton-omit"), tmp_path)
+def test_hinton_omit_bias_correction(recipe_run):
+    results, _ = recipe_run("hinton-omit")
     correction = results["bias_correction"]["student_kd_omit"]
     assert correction["omitted"] == [3]
     assert min(correction["classes"]["3"]["shift"]["per_fold"]) >= 0.0
@@ -232,7 +245,8 @@ def test_groups_must_partition_the_classes(capsys, tmp_path):
 
 
 def test_omitting_an_unknown_class(capsys, tmp_path):
-    err = run_error(capsys, "hinton-omit", "--out", str(tmp_path), "--set", "students.student_kd_omit.transfer.omit=[12]")
+    err = run_error(capsys, "hinton-omit", "--out", str(tmp_path), "--set",
+                    "students.student_kd_omit.transfer.omit=[12]")
     assert "transfer.omit" in err
 
 

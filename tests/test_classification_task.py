@@ -212,7 +212,7 @@ def test_checkpoint_errors(tmp_path):
 def test_prior_matching_shift_is_the_smallest_that_reaches_the_prior():
     log_p = torch.log_softmax(torch.tensor([[2.0, 0.0], [3.0, 0.5], [1.0, 0.8], [0.0, 1.0]]), 1)
     shift = prior_matching_shift(log_p, target=1, prior=0.5)
-    share = lambda s: float(((log_p + torch.tensor([0.0, s])).argmax(1) == 1).float().mean())  # noqa: E731
+    share = lambda s: float(((log_p + torch.tensor([0.0, s])).argmax(1) == 1).float().mean())
     assert share(shift) >= 0.5 > share(shift - 1e-3)
     assert shift == pytest.approx(0.2, abs=1e-6)
     assert prior_matching_shift(log_p, target=1, prior=0.25) == 0.0
@@ -246,3 +246,22 @@ def test_chains_follow_assistants():
     students = {"ta": student(), "s_direct": student(), "s_ta": student(teacher="ta"),
                 "s_ta2": student(teacher="s_ta")}
     assert chains(students) == [["teacher", "ta", "s_ta", "s_ta2"]]
+
+
+def test_bias_correction_recovers_an_omitted_class():
+    from distill.classification_analysis import bias_correction
+    from distill.experiment import ModelOutcome, ProtocolResult
+    y = torch.arange(30) % 3  # prior of class 2: 1/3
+    evidence = F.one_hot(y, 3).float() * 2.0  # the right class stands out by 2 ...
+    outputs = evidence - torch.tensor([0.0, 0.0, 5.0])  # ... but class 2 was never in the transfer set
+    fold = FoldData(index=0, x_train=torch.zeros(30, 1), y_train=y, x_test=torch.zeros(30, 1), y_test=y,
+                    test_rows=torch.arange(30))
+    run = ModelOutcome(train={}, test={}, curves={}, test_outputs=outputs, train_outputs=outputs)
+    protocol = ProtocolResult(folds=[fold], outcomes={"s": [run]}, profiles={}, teacher_folds=[0])
+    result = bias_correction(protocol, "s", [2], classes=3)
+    scores = result["classes"]["2"]
+    assert scores["class_accuracy_before"]["mean"] == 0.0
+    assert scores["class_accuracy_after"]["mean"] == 1.0
+    assert 2.9 < scores["shift"]["mean"] < 7.0  # about 3 (float32 logits), far below 7
+    assert result["accuracy_before"]["mean"] == pytest.approx(2 / 3)
+    assert result["accuracy_after"]["mean"] == 1.0

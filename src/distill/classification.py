@@ -183,11 +183,16 @@ class ClassificationRun:
     images: LabelledImages
 
 
+def comparable(a: ClassStudentSpec, b: ClassStudentSpec) -> bool:
+    """Same model, options and transfer set: a distilled student and the student alone it is compared with."""
+    return a.model == b.model and a.options == b.options and a.transfer == b.transfer
+
+
 def comparison_pairs(students: dict[str, ClassStudentSpec], scratch: str) -> list[tuple[str, str]]:
-    """Each distilled student of the scratch student's architecture against it; scratch vs teacher vs majority."""
+    """Each distilled student comparable with the scratch student against it; scratch vs teacher vs majority."""
     alone = students.get(scratch)
     pairs = [(name, scratch) for name, spec in students.items()
-             if alone is not None and name != scratch and same_architecture(spec, alone)]
+             if alone is not None and name != scratch and comparable(spec, alone)]
     return pairs + [(scratch, "teacher"), ("teacher", "majority")]
 
 
@@ -213,11 +218,6 @@ def honesty_notes(config: ClassificationConfig, images: LabelledImages,
     return notes
 
 
-def same_architecture(a: ClassStudentSpec, b: ClassStudentSpec) -> bool:
-    """Same model family and options: a distilled student and the student alone it is compared with."""
-    return a.model == b.model and a.options == b.options
-
-
 def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: dict[str, ClassStudentSpec],
              images: LabelledImages, models: dict) -> dict:
     """The recipe-specific parts of results.json (present only where they apply)."""
@@ -227,8 +227,9 @@ def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: d
     if scratch in models:
         alone = students[scratch]
         found["gap_recovered"] = {name: gap_recovered(models, name, scratch) for name, spec in students.items()
-                                  if spec.method != "none" and same_architecture(spec, alone)}
-    subclass_heads = [name for name in ("teacher", *students) if protocol.outcomes[name][0].test_outputs.shape[1] > classes]
+                                  if spec.method != "none" and comparable(spec, alone)}
+    subclass_heads = [name for name in ("teacher", *students)
+                      if protocol.outcomes[name][0].test_outputs.shape[1] > classes]
     if subclass_heads and config.data.groups is not None:
         found["subclass_recovery"] = subclass_recovery(protocol, subclass_heads, images.hidden, classes)
     omitting = {name: spec.transfer.omit for name, spec in students.items() if spec.transfer.omit}
@@ -245,6 +246,8 @@ def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: d
 
 def run_classification(config: ClassificationConfig, show_progress: bool | None = None) -> ClassificationRun:
     """Run a classification recipe end to end and return its results (nothing is written here)."""
+    if config.train.threads is not None:
+        torch.set_num_threads(config.train.threads)  # before the first tensor work (resizing, feature checks)
     images = load_images(config.data, config.seed)
     classes = len(images.classes)
     students = all_students(config)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from distill.config import CVSection, DistilledSpec, Section, TeacherSpec, TrainSection
+from distill.config import DistilledSpec, Section, TeacherSpec, TrainSection
 from distill.errors import DistillError
 
 Temperature = Annotated[float, Field(gt=0)]

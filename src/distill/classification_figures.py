@@ -14,6 +14,7 @@ import numpy as np  # noqa: E402
 from distill.figures import COLORS  # noqa: E402
 
 PANEL_COLUMNS = 4
+ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -65,7 +66,7 @@ def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], pat
         ticks = np.arange(len(class_names))
         ax.set_xticks(ticks, class_names, fontsize=7)
         ax.set_yticks(ticks, class_names, fontsize=7)
-        if len(class_names) <= 12:
+        if len(class_names) <= 12 and len(names) <= ANNOTATED_PANELS:
             for (i, j), count in np.ndenumerate(matrix):
                 ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
                         color="white" if count > matrix.max() / 2 else "black")

@@ -12,7 +12,8 @@ from distill.classification_figures import plot_confusions, plot_loss_accuracy, 
 from distill.config import config_to_yaml
 from distill.evaluate import format_mean_sem
 from distill.figures import plot_cost
-from distill.report import comparison_lines, markdown_table, model_table, results_json, text_table, write_atomic
+from distill.report import (comparison_lines, cost_sentence, markdown_table, model_table, results_json, text_table,
+                            write_atomic)
 
 if TYPE_CHECKING:
     from distill.classification import ClassificationRun
@@ -58,8 +59,9 @@ def gain_lines(results: dict) -> list[str]:
         if entry is None:
             continue
         share = "n/a (the teacher is not better)" if gap["share"] is None else f"{gap['share']:.0%}"
-        verdict = "beats" if -entry["mean"] > entry["sem"] else "does not clearly beat"
-        lines.append(f"- {name} {verdict} {gap['scratch']}: accuracy {-100 * entry['mean']:+.2f} +- "
+        gain, sem = -entry["mean"], entry["sem"]
+        verdict = "beats" if gain > sem else "is worse than" if -gain > sem else "does not clearly differ from"
+        lines.append(f"- {name} {verdict} {gap['scratch']}: accuracy {100 * gain:+.2f} +- "
                      f"{100 * entry['sem']:.2f} points (paired over {entry['folds']} folds, fewer errors in "
                      f"{entry['wins']}); recovers {share} of the teacher - student gap "
                      f"({100 * gap['teacher_minus_scratch']:.2f} points)")
@@ -122,6 +124,21 @@ def methods_table(run: ClassificationRun) -> str:
     return markdown_table(rows)
 
 
+def nst_table(run: ClassificationRun) -> str:
+    """Seed 004's table: the student alone and NST per kernel, from the teacher and from each assistant."""
+    models, scratch = run.results["models"], run.results.get("gap_recovered", {})
+    kernels = ("linear", "poly", "gaussian")
+    sources = list(dict.fromkeys(spec.teacher for name, spec in run.students.items()
+                                 if spec.method == "nst" and name in scratch))
+    rows = [["learns from", "student alone", *(f"NST {kernel}" for kernel in kernels)]]
+    alone = _pct(models[next(iter(scratch.values()))["scratch"]]["test"]["accuracy"]) if scratch else "-"
+    for source in sources:
+        cells = {spec.nst.kernel: _pct(models[name]["test"]["accuracy"]) for name, spec in run.students.items()
+                 if spec.method == "nst" and spec.teacher == source and name in scratch}
+        rows.append([source, alone, *(cells.get(kernel, "-") for kernel in kernels)])
+    return markdown_table(rows)
+
+
 def classification_markdown(run: ClassificationRun, config: ClassificationConfig, figures: dict[str, str]) -> str:
     results = run.results
     data = results["data"]
@@ -140,6 +157,8 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         "\n".join(gain_lines(results)),
         "## Students",
         methods_table(run),
+        "## What the students cost",
+        "\n".join(f"- {cost_sentence(results['models'], name)}" for name in names if name != "teacher"),
         "## Paired comparisons of the test error rate (same folds)",
         "\n".join(f"- {line}" for line in comparison_lines(results["comparison"])),
         "## Fidelity to the teacher (test rows)",
@@ -167,9 +186,11 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
                   "labels (Hinton et al. 2015 raised the bias of the 3s by hand).",
                   bias_table(results["bias_correction"])]
     if "chains" in results:
-        parts += ["## Teacher-assistant chains (test accuracy % at every link)", "\n".join(chain_lines(results["chains"]))]
-    if any(spec.method == "nst" for spec in run.students.values()):
-        parts.append(SEED_004)
+        parts += ["## Teacher-assistant chains (test accuracy % at every link)",
+                  "\n".join(chain_lines(results["chains"]))]
+    if any(spec.method == "nst" and name in results.get("gap_recovered", {}) for name, spec in run.students.items()):
+        parts += ["## NST by kernel, from the teacher and from an assistant (test accuracy %, as seed 004's table)",
+                  nst_table(run), SEED_004]
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]), "## Figures"]
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"

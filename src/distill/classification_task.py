@@ -8,6 +8,8 @@ forward hooks on module paths (`FeatureTap`); the teacher's are computed once pe
 from __future__ import annotations
 
 import math
+import pickle
+import struct
 
 import numpy as np
 import torch
@@ -20,8 +22,8 @@ from distill.config import ModelSpec, TrainSection
 from distill.errors import DistillError
 from distill.experiment import FoldData
 from distill.features import FeatureTap, make_adapter, resolve_module
-from distill.losses import class_log_probs_from_subclasses, nst_loss, soft_target_loss, subclass_distillation_loss
-from distill.losses import subclass_teacher_loss
+from distill.losses import (class_log_probs_from_subclasses, nst_loss, soft_target_loss, subclass_distillation_loss,
+                            subclass_teacher_loss)
 from distill.train import fit
 
 ADAPTER = "distill_adapter"  # name of the learned adapter attached to a student for its training
@@ -60,11 +62,13 @@ def class_log_probs(outputs: torch.Tensor, classes: int) -> torch.Tensor:
 
 def roc_auc(y: np.ndarray, probs: np.ndarray) -> float:
     """Binary ROC AUC of the positive class, or macro one-vs-rest over classes; NaN when a class is absent."""
+    if len(np.unique(y)) < 2:
+        return math.nan
     try:
         if probs.shape[1] == 2:
             return float(roc_auc_score(y, probs[:, 1]))
         return float(roc_auc_score(y, probs, multi_class="ovr", labels=list(range(probs.shape[1]))))
-    except ValueError:
+    except ValueError:  # a class of the head without test rows
         return math.nan
 
 
@@ -90,7 +94,7 @@ def load_backbone(model: nn.Module, pretrained: Pretrained) -> str:
         saved = torch.load(pretrained.checkpoint, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise DistillError(f"checkpoint {pretrained.checkpoint} not found") from None
-    except Exception as error:  # torch raises several unpickling error types
+    except (pickle.UnpicklingError, struct.error, RuntimeError, EOFError, ValueError, OSError) as error:
         raise DistillError(f"cannot load checkpoint {pretrained.checkpoint}: {str(error).splitlines()[0]}") from None
     if not isinstance(saved, dict) or not all(isinstance(v, torch.Tensor) for v in saved.values()):
         raise DistillError(f"checkpoint {pretrained.checkpoint} is not a state dict (names -> tensors); "
@@ -258,7 +262,8 @@ class ClassificationTask:
 
 
 @torch.no_grad()
-def outputs_and_features(model: nn.Module, x: torch.Tensor, path: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+def outputs_and_features(model: nn.Module, x: torch.Tensor,
+                         path: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Outputs on all rows of x in eval mode and, when `path` is given, the hooked module's output."""
     model.eval()
     if path is None:

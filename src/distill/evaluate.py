@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 from scipy import stats
@@ -17,7 +18,11 @@ def summarize(per_fold: list[float]) -> dict:
 def paired_comparison(a: list[float], b: list[float], name_a: str, name_b: str, metric: str) -> dict:
     """Per-fold differences a - b, their mean +- SEM, and the paired t-test p-value (two-sided)."""
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
-    p_value = float(stats.ttest_rel(a, b).pvalue) if len(diff) > 1 and np.ptp(diff) > 0 else float("nan")
+    p_value = float("nan")
+    if len(diff) > 1 and np.ptp(diff) > 0:
+        with warnings.catch_warnings():  # near-constant differences make scipy warn of precision loss
+            warnings.simplefilter("ignore", RuntimeWarning)
+            p_value = float(stats.ttest_rel(a, b).pvalue)
     summary = summarize(diff.tolist())
     return {
         "metric": metric,

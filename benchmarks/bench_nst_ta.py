@@ -1,0 +1,52 @@
+"""Run the nst-ta recipe (every variant: NST linear / poly / gaussian, with and without the 101 -> 50 -> 34
+assistant chain, and the student alone) as `distill run` does and print wall time and accuracies.
+
+Target (issue 3): at most 10 minutes on a 2-core CPU with the recipe's narrow widths on the embedded digits.
+Usage: python benchmarks/bench_nst_ta.py [--out DIR] [--set key=value ...]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from distill import protocols
+from distill.classification import run_classification
+from distill.classification_report import write_classification_outputs
+from distill.evaluate import format_mean_sem
+
+TARGET_SECONDS = 600
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", help="output folder (default: a temporary folder)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args()
+    out_dir = Path(args.out or tempfile.mkdtemp(prefix="bench-nst-ta-"))
+    start, cpu_start = time.perf_counter(), time.process_time()
+    config = protocols.load_config("nst-ta", args.set)
+    run = run_classification(config, show_progress=False)
+    trained = time.perf_counter() - start
+    write_classification_outputs(run, config, out_dir)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    results = run.results
+    print(f"nst-ta, {results['folds']} folds, {len(run.students)} students: wall {wall:.1f} s "
+          f"(protocol {trained:.1f} s), CPU {cpu:.1f} s (= the wall time of this 1-thread run on an idle core); "
+          f"target <= {TARGET_SECONDS} s")
+    for name, entry in results["models"].items():
+        teacher = run.students[name].teacher if name in run.students else "-"
+        print(f"  {name:24s} from {teacher:8s} params {entry['params']:>8,}  "
+              f"accuracy {format_mean_sem(entry['test']['accuracy'])}")
+    for key, entry in results["comparison"].items():
+        if key.endswith("_vs_student_scratch"):
+            print(f"  {key:45s} accuracy {-entry['mean']:+.4f} +- {entry['sem']:.4f}")
+    for chain in results.get("chains", []):
+        print("  chain: " + " -> ".join(f"{link['model']} {100 * link['accuracy']['mean']:.2f}%"
+                                        for link in chain["links"]))
+    print(f"report: {out_dir / 'report.md'}")
+
+
+if __name__ == "__main__":
+    main()
