@@ -8,12 +8,22 @@ import torch
 from sklearn.metrics import f1_score, roc_auc_score
 from torch.nn import functional as F
 
-from distill.classification_analysis import (assign_subclasses, chains, matching_accuracy, prior_matching_shift,
-                                             sweep_grid)
-from distill.classification_config import (ClassStudentSpec, ClassTeacherSpec, Pretrained, SweepSection,
-                                           all_students, sweep_name)
-from distill.classification_task import (ADAPTER, ClassificationTask, class_log_probs, jitter_images,
-                                         load_backbone)
+from distill.classification_analysis import (
+    assign_subclasses,
+    chains,
+    matching_accuracy,
+    prior_matching_shift,
+    sweep_grid,
+)
+from distill.classification_config import (
+    ClassStudentSpec,
+    ClassTeacherSpec,
+    Pretrained,
+    SweepSection,
+    all_students,
+    sweep_name,
+)
+from distill.classification_task import ADAPTER, ClassificationTask, class_log_probs, jitter_images, load_backbone
 from distill.config import TrainSection
 from distill.errors import DistillError
 from distill.experiment import FoldData

@@ -14,7 +14,6 @@ from distill.data.mnist import FILES, download_mnist, load_mnist, read_idx
 from distill.data.splits_classification import stratified_folds
 from distill.errors import DistillError
 
-
 # --- digits -----------------------------------------------------------------------------------
 
 def test_digits_native_size():

@@ -7,10 +7,20 @@ import torch
 from torch.nn import functional as F
 
 from distill.errors import DistillError
-from distill.losses import (GeneralizedDistillationLoss, NSTLoss, SoftTargetLoss, SubclassDistillationLoss,
-                            SubclassTeacherLoss, class_log_probs_from_subclasses,
-                            generalized_distillation_loss, nst_loss, soft_target_loss, subclass_aux_loss,
-                            subclass_distillation_loss, subclass_teacher_loss)
+from distill.losses import (
+    GeneralizedDistillationLoss,
+    NSTLoss,
+    SoftTargetLoss,
+    SubclassDistillationLoss,
+    SubclassTeacherLoss,
+    class_log_probs_from_subclasses,
+    generalized_distillation_loss,
+    nst_loss,
+    soft_target_loss,
+    subclass_aux_loss,
+    subclass_distillation_loss,
+    subclass_teacher_loss,
+)
 
 TOL = 1e-6
 

@@ -5,9 +5,18 @@ import torch
 from torch.nn import functional as F
 
 from distill.errors import DistillError
-from distill.lupi import (EXPERIMENTS, PUBLISHED, LinearSoftmax, distillation_logit_gradient, fit_linear_softmax,
-                          generalized_distillation_loss, make_batch, relevant_features, run_lupi_synthetic,
-                          sample_dependent)
+from distill.lupi import (
+    EXPERIMENTS,
+    PUBLISHED,
+    LinearSoftmax,
+    distillation_logit_gradient,
+    fit_linear_softmax,
+    generalized_distillation_loss,
+    make_batch,
+    relevant_features,
+    run_lupi_synthetic,
+    sample_dependent,
+)
 
 SMALL = {"dim": 6, "train_size": 20, "test_size": 15, "seed": 3}
 

@@ -9,8 +9,7 @@ import torch
 
 from distill.cli import main
 from distill.data.privileged_windows import ChangeEncoder, gather, make_layout, valid_samples
-from distill.privileged import (ALONE, DISTILLED, load_series, make_cell_folds, nearest_samples, run_cell,
-                                verdict)
+from distill.privileged import ALONE, DISTILLED, load_series, make_cell_folds, nearest_samples, run_cell, verdict
 from distill.privileged_report import helps_lines
 from distill.privileged_task import GeneralizedDistillationTask
 from distill.protocols import load_config

@@ -3,8 +3,16 @@ import numpy as np
 import pytest
 import torch
 
-from distill.data.windows import (TableScaler, WindowSet, blocked_folds, covered_days, make_folds, make_windows,
-                                  shuffled_folds, window_count)
+from distill.data.windows import (
+    TableScaler,
+    WindowSet,
+    blocked_folds,
+    covered_days,
+    make_folds,
+    make_windows,
+    shuffled_folds,
+    window_count,
+)
 from distill.errors import DistillError
 
 
@@ -69,3 +77,12 @@ def test_window_set_gathers_rows_like_the_indexed_tensor_without_copying_up_fron
     assert torch.equal(subset[1], expected[1])
     assert torch.equal(subset[2, -1, 0], expected[2, -1, 0])
     assert torch.equal(torch.cat(subset.split(2)), expected)
+
+
+def test_scaled_table_is_row_major_even_from_a_column_major_frame():
+    """pandas hands over column-major arrays; windows gather whole days, so the scaled table must be row-major."""
+    table = np.asfortranarray(np.arange(40, dtype=np.float32).reshape(10, 4))
+    scaled = TableScaler().fit(table).transform(table)
+    assert scaled.flags["C_CONTIGUOUS"] and scaled.dtype == np.float32
+    x, _ = make_windows(torch.from_numpy(scaled), torch.from_numpy(scaled[:, 0].copy()), 3, 2)
+    assert x.stride() == (4, 4, 1)  # one window = 3 consecutive rows of 4 features, contiguous in memory

@@ -14,10 +14,22 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from distill.classification_analysis import (bias_correction, chain_table, confusion, gap_recovered,
-                                             per_class_accuracy, subclass_recovery, sweep_grid)
-from distill.classification_config import (ClassificationConfig, ClassificationData, ClassStudentSpec,
-                                           all_students, check_students)
+from distill.classification_analysis import (
+    bias_correction,
+    chain_table,
+    confusion,
+    gap_recovered,
+    per_class_accuracy,
+    subclass_recovery,
+    sweep_grid,
+)
+from distill.classification_config import (
+    ClassificationConfig,
+    ClassificationData,
+    ClassStudentSpec,
+    all_students,
+    check_students,
+)
 from distill.classification_report import write_classification_outputs
 from distill.classification_task import ClassificationTask
 from distill.data.digits import load_digits_images

@@ -11,17 +11,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from distill.figures import COLORS  # noqa: E402
+from distill.figures import COLORS, save_figure  # noqa: E402
 
 PANEL_COLUMNS = 4
 ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def _color(name: str, index: int) -> str:
@@ -51,7 +44,7 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
         ax.grid(alpha=0.3)
     loss_ax.set_title("mean over folds; solid: test, dashed: train", fontsize=9)
     acc_ax.legend(fontsize=7, ncol=2)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], path: Path) -> Path:
@@ -75,7 +68,7 @@ def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], pat
         ax.set_ylabel("true", fontsize=8)
     for ax in axes.ravel()[len(names):]:
         ax.axis("off")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[str], path: Path) -> Path:
@@ -93,7 +86,7 @@ def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[
     ax.set_ylim(max(0.0, low - 0.05), 1.0)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=min(4, len(accuracies)))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_sweep(grid: dict, path: Path) -> Path:
@@ -114,4 +107,4 @@ def plot_sweep(grid: dict, path: Path) -> Path:
     ax.set_title(f"test accuracy, mean over folds; best (red): T = {grid['best']['temperature']:g}, "
                  f"alpha = {grid['best']['alpha']:g}", fontsize=9)
     fig.colorbar(image, ax=ax)
-    return _save(fig, path)
+    return save_figure(fig, path)

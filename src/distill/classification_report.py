@@ -12,8 +12,15 @@ from distill.classification_figures import plot_confusions, plot_loss_accuracy, 
 from distill.config import config_to_yaml
 from distill.evaluate import format_mean_sem
 from distill.figures import plot_cost
-from distill.report import (comparison_lines, cost_sentence, markdown_table, model_table, results_json, text_table,
-                            write_atomic)
+from distill.report import (
+    comparison_lines,
+    cost_sentence,
+    markdown_table,
+    model_table,
+    results_json,
+    text_table,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from distill.classification import ClassificationRun

@@ -22,8 +22,13 @@ from distill.config import ModelSpec, TrainSection
 from distill.errors import DistillError
 from distill.experiment import FoldData
 from distill.features import FeatureTap, make_adapter, resolve_module
-from distill.losses import (class_log_probs_from_subclasses, nst_loss, soft_target_loss, subclass_distillation_loss,
-                            subclass_teacher_loss)
+from distill.losses import (
+    class_log_probs_from_subclasses,
+    nst_loss,
+    soft_target_loss,
+    subclass_distillation_loss,
+    subclass_teacher_loss,
+)
 from distill.train import fit
 
 ADAPTER = "distill_adapter"  # name of the learned adapter attached to a student for its training

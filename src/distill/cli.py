@@ -20,6 +20,7 @@ from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
 from distill.report import default_out_dir
 
+
 def _cmd_recipes(args: argparse.Namespace) -> None:
     names = recipe_names()
     width = max(map(len, names))

@@ -9,15 +9,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from distill.atomic import atomic_open  # noqa: E402
 from distill.experiment import ProtocolResult  # noqa: E402
 
 COLORS = {"teacher": "tab:blue", "student_kd": "tab:orange", "student_scratch": "tab:green",
           "persistence": "tab:gray", "majority": "tab:gray"}
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def save_figure(fig: plt.Figure, path: Path) -> Path:
+    """Lay out, write as PNG atomically (a failed write leaves an earlier figure intact), close."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    with atomic_open(path, "wb") as out:
+        fig.savefig(out, format="png", dpi=110)
     plt.close(fig)
     return path
 
@@ -37,7 +40,7 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"{metric} (dashed: train, solid: test)")
     axes[0][-1].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int, samples: int, seed: int,
@@ -71,7 +74,7 @@ def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int
         ax.axis("off")
     axes[0][0].set_ylabel("target (original units)")
     axes[0][0].legend(fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_cost(models: dict[str, dict], metric: str, path: Path) -> Path:
@@ -90,4 +93,4 @@ def plot_cost(models: dict[str, dict], metric: str, path: Path) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"test {metric} (mean +- SEM)")
     axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)

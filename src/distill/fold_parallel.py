@@ -19,7 +19,6 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from distill.models.heads import output_activation
 from distill.models.lstm import LSTMForecaster
 from distill.models.mlp import MLP
 

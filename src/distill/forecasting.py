@@ -21,7 +21,15 @@ from distill.evaluate import format_mean_sem
 from distill.experiment import FoldData, ProtocolResult, run_protocol, summarize_protocol
 from distill.figures import plot_cost, plot_curves, plot_forecasts
 from distill.models.baselines import Persistence
-from distill.report import comparison_lines, findings, markdown_table, model_table, results_json, text_table, write_atomic
+from distill.report import (
+    comparison_lines,
+    findings,
+    markdown_table,
+    model_table,
+    results_json,
+    text_table,
+    write_atomic,
+)
 from distill.tasks import RegressionTask
 
 
@@ -81,7 +89,7 @@ def honesty_notes(config: ForecastConfig) -> list[str]:
         notes.append(f"LEAK: shuffled K-fold over overlapping windows - a test window shares up to {span - 1} "
                      f"of its {span} days with training windows (use cv.split: blocked).")
     else:
-        notes.append(f"Blocked folds with a purge gap: no day of a test window is in any training window.")
+        notes.append("Blocked folds with a purge gap: no day of a test window is in any training window.")
     if config.data.scale_on == "all":
         notes.append("LEAK: the MinMax scaler was fitted on all rows, test rows included (use data.scale_on: train).")
     else:

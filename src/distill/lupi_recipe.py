@@ -15,8 +15,17 @@ import torch
 from pydantic import Field
 
 from distill.config import Section, config_to_yaml
-from distill.lupi import (DEFAULT_LR, EXPERIMENTS, MODELS, accuracy, fit_linear_softmax, make_batch,
-                          run_lupi_synthetic, summarise, torch_threads)
+from distill.lupi import (
+    DEFAULT_LR,
+    EXPERIMENTS,
+    MODELS,
+    accuracy,
+    fit_linear_softmax,
+    make_batch,
+    run_lupi_synthetic,
+    summarise,
+    torch_threads,
+)
 from distill.privileged_config import GeneralizedDistillation, LambdaTemperatureGrid
 from distill.privileged_figures import plot_lambda_temperature, plot_lupi_bars
 from distill.report import markdown_table, results_json, text_table, write_atomic

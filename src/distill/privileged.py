@@ -18,8 +18,16 @@ import torch
 from distill.data.csv_series import load_csv_series
 from distill.data.mackey_glass import mackey_glass_frame
 from distill.data.pm25 import load_pm25
-from distill.data.privileged_windows import (ChangeEncoder, SampleLayout, anchor_position, direction_targets,
-                                             gather, make_layout, valid_samples, value_targets)
+from distill.data.privileged_windows import (
+    ChangeEncoder,
+    SampleLayout,
+    anchor_position,
+    direction_targets,
+    gather,
+    make_layout,
+    valid_samples,
+    value_targets,
+)
 from distill.data.windows import TableScaler, covered_days, make_folds
 from distill.errors import DistillError
 from distill.experiment import BaselineFactory, FoldData, Task, run_protocol, summarize_protocol

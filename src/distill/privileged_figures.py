@@ -10,16 +10,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from distill.figures import save_figure  # noqa: E402
+
 MODEL_COLORS = {"teacher": "tab:blue", "privileged": "tab:blue", "student_distilled": "tab:orange",
                 "distilled": "tab:orange", "student_alone": "tab:green", "regular": "tab:green",
                 "majority": "tab:gray", "persistence": "tab:gray"}
-
-
-def _save(fig: plt.Figure, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def plot_lupi_bars(experiments: dict, published: dict, models: tuple[str, ...], path: Path) -> Path:
@@ -39,7 +34,7 @@ def plot_lupi_bars(experiments: dict, published: dict, models: tuple[str, ...], 
     ax.set_ylim(40, 100)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=8, ncol=len(models) + 1, loc="lower left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_score_vs_horizon(cells: list[dict], models: list[str], metric: str, path: Path) -> Path:
@@ -59,7 +54,7 @@ def plot_score_vs_horizon(cells: list[dict], models: list[str], metric: str, pat
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"test {metric} (mean +- SEM over folds)")
     axes[0][-1].legend(fontsize=8)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_lambda_temperature(means: list[list[float]], lams: list[float], temperatures: list[float], title: str,
@@ -78,4 +73,4 @@ def plot_lambda_temperature(means: list[list[float]], lams: list[float], tempera
     ax.set_ylabel("temperature T")
     ax.set_title(title, fontsize=9)
     fig.colorbar(image, ax=ax, label=label)
-    return _save(fig, path)
+    return save_figure(fig, path)

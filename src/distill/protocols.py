@@ -8,8 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from distill import classification, forecasting
-from distill import lupi_recipe, privileged_config, privileged_report
+from distill import classification, forecasting, lupi_recipe, privileged_config, privileged_report
 from distill.config import ForecastConfig, Section, apply_override, read_recipe, validate_config
 from distill.errors import DistillError
 

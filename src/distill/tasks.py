@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch.nn import functional as F
-
 from torch import nn
+from torch.nn import functional as F
 
 from distill.config import ModelSpec, StudentSpec
 from distill.experiment import FoldData

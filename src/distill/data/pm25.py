@@ -17,6 +17,7 @@ dropped. A missing wind direction encodes as all-zero one-hot columns.
 from __future__ import annotations
 
 import os
+
 import pandas as pd
 
 from distill.data.csv_series import read_csv_file

@@ -141,7 +141,7 @@ class ChangeEncoder:
     def _changes(self, x: torch.Tensor) -> torch.Tensor:
         return x - x[:, self.anchor:self.anchor + 1]  # (samples, rows, columns)
 
-    def fit(self, x: torch.Tensor) -> "ChangeEncoder":
+    def fit(self, x: torch.Tensor) -> ChangeEncoder:
         self.scale_ = self._changes(x).std(dim=0).clamp_min(1e-8)  # (rows, columns)
         self.scale_[self.anchor] = 1.0
         return self

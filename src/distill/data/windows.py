@@ -117,7 +117,7 @@ class TableScaler:
 
     keep_columns: tuple[int, ...] = ()
 
-    def fit(self, table: np.ndarray, rows: np.ndarray | None = None) -> "TableScaler":
+    def fit(self, table: np.ndarray, rows: np.ndarray | None = None) -> TableScaler:
         self.scaler_ = MinMaxScaler().fit(table if rows is None else table[rows])
         self.silent_ = self.scaler_.data_range_ == 0
         self.silent_[list(self.keep_columns)] = False
