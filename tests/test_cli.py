@@ -26,7 +26,14 @@ def test_recipes_lists_names_with_one_line_each(capsys):
     assert status == 0
     lines = dict(line.split(None, 1) for line in out.strip().splitlines())
     assert {"covid-lstm", "covid-seed"} <= set(lines)
-    assert all(text.strip() for text in lines.values())
+    assert all(text.strip() and len(text) <= 100 for text in lines.values())
+
+
+def test_one_line_keeps_the_first_clause_and_cuts_at_a_word():
+    from distill.cli import one_line
+    assert one_line("Soft targets on digits: a CNN teacher; more") == "Soft targets on digits"
+    assert one_line("As in Lopez-Paz et al. 2016. Then more.") == "As in Lopez-Paz et al. 2016"
+    assert one_line("word " * 40, limit=20) == "word word word..."
 
 
 def test_run_writes_report_figures_config_and_results(tmp_path, capsys):

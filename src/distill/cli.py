@@ -10,6 +10,7 @@ A problem in the user's input prints one line (`distill: error: ...`) and exits 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -20,12 +21,20 @@ from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
 from distill.report import default_out_dir
 
+SUMMARY_CHARS = 100
+
+
+def one_line(description: str, limit: int = SUMMARY_CHARS) -> str:
+    """The description's text up to its first colon, semicolon or sentence end, cut at a word to `limit`."""
+    text = re.split(r": |; |\.\s+(?=[A-Z])", " ".join(description.split()))[0]
+    return text if len(text) <= limit else text[:limit - 3].rsplit(" ", 1)[0] + "..."
+
 
 def _cmd_recipes(args: argparse.Namespace) -> None:
     names = recipe_names()
     width = max(map(len, names))
     for name in names:
-        print(f"{name.ljust(width)}  {read_recipe(name).get('description', '').strip().splitlines()[0]}")
+        print(f"{name.ljust(width)}  {one_line(read_recipe(name).get('description', ''))}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
