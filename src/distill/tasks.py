@@ -39,11 +39,15 @@ class RegressionTask:
 
     def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
                      spec: ModelSpec) -> torch.Tensor:
-        """Fold-parallel training: the sum over folds of each fold's own loss (outputs are (K, batch, out))."""
+        """Fold-parallel training: the sum over folds of each fold's own loss; (K, batch, out) tensors.
+
+        Every fold draws a batch of the same size, so the mean over all K * batch * out elements is the mean
+        of the folds' means, and K times it is their sum: one vectorised loss instead of K.
+        """
+        folds = len(outputs)
         if guide is None:
-            return sum(F.mse_loss(outputs[k], targets[k]) for k in range(len(outputs)))
-        return sum(regression_distillation_loss(outputs[k], targets[k], guide["outputs"][k], spec.lam)
-                   for k in range(len(outputs)))
+            return folds * F.mse_loss(outputs, targets)
+        return folds * regression_distillation_loss(outputs, targets, guide["outputs"], spec.lam)
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
