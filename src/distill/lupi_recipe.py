@@ -16,12 +16,15 @@ from pydantic import Field
 
 from distill.config import Section, config_to_yaml
 from distill.lupi import (
+    DEFAULT_BATCH_SIZE,
     DEFAULT_LR,
     EXPERIMENTS,
     MODELS,
     accuracy,
     fit_linear_softmax,
+    fit_privileged_and_regular,
     make_batch,
+    map_in_threads,
     run_lupi_synthetic,
     summarise,
     torch_threads,
@@ -45,6 +48,7 @@ class SyntheticSettings(Section):
     dim: int = Field(50, ge=3)
     epochs: int = Field(1000, ge=1)
     lr: float = Field(DEFAULT_LR, gt=0)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
     experiments: list[Experiment] = Field(default_factory=lambda: list(EXPERIMENTS), min_length=1)
 
 
@@ -98,20 +102,22 @@ def run_sweep(config: LupiConfig) -> dict:
     with torch_threads(1):
         batch = make_batch(sweep.experiment, settings.repetitions, dim=settings.dim,
                            train_size=settings.train_size, test_size=settings.test_size, seed=config.seed)
-        train = {"epochs": settings.epochs, "lr": settings.lr}
-        teacher = fit_linear_softmax(batch.privileged_train, batch.labels_train, batch.inits["privileged"], **train)
-        regular = fit_linear_softmax(batch.regular_train, batch.labels_train, batch.inits["regular"], **train)
-        teacher_logits = teacher.logits(batch.privileged_train)  # (reps, classes, n)
-        grid = []
-        for temperature in sweep.temperature:
-            soft = torch.softmax(teacher_logits / temperature, dim=1)
-            row = []
-            for lam in sweep.lam:
-                student = fit_linear_softmax(batch.regular_train, batch.labels_train, batch.inits["distilled"],
-                                             soft_targets=soft, lam=lam, temperature=temperature, **train)
-                scores = summarise(accuracy(student.logits(batch.regular_test), batch.labels_test))
-                row.append({"mean": scores["mean"], "sem": scores["sem"]})
-            grid.append(row)
+        train = {"epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size}
+        teacher, regular = fit_privileged_and_regular(batch, **train)
+    teacher_logits = teacher.logits(batch.privileged_train)  # (reps, classes, n)
+
+    def distilled_accuracy(cell: tuple[float, float]) -> dict:
+        temperature, lam = cell
+        student = fit_linear_softmax(batch.regular_train, batch.labels_train, batch.inits["distilled"],
+                                     shuffle_seeds=batch.shuffle_seeds,
+                                     soft_targets=torch.softmax(teacher_logits / temperature, dim=1), lam=lam,
+                                     temperature=temperature, **train)
+        scores = summarise(accuracy(student.logits(batch.regular_test), batch.labels_test))
+        return {"mean": scores["mean"], "sem": scores["sem"]}
+
+    cells = [(temperature, lam) for temperature in sweep.temperature for lam in sweep.lam]
+    scores = iter(map_in_threads(distilled_accuracy, cells))
+    grid = [[next(scores) for _ in sweep.lam] for _ in sweep.temperature]
     reference = {"privileged": accuracy(teacher.logits(batch.privileged_test), batch.labels_test),
                  "regular": accuracy(regular.logits(batch.regular_test), batch.labels_test)}
     return {"experiment": sweep.experiment, "lam": sweep.lam, "temperature": sweep.temperature,
@@ -125,7 +131,7 @@ def run_lupi(config: LupiConfig) -> dict:
     result = run_lupi_synthetic(repetitions=settings.repetitions, train_size=settings.train_size,
                                 test_size=settings.test_size, dim=settings.dim, lam=config.distill.lam,
                                 temperature=config.distill.temperature, epochs=settings.epochs, lr=settings.lr,
-                                seed=config.seed, experiments=settings.experiments)
+                                batch_size=settings.batch_size, seed=config.seed, experiments=settings.experiments)
     return {"recipe": config.name, "protocol": config.protocol, "accuracy_unit": "percent", **result,
             "checks": published_checks(result["experiments"], result["published"]),
             "sweep": run_sweep(config) if config.sweep is not None else None, "notes": lupi_notes()}
@@ -136,10 +142,11 @@ def lupi_notes() -> list[str]:
     return [
         "Published +- are standard deviations over 100 repetitions; ours are standard errors of the mean "
         "(SEM, std / sqrt(repetitions)), with the std alongside.",
-        "Every model is a 2-output linear softmax (logistic regression) trained full batch with RMSprop and no "
-        "weight penalty; inputs are standardised with training-set statistics. Without a penalty the separable "
-        "problem of relevant_features has no finite optimum, so the learning rate sets how confident the "
-        "teacher's soft labels become (see `distill.lupi`).",
+        "Every model is a 2-output linear softmax (logistic regression) with no weight penalty, trained as the "
+        "authors' Keras 0.x code trains it: shuffled mini-batches, Keras' RMSprop (epsilon inside the square "
+        "root) and Keras' clipped cross-entropy; inputs are standardised with training-set statistics. Without "
+        "a penalty the separable problem of relevant_features has no finite optimum, so these optimiser details "
+        "set how confident the teacher's soft labels become (see `distill.lupi`).",
         "sample_dependent: as in the authors' code, the 3 privileged coordinates are drawn anew for every data "
         "set generated, so the training set and the test set use different coordinates. A model of the regular "
         "inputs learns the training set's coordinates, which say nothing about the test labels: regular and "
@@ -196,7 +203,8 @@ def lupi_markdown(results: dict, config: LupiConfig, figures: dict[str, str]) ->
              config.description,
              f"{settings['repetitions']} repetitions, d = {settings['dim']}, {settings['train_size']} training and "
              f"{settings['test_size']} test points, lambda = {settings['lam']:g}, T = {settings['temperature']:g}, "
-             f"{settings['epochs']} epochs of RMSprop at lr {settings['lr']:g}, seed {settings['seed']}.",
+             f"{settings['epochs']} epochs of Keras-style RMSprop at lr {settings['lr']:g} on mini-batches of "
+             f"{settings['batch_size']}, seed {settings['seed']}.",
              "## Test accuracy (%)", markdown_table(lupi_table(results)),
              "## Beside the published table (computed)", "\n".join(f"- {line}" for line in check_lines(results["checks"]))]
     sweep = results["sweep"]
