@@ -18,7 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
-from distill.data.windows import WindowSet
+from distill.data.windows import WindowSet, gather_rows
 from distill.errors import DistillError
 from distill.evaluate import paired_comparison, summarize
 from distill.fold_parallel import can_stack, fit_stacked, stack_models
@@ -175,7 +175,9 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
-        x = torch.stack([inputs[k][rows[k]] for k in range(len(folds))])  # (K, batch, ...)
+        x = torch.empty((len(folds), rows.shape[1], *inputs[0].shape[1:]), dtype=inputs[0].dtype)  # (K, batch, ...)
+        for k, fold_rows in enumerate(rows):
+            gather_rows(inputs[k], fold_rows, out=x[k])
         y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
         guide = None if guides is None else {key: torch.stack([g[key][rows[k]] for k, g in enumerate(guides)])
                                              for key in guides[0]}

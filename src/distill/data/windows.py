@@ -52,6 +52,10 @@ class WindowSet:
     def shape(self) -> torch.Size:
         return torch.Size((len(self.index), *self.windows.shape[1:]))
 
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.windows.dtype
+
     def __getitem__(self, key):
         if isinstance(key, tuple):
             return self[key[0]][key[1:]]
@@ -62,6 +66,14 @@ class WindowSet:
 
     def split(self, size: int) -> list[torch.Tensor]:
         return [self.windows.index_select(0, part) for part in self.index.split(size)]
+
+
+def gather_rows(source: torch.Tensor | WindowSet, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Rows `rows` of a tensor or WindowSet, written straight into `out` (e.g. one fold's slice of a
+    stacked batch), so that stacking K folds' batches costs no second copy."""
+    if isinstance(source, WindowSet):
+        source, rows = source.windows, source.index[rows]
+    return torch.index_select(source, 0, rows, out=out)
 
 
 def shuffled_folds(n_windows: int, folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
