@@ -5,6 +5,7 @@ import torch
 from torch.nn import functional as F
 
 from distill.errors import DistillError
+from distill.losses import generalized_distillation_loss
 from distill.lupi import (
     EXPERIMENTS,
     PROBABILITY_CLIP,
@@ -15,12 +16,12 @@ from distill.lupi import (
     MiniBatchWeights,
     fit_linear_softmax,
     fit_privileged_and_regular,
-    generalized_distillation_loss,
     keras_rmsprop_step,
     make_batch,
     map_in_threads,
     margin_gradient,
     relevant_features,
+    repetition_losses,
     run_lupi_synthetic,
     sample_dependent,
 )
@@ -40,9 +41,20 @@ def test_loss_matches_the_formula_on_a_hand_example():
     hard = -torch.log_softmax(logits, -1)[torch.arange(2), labels].mean()
     soft_ce = -(soft * torch.log_softmax(logits / temperature, -1)).sum(-1).mean()
     expected = (1 - lam) * hard + lam * temperature**2 * soft_ce
-    assert torch.allclose(generalized_distillation_loss(logits, labels, soft, lam, temperature), expected)
-    plain = generalized_distillation_loss(logits, labels, None, 0.0, 1.0)
+    assert torch.allclose(repetition_losses(logits, labels, soft, lam, temperature), expected)
+    plain = repetition_losses(logits, labels, None, 0.0, 1.0)
     assert torch.allclose(plain, F.cross_entropy(logits, labels))
+
+
+def test_repetition_losses_are_the_library_loss_per_problem():
+    generator = torch.Generator().manual_seed(1)
+    student, teacher = torch.randn(3, 2, 9, generator=generator), torch.randn(3, 2, 9, generator=generator)
+    labels = torch.randint(0, 2, (3, 9), generator=generator)
+    lam, temperature = 0.4, 3.0
+    batched = repetition_losses(student, labels, torch.softmax(teacher / temperature, dim=1), lam, temperature)
+    one_by_one = [generalized_distillation_loss(student[r].T, teacher[r].T, labels[r], temperature, lam)
+                  for r in range(3)]
+    assert torch.allclose(batched, torch.stack(one_by_one), atol=1e-6)
 
 
 def class_one_gradient(logits: torch.Tensor, labels: torch.Tensor, soft: torch.Tensor, lam: float,
@@ -57,7 +69,7 @@ def test_closed_form_gradient_matches_autograd():
     logits = torch.randn(3, 2, 7, generator=generator, requires_grad=True)  # (reps, classes, n)
     labels = torch.randint(0, 2, (3, 7), generator=generator)
     soft = torch.softmax(torch.randn(3, 2, 7, generator=generator), dim=1)
-    generalized_distillation_loss(logits, labels, soft, 0.3, 2.5).sum().backward()
+    repetition_losses(logits, labels, soft, 0.3, 2.5).sum().backward()
     closed_form = class_one_gradient(logits.detach(), labels, soft, 0.3, 2.5)
     assert torch.allclose(closed_form, logits.grad[:, 1], atol=1e-6)
     assert torch.allclose(-closed_form, logits.grad[:, 0], atol=1e-6)

@@ -35,6 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from distill.errors import DistillError
+from distill.losses import check_temperature, check_weight
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -110,18 +111,20 @@ EXPERIMENTS: dict[str, Callable[[np.random.Generator, np.ndarray, int], Sample]]
 }
 
 
-def generalized_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None,
-                                  lam: float, temperature: float) -> torch.Tensor:
+def repetition_losses(logits: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None,
+                      lam: float, temperature: float) -> torch.Tensor:
     """L = (1 - lam) * CE(y, softmax(z)) + lam * T^2 * CE(s, softmax(z / T)), averaged over samples.
 
     Generalized distillation (Lopez-Paz et al. 2016, eq. 4), with the soft term weighted by T^2 as in their
-    code and in Hinton et al. 2015, so its gradient keeps its scale as T changes. s are the teacher's soft
-    labels softmax(f_t(x*) / T); CE(p, q) = -sum_k p_k log q_k. Shapes follow `F.cross_entropy`, classes on
+    code and in Hinton et al. 2015, so its gradient keeps its scale as T changes: the formula of
+    `distill.losses.generalized_distillation_loss`, here for a batch of independent problems and with the
+    soft labels given as probabilities, computed once per repetition. s are the teacher's soft labels
+    softmax(f_t(x*) / T); CE(p, q) = -sum_k p_k log q_k. Shapes follow `F.cross_entropy`, classes on
     axis 1: logits (n, classes) with labels (n,), or a batch of problems, logits (reps, classes, n) with
     labels (reps, n); soft_targets have the logits' shape. Returns the mean over the n samples: a scalar, or
     one loss per problem (reps,). Terms with zero weight are skipped, so soft_targets may be None if lam = 0.
     """
-    check_lambda(lam)
+    check_weight("lambda", lam)
     check_temperature(temperature)
     per_sample = logits.new_zeros(labels.shape)  # (n,) or (reps, n)
     if lam < 1.0:
@@ -132,20 +135,6 @@ def generalized_distillation_loss(logits: torch.Tensor, labels: torch.Tensor, so
         soft = F.cross_entropy(logits / temperature, soft_targets, reduction="none")
         per_sample = per_sample + lam * temperature**2 * soft
     return per_sample.mean(-1)
-
-
-def check_lambda(lam: float) -> float:
-    """The imitation weight lambda must lie in [0, 1]."""
-    if not 0.0 <= lam <= 1.0:
-        raise DistillError(f"lambda must be in [0, 1], got {lam}")
-    return lam
-
-
-def check_temperature(temperature: float) -> float:
-    """The temperature T must be positive."""
-    if not temperature > 0.0:
-        raise DistillError(f"temperature must be > 0, got {temperature}")
-    return temperature
 
 
 class LinearSoftmax(NamedTuple):
@@ -177,7 +166,7 @@ def stack_models(models: Sequence[LinearSoftmax]) -> LinearSoftmax:
 
 def margin_gradient(margins: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None, lam: float,
                     temperature: float, clip: float = 0.0) -> torch.Tensor:
-    """Per-sample gradient of the two-class `generalized_distillation_loss` (before averaging) with respect to
+    """Per-sample gradient of the two-class `repetition_losses` (before averaging) with respect to
     the class-1 logit z1, in closed form. With m = z1 - z0 the margin and sigma the logistic function,
     softmax(z)_1 = sigma(m), and
 
@@ -279,7 +268,7 @@ def fit_linear_softmax(inputs: torch.Tensor, labels: torch.Tensor, init: LinearS
     square and moves them by -u and +u: v moves by 2u. Training v alone is the same path at half the cost;
     each row ends at its start -+ half the change of v.
     """
-    check_lambda(lam)
+    check_weight("lambda", lam)
     check_temperature(temperature)
     if lam > 0.0 and soft_targets is None:
         raise DistillError(f"soft targets are required when lambda > 0, got lambda = {lam}")
@@ -476,7 +465,7 @@ def run_lupi_synthetic(repetitions: int = 100, train_size: int = 200, test_size:
     Returns {"experiments": {name: {model: {"accuracy": {"mean", "sem", "std", "per_repetition"}}}},
     "published": PUBLISHED, "settings": {...}} with model in privileged / regular / distilled.
     """
-    check_lambda(lam)
+    check_weight("lambda", lam)
     check_temperature(temperature)
     names = list(EXPERIMENTS) if experiments is None else list(experiments)
     check_settings(repetitions, train_size, test_size, dim, epochs, lr, batch_size, names)

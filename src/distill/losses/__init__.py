@@ -7,7 +7,7 @@ one file here plus one entry there, and the registry tests pick it up.
 from distill.losses.generalized import GeneralizedDistillationLoss, generalized_distillation_loss
 from distill.losses.nst import NSTLoss, nst_loss
 from distill.losses.regression import RegressionDistillationLoss, check_weight, regression_distillation_loss
-from distill.losses.soft_target import SoftTargetLoss, soft_target_loss
+from distill.losses.soft_target import SoftTargetLoss, check_temperature, soft_target_loss
 from distill.losses.subclass import (
     SubclassDistillationLoss,
     SubclassTeacherLoss,
@@ -33,6 +33,7 @@ __all__ = [
     "SoftTargetLoss",
     "SubclassDistillationLoss",
     "SubclassTeacherLoss",
+    "check_temperature",
     "check_weight",
     "class_log_probs_from_subclasses",
     "generalized_distillation_loss",
