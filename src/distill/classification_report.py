@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from distill.checkpoints import checkpoint_section, save_checkpoints
 from distill.classification_config import ClassificationConfig, sweep_name
 from distill.classification_figures import plot_confusions, plot_loss_accuracy, plot_per_class, plot_sweep
 from distill.config import config_to_yaml
@@ -198,7 +199,8 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
     if any(spec.method == "nst" and name in results.get("gap_recovered", {}) for name, spec in run.students.items()):
         parts += ["## NST by kernel, from the teacher and from an assistant (test accuracy %, as seed 004's table)",
                   nst_table(run), SEED_004]
-    parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]), "## Figures"]
+    parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
+              "## Trained models", checkpoint_section(results["checkpoints"]), "## Figures"]
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
 
@@ -225,6 +227,8 @@ def write_figures(run: ClassificationRun, out_dir: Path) -> dict[str, str]:
 def write_classification_outputs(run: ClassificationRun, config: ClassificationConfig, out_dir: Path) -> str:
     """Write figures, config.yaml, report.md, then results.json (last); return the terminal summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    run.results["checkpoints"] = save_checkpoints(run.protocol.models, {"teacher": config.teacher, **run.students},
+                                                  run.protocol.input_shapes(), out_dir)
     figures = write_figures(run, out_dir)
     write_atomic(out_dir / "config.yaml", config_to_yaml(config))
     write_atomic(out_dir / "report.md", classification_markdown(run, config, figures))

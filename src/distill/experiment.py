@@ -106,10 +106,17 @@ class ModelOutcome:
 
 @dataclass
 class ProtocolResult:
+    """Scores, profiles and, per fold, the trained models by name (each fold's own teacher)."""
+
     folds: list[FoldData]
     outcomes: dict[str, list[ModelOutcome]]
     profiles: dict[str, dict]
     teacher_folds: list[int]
+    models: list[dict[str, nn.Module]] = field(default_factory=list)
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The input shape of one example, per trained model (the teacher's may hold privileged inputs)."""
+        return {name: tuple(self.folds[0].inputs(name)[0].shape[1:]) for name in self.models[0]}
 
 
 def _seed_for(seed: int, fold: int, role: int) -> int:
@@ -322,7 +329,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
                      **{name: factory(example) for name, factory in baselines.items()}}
     profiles = {name: profile_model(model, tuple(example.inputs(name)[0].shape[1:]), latency_repeats)
                 for name, model in architectures.items()}
-    return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen)
+    models = [{**fold_models, "teacher": own} for fold_models, own in zip(trained, teachers)]
+    return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)
 
 
 def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:

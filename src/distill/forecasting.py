@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.checkpoints import checkpoint_section, save_checkpoints
 from distill.config import ForecastConfig, config_to_yaml
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
 from distill.data.covid_sim import simulate_covid
@@ -181,6 +182,7 @@ def forecast_markdown(run: ForecastRun, config: ForecastConfig, figures: dict[st
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
               "## Dropped columns",
               "\n".join(f"- {reason}: {len(columns)}" for reason, columns in results["dropped_columns"].items()),
+              "## Trained models", checkpoint_section(results["checkpoints"]),
               "## Figures"]
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
@@ -190,6 +192,8 @@ def write_forecast_outputs(run: ForecastRun, config: ForecastConfig, out_dir: Pa
     """Write figures, config.yaml, report.md, then results.json (last); return the terminal summary."""
     out_dir.mkdir(parents=True, exist_ok=True)
     results = run.results
+    results["checkpoints"] = save_checkpoints(run.protocol.models, {"teacher": config.teacher, **config.students},
+                                              run.protocol.input_shapes(), out_dir)
     figures = {
         "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
         "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,

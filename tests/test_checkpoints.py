@@ -1,0 +1,77 @@
+"""Saved models: every fold's trained teacher and students reload into the same function."""
+import pytest
+import torch
+
+from distill import classification
+from distill.checkpoints import load_model
+from distill.classification_config import ClassificationConfig
+from distill.classification_report import write_classification_outputs
+from distill.config import read_recipe, validate_config
+from distill.errors import DistillError
+from distill.forecasting import run_forecast, write_forecast_outputs
+from distill.protocols import load_config
+from distill.train import predict
+
+TINY_FORECAST = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4",
+                 "teacher.options.layers=1", "report.latency_repeats=3"]
+
+
+def assert_reloads(protocol, out_dir, names):
+    for fold_index, fold_models in enumerate(protocol.models):
+        fold = protocol.folds[fold_index]
+        for name in names:
+            x_test = fold.inputs(name)[1]
+            loaded = load_model(out_dir, name, fold=fold_index + 1)
+            assert not loaded.training
+            assert torch.equal(predict(loaded, x_test), predict(fold_models[name], x_test)), (name, fold_index)
+
+
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("forecast")
+    config = load_config("covid-lstm", TINY_FORECAST)
+    run = run_forecast(config, show_progress=False)
+    write_forecast_outputs(run, config, out_dir)
+    return run, out_dir
+
+
+def test_forecast_models_reload_per_fold(forecast_run):
+    run, out_dir = forecast_run
+    entry = run.results["checkpoints"]["student_kd"]
+    assert entry["model"] == "mlp" and entry["outputs"] == 14 and entry["input_shape"] == [10, run.results["data"]["features"]]
+    assert entry["files"] == ["models/student_kd-fold1.pt", "models/student_kd-fold2.pt"]
+    assert (out_dir / "report.md").read_text().count("models/<name>-fold<k>.pt") == 1
+    assert_reloads(run.protocol, out_dir, ["teacher", "student_kd", "student_scratch"])
+
+
+def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path):
+    config = load_config("covid-lstm", TINY_FORECAST + ["teacher.select=best"])
+    run = run_forecast(config, show_progress=False)
+    write_forecast_outputs(run, config, tmp_path)
+    first, second = (load_model(tmp_path, "teacher", fold) for fold in (1, 2))
+    assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+
+
+def test_nst_student_with_a_learned_adapter_saves_only_its_own_parameters(tmp_path):
+    raw = read_recipe("hinton-digits")
+    raw = {**raw, "data": {**raw["data"], "subset": 120}, "cv": {"folds": 2}, "train": {**raw["train"], "epochs": 1},
+           "report": {"latency_repeats": 3}}
+    raw["students"] = {"student_nst": {**raw["students"]["student_kd"], "model": "cnn",
+                                       "options": {"channels": [8], "hidden": 16}, "method": "nst",
+                                       "features": {"student": "features.0", "teacher": "features.1", "adapter": True}}}
+    config = validate_config(raw, ClassificationConfig)
+    run = classification.run_classification(config, show_progress=False)
+    write_classification_outputs(run, config, tmp_path)
+    trained = run.protocol.models[0]["student_nst"]
+    assert any(name.startswith("distill_adapter") for name in trained.state_dict())
+    assert_reloads(run.protocol, tmp_path, ["teacher", "student_nst"])
+
+
+def test_loading_errors_name_the_problem(forecast_run, tmp_path):
+    _, out_dir = forecast_run
+    with pytest.raises(DistillError, match="no results.json"):
+        load_model(tmp_path, "student_kd")
+    with pytest.raises(DistillError, match="saved no model 'persistence'; saved: teacher, student_kd"):
+        load_model(out_dir, "persistence")
+    with pytest.raises(DistillError, match=r"fold must be in 1..2, got 3"):
+        load_model(out_dir, "teacher", fold=3)
