@@ -1,4 +1,7 @@
 """Saved models: every fold's trained teacher and students reload into the same function."""
+import json
+
+import numpy as np
 import pytest
 import torch
 
@@ -8,7 +11,7 @@ from distill.classification_config import ClassificationConfig
 from distill.classification_report import write_classification_outputs
 from distill.config import read_recipe, validate_config
 from distill.errors import DistillError
-from distill.forecasting import run_forecast, write_forecast_outputs
+from distill.forecasting import load_frame, run_forecast, write_forecast_outputs
 from distill.protocols import load_config
 from distill.train import predict
 
@@ -42,6 +45,21 @@ def test_forecast_models_reload_per_fold(forecast_run):
     assert entry["files"] == ["models/student_kd-fold1.pt", "models/student_kd-fold2.pt"]
     assert (out_dir / "report.md").read_text().count("models/<name>-fold<k>.pt") == 1
     assert_reloads(run.protocol, out_dir, ["teacher", "student_kd", "student_scratch"])
+
+
+def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run):
+    run, out_dir = forecast_run
+    clean, _ = load_frame(load_config("covid-lstm", TINY_FORECAST))
+    assert run.results["scalings"] == ["models/scaling-fold1.json", "models/scaling-fold2.json"]
+    for fold_index, fold in enumerate(run.protocol.folds):
+        scaling = json.loads((out_dir / run.results["scalings"][fold_index]).read_text())
+        assert scaling["columns"] == list(clean.frame.columns) and "change since the last input day" in scaling["output"]
+        raw = clean.frame.to_numpy(dtype=np.float64)
+        scaled = (raw - np.array(scaling["min"])) / np.where(np.array(scaling["range"]) == 0, 1, scaling["range"])
+        scaled[:, [scaling["columns"].index(name) for name in scaling["zeroed"]]] = 0.0
+        start = int(fold.test_rows[0])
+        window = torch.from_numpy(scaled[start:start + 10].astype(np.float32))
+        assert torch.allclose(window, fold.x_test[0], atol=1e-6)
 
 
 def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path):

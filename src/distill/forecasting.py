@@ -42,6 +42,7 @@ class ForecastRun:
     protocol: ProtocolResult
     dates: list[str]
     target_index: int
+    scalings: list[dict]  # per fold, `TableScaler.describe`: what a saved model's inputs went through
 
 
 def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str]:
@@ -55,8 +56,10 @@ def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str]:
     return clean_covid_table(table, data.target), f"simulated epidemic (days={data.sim_days}, seed={data.sim_seed})"
 
 
-def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int) -> list[FoldData]:
-    """Scale per fold (or on all rows), window as views, gather each fold's rows."""
+def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int,
+                   scalers: list[TableScaler] | None = None) -> list[FoldData]:
+    """Scale per fold (or on all rows), window as views, gather each fold's rows; each fold's fitted
+    scaler is appended to `scalers` when given."""
     data, cv = config.data, config.cv
     span = data.input_days + data.horizon
     n_windows = window_count(len(values), data.input_days, data.horizon)
@@ -67,6 +70,8 @@ def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int
     for index, (train_rows, test_rows) in enumerate(splits):
         fit_rows = None if data.scale_on == "all" else covered_days(train_rows, span)
         scaler = TableScaler(keep_columns=(target_index,)).fit(values, fit_rows)
+        if scalers is not None:
+            scalers.append(scaler)
         scaled = torch.from_numpy(scaler.transform(values))  # (days, features)
         x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
         if data.target_mode == "change":
@@ -109,7 +114,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     clean, source = load_frame(config)
     values = clean.frame.to_numpy(dtype=np.float32)
     target_index = clean.frame.columns.get_loc(config.data.target)
-    folds = make_fold_data(config, values, target_index)
+    scalers: list[TableScaler] = []
+    folds = make_fold_data(config, values, target_index, scalers)
     horizon = config.data.horizon
     protocol = run_protocol(folds, RegressionTask(seed_sums=config.report.seed_sums), config.teacher,
                             config.students, config.train, config.seed,
@@ -134,7 +140,24 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "notes": honesty_notes(config),
     }
     dates = [str(d)[:10] for d in clean.dates]
-    return ForecastRun(results=results, protocol=protocol, dates=dates, target_index=target_index)
+    columns = list(clean.frame.columns)
+    return ForecastRun(results=results, protocol=protocol, dates=dates, target_index=target_index,
+                       scalings=[scaler.describe(columns) for scaler in scalers])
+
+
+def write_scalings(run: ForecastRun, config: ForecastConfig, out_dir: Path) -> list[str]:
+    """`models/scaling-fold<k>.json`: how fold k's models read a window and what their outputs mean."""
+    data = config.data
+    meaning = {"input": f"{data.input_days} consecutive days x every column, each scaled as (x - min) / range "
+                        "(0 in the zeroed columns)",
+               "output": f"{data.horizon} days of {data.target}, scaled; "
+                         + ("the change since the last input day" if data.target_mode == "change" else "the level")}
+    paths = []
+    for fold, scaling in enumerate(run.scalings, start=1):
+        relative = f"models/scaling-fold{fold}.json"
+        write_atomic(out_dir / relative, results_json({**meaning, "target": data.target, **scaling}))
+        paths.append(relative)
+    return paths
 
 
 SEED_PAPER_TABLE = {"teacher": ("2.22 +- 0.09", "1.64 +- 0.26"), "student_kd": ("2.85 +- 0.14", "1.91 +- 0.09"),
@@ -182,7 +205,8 @@ def forecast_markdown(run: ForecastRun, config: ForecastConfig, figures: dict[st
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
               "## Dropped columns",
               "\n".join(f"- {reason}: {len(columns)}" for reason, columns in results["dropped_columns"].items()),
-              "## Trained models", checkpoint_section(results["checkpoints"]),
+              "## Trained models", checkpoint_section(results["checkpoints"]) + " Their inputs are scaled per fold as "
+              "`models/scaling-fold<k>.json` records (columns, min, range, zeroed columns, what the outputs mean).",
               "## Figures"]
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
@@ -194,6 +218,7 @@ def write_forecast_outputs(run: ForecastRun, config: ForecastConfig, out_dir: Pa
     results = run.results
     results["checkpoints"] = save_checkpoints(run.protocol.models, {"teacher": config.teacher, **config.students},
                                               run.protocol.input_shapes(), out_dir)
+    results["scalings"] = write_scalings(run, config, out_dir)
     figures = {
         "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
         "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,

@@ -140,6 +140,12 @@ class TableScaler:
         scaled[:, self.silent_] = 0.0  # days are then contiguous, and batches gather 4x faster than column-major
         return scaled
 
+    def describe(self, columns: list[str]) -> dict:
+        """The fitted scaling as JSON-able data: x_scaled = (x - min) / range, and 0 in the zeroed columns."""
+        return {"columns": list(columns), "min": self.scaler_.data_min_.tolist(),
+                "range": self.scaler_.data_range_.tolist(),
+                "zeroed": [name for name, silent in zip(columns, self.silent_) if silent]}
+
     def column_range(self, column: int) -> float:
         """Width of the fitted range of one column: multiply a scaled error by it for original units."""
         return float(self.scaler_.data_range_[column]) or 1.0
