@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from distill import classification
-from distill.checkpoints import load_model
+from distill.checkpoints import export_model, load_model
 from distill.classification_config import ClassificationConfig
 from distill.classification_report import write_classification_outputs
+from distill.cli import main
 from distill.config import read_recipe, validate_config
 from distill.errors import DistillError
 from distill.forecasting import load_frame, run_forecast, write_forecast_outputs
@@ -83,6 +84,9 @@ def test_nst_student_with_a_learned_adapter_saves_only_its_own_parameters(tmp_pa
     trained = run.protocol.models[0]["student_nst"]
     assert any(name.startswith("distill_adapter") for name in trained.state_dict())
     assert_reloads(run.protocol, tmp_path, ["teacher", "student_nst"])
+    program = torch.export.load(export_model(tmp_path, "student_nst", fold=2)).module()
+    images = torch.randn(4, 1, 8, 8)
+    assert torch.allclose(program(images), load_model(tmp_path, "student_nst", fold=2)(images), atol=1e-5)
 
 
 def test_loading_errors_name_the_problem(forecast_run, tmp_path):
@@ -93,3 +97,21 @@ def test_loading_errors_name_the_problem(forecast_run, tmp_path):
         load_model(out_dir, "persistence")
     with pytest.raises(DistillError, match=r"fold must be in 1..2, got 3"):
         load_model(out_dir, "teacher", fold=3)
+
+
+def test_export_command_writes_a_program_that_runs_without_distill(forecast_run, capsys, tmp_path):
+    run, out_dir = forecast_run
+    target = tmp_path / "student.pt2"
+    assert main(["export", str(out_dir), "student_kd", "--fold", "2", "--out", str(target)]) == 0
+    assert f"wrote {target}" in capsys.readouterr().out
+    windows = torch.randn(5, *run.results["checkpoints"]["student_kd"]["input_shape"])
+    program = torch.export.load(target).module()
+    assert torch.allclose(program(windows), load_model(out_dir, "student_kd", fold=2)(windows), atol=1e-5)
+
+
+def test_export_errors_are_one_line_and_write_nothing(forecast_run, capsys, tmp_path):
+    _, out_dir = forecast_run
+    target = tmp_path / "never.pt2"
+    assert main(["export", str(out_dir), "persistence", "--out", str(target)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distill: error: ") and err.count("\n") == 1 and not target.exists()

@@ -6,7 +6,8 @@ records, per model, how to rebuild it (`model`, `options`, `input_shape`, `outpu
 
     student = distill.checkpoints.load_model("runs/covid-lstm-...", "student_kd", fold=1)
 
-gives back the fold's trained model in eval mode. Files are loaded with `weights_only=True`. Modules that
+gives back the fold's trained model in eval mode (files are loaded with `weights_only=True`);
+`export_model` (`distill export`) writes one as a `torch.export` program that runs without distill. Modules that
 only serve training (an NST student's learned adapter) are not saved: a checkpoint holds exactly the
 parameters of the architecture its entry names.
 """
@@ -52,9 +53,8 @@ def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelS
     return entries
 
 
-def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
-    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
-    run_dir = Path(run_dir)
+def _entry(run_dir: Path, name: str, fold: int) -> dict:
+    """The results.json `checkpoints` entry of model `name`, with `fold` checked."""
     results_file = run_dir / "results.json"
     if not results_file.is_file():
         raise DistillError(f"no results.json in {run_dir}: not the folder of a finished run")
@@ -64,9 +64,40 @@ def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
     entry = checkpoints[name]
     if not 1 <= fold <= len(entry["files"]):
         raise DistillError(f"fold must be in 1..{len(entry['files'])}, got {fold}")
+    return entry
+
+
+def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
+    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
+    run_dir = Path(run_dir)
+    entry = _entry(run_dir, name, fold)
     model = build_model(entry["model"], tuple(entry["input_shape"]), entry["outputs"], **entry["options"])
     model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], weights_only=True))
     return model.eval()
+
+
+def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None) -> Path:
+    """Write a saved model as a self-contained `torch.export` program (default `models/<name>-fold<k>.pt2`).
+
+    The batch size stays free; the program needs no distill to run: `torch.export.load(path).module()(x)`.
+    Before it is written, the exported program is checked against the eager model on a random batch.
+    """
+    run_dir = Path(run_dir)
+    model = load_model(run_dir, name, fold)
+    input_shape = tuple(_entry(run_dir, name, fold)["input_shape"])
+    target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        program = torch.export.export(model, (torch.zeros(2, *input_shape),), dynamic_shapes=({0: batch},))
+    except Exception as error:  # torch raises many types here; the user needs one line
+        raise DistillError(f"model {name!r} cannot be exported: {str(error).splitlines()[0]}") from None
+    check = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        if not torch.allclose(program.module()(check), model(check), atol=1e-5):
+            raise DistillError(f"the exported {name!r} does not reproduce the model's outputs; nothing written")
+    with atomic_open(target, "wb") as handle:
+        torch.export.save(program, handle)
+    return target
 
 
 def checkpoint_section(entries: dict[str, dict]) -> str:

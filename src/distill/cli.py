@@ -4,6 +4,7 @@
   distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
+  distill export RUN_DIR NAME [--fold K] [--out FILE]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
 """
@@ -15,6 +16,7 @@ import sys
 from pathlib import Path
 
 from distill import protocols
+from distill.checkpoints import export_model
 from distill.config import read_recipe, recipe_names
 from distill.data.covid_sim import write_covid_sim
 from distill.data.mackey_glass import write_mackey_glass
@@ -52,6 +54,11 @@ def _cmd_data(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    path = export_model(args.run_dir, args.name, args.fold, args.out)
+    print(f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description="Knowledge distillation with honest, "
                                      "cross-validated teacher vs student comparisons.")
@@ -74,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--tau", type=int, default=17, help="delay (mackey-glass)")
     data.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (mackey-glass)")
     data.set_defaults(handler=_cmd_data)
+    export = commands.add_parser("export", help="write a trained model of a run as a torch.export program")
+    export.add_argument("run_dir", help="the --out folder of a finished run")
+    export.add_argument("name", help="model name, e.g. student_kd (see results.json `checkpoints`)")
+    export.add_argument("--fold", type=int, default=1, help="which fold's model (1-based; default 1)")
+    export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-foldK.pt2)")
+    export.set_defaults(handler=_cmd_export)
     return parser
 
 
