@@ -5,15 +5,16 @@ shuffled folds and the same number of epochs, at batch size 1; the reference con
 from numpy, calls `.item()` every step and scores the test set sample by sample every epoch, with
 torch's default threads and Adam. Prints both wall times and the ratio (target: >= 3x).
 
-    python benchmarks/bench_covid_seed.py [--epochs 101] [--folds 5]
+    python benchmarks/bench_covid_seed.py [--epochs 101] [--folds 5] [--rounds 1]
 
-At the seed's 101 epochs (about 1.0M steps each way) the reference loop runs about 40 minutes here, ours about 11; fewer
-epochs give the ratio in minutes (measured: 3.24x at 4 epochs, 3.95x at 10; it grows with epochs as our fixed
-costs - start-up, profile, report - are paid once).
+At the seed's 101 epochs (about 1.0M steps each way) the reference loop runs 25-45 minutes here, ours 6-11; fewer
+epochs give the ratio in minutes. This machine's speed drifts by up to 1.5x over minutes, so a single pair of runs
+can catch the two sides in different conditions: `--rounds 3` alternates them and reports the median ratio.
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import numpy as np
@@ -65,10 +66,18 @@ def run_reference(config, folds) -> None:
             reference_fit(student, x_train, targets, x_test, y_test, spec.lr, config.train.epochs)
 
 
+def timed(work) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=101)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate ours and the reference this many times; the median ratio is the figure")
     args = parser.parse_args()
     config = load_config("covid-seed", [f"train.epochs={args.epochs}", f"cv.folds={args.folds}"])
     clean, _ = load_frame(config)
@@ -77,21 +86,19 @@ def main() -> None:
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch's lazy optimizer imports (~2 s): paid by neither
     default_threads = torch.get_num_threads()
-    start = time.perf_counter()
-    run_forecast(config, show_progress=False)
-    ours = time.perf_counter() - start
-
-    torch.set_num_threads(default_threads)  # the notebook ran with torch's defaults
-    start = time.perf_counter()
-    run_reference(config, folds)
-    reference = time.perf_counter() - start
-
     steps = sum(len(f.x_train) for f in folds) * 3 * args.epochs
     print(f"covid-seed protocol, {args.folds} folds x 3 models x {args.epochs} epochs, batch size 1 "
-          f"({steps} optimizer steps each way)")
-    print(f"distill (full protocol incl. curves, profile): {ours:8.1f} s  ({ours / steps * 1e3:.3f} ms/step)")
-    print(f"reference per-sample loop:                     {reference:8.1f} s  ({reference / steps * 1e3:.3f} ms/step)")
-    print(f"speed-up: {reference / ours:.2f}x (target >= 3x)")
+          f"({steps} optimizer steps each way), {args.rounds} round(s) alternating the two")
+    ratios = []
+    for round_number in range(1, args.rounds + 1):
+        ours = timed(lambda: run_forecast(config, show_progress=False))
+        torch.set_num_threads(default_threads)  # the notebook ran with torch's defaults
+        reference = timed(lambda: run_reference(config, folds))
+        ratios.append(reference / ours)
+        print(f"round {round_number}: distill (full protocol incl. curves, profile) {ours:7.1f} s "
+              f"({ours / steps * 1e3:.3f} ms/step); reference per-sample loop {reference:7.1f} s "
+              f"({reference / steps * 1e3:.3f} ms/step); ratio {ratios[-1]:.2f}x", flush=True)
+    print(f"speed-up: {statistics.median(ratios):.2f}x, median of {len(ratios)} (target >= 3x)")
 
 
 if __name__ == "__main__":
