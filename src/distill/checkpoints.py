@@ -1,7 +1,8 @@
 """The trained models of a run, kept: one state dict per model and fold in `models/` beside results.json.
 
 A cross-validated run trains K copies of every model; each fold's copy is saved, so the student a report
-praises can be put to work (or a saved teacher reused as `teacher.pretrained.checkpoint`). results.json
+praises can be put to work (or a saved teacher reused as `teacher.pretrained.checkpoint` on another data set:
+on the same one, fold k's teacher has trained on the other folds' test rows). results.json
 records, per model, how to rebuild it (`model`, `options`, `input_shape`, `outputs`) and its files, and
 
     student = distill.checkpoints.load_model("runs/covid-lstm-...", "student_kd", fold=1)
@@ -105,5 +106,6 @@ def checkpoint_section(entries: dict[str, dict]) -> str:
     names = ", ".join(f"`{name}`" for name in entries)
     folds = len(next(iter(entries.values()))["files"])
     return (f"Every fold's trained {names} is saved as `{FOLDER}/<name>-fold<k>.pt` (k = 1..{folds}, state dicts). "
-            "`distill.checkpoints.load_model(run_dir, name, fold)` rebuilds one in eval mode; a saved teacher "
-            "can also start a classification run as `teacher.pretrained.checkpoint`.")
+            "`distill.checkpoints.load_model(run_dir, name, fold)` rebuilds one in eval mode and `distill export` "
+            "writes one as a torch.export program. A saved teacher can start a classification run on another data "
+            "set as `teacher.pretrained.checkpoint`; on this data set it would have seen other folds' test rows.")
