@@ -109,3 +109,8 @@ def checkpoint_section(entries: dict[str, dict]) -> str:
             "`distill.checkpoints.load_model(run_dir, name, fold)` rebuilds one in eval mode and `distill export` "
             "writes one as a torch.export program. A saved teacher can start a classification run on another data "
             "set as `teacher.pretrained.checkpoint`; on this data set it would have seen other folds' test rows.")
+
+
+def checkpoint_line(out_dir: Path) -> str:
+    """The terminal summary's pointer to the saved models."""
+    return f"models: {out_dir / FOLDER} (serve one: distill export {out_dir} NAME --fold K)"

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from distill.checkpoints import checkpoint_section, save_checkpoints
+from distill.checkpoints import checkpoint_line, checkpoint_section, save_checkpoints
 from distill.classification_config import ClassificationConfig, sweep_name
 from distill.classification_figures import plot_confusions, plot_loss_accuracy, plot_per_class, plot_sweep
 from distill.config import config_to_yaml
@@ -234,4 +234,4 @@ def write_classification_outputs(run: ClassificationRun, config: ClassificationC
     write_atomic(out_dir / "report.md", classification_markdown(run, config, figures))
     write_atomic(out_dir / "results.json", results_json(run.results))
     table = text_table(model_table(run.results["models"], ["accuracy", "errors"]))
-    return "\n".join([table, "", *gain_lines(run.results), f"report: {out_dir / 'report.md'}"])
+    return "\n".join([table, "", *gain_lines(run.results), f"report: {out_dir / 'report.md'}", checkpoint_line(out_dir)])

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.checkpoints import checkpoint_section, save_checkpoints
+from distill.checkpoints import checkpoint_line, checkpoint_section, save_checkpoints
 from distill.config import ForecastConfig, config_to_yaml
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
 from distill.data.covid_sim import simulate_covid
@@ -231,7 +231,8 @@ def write_forecast_outputs(run: ForecastRun, config: ForecastConfig, out_dir: Pa
     write_atomic(out_dir / "report.md", forecast_markdown(run, config, figures))
     write_atomic(out_dir / "results.json", results_json(results))
     table = text_table(model_table(results["models"], ["mse", "mae_original"]))
-    return "\n".join([table, "", *comparison_lines(results["comparison"])[:1], f"report: {out_dir / 'report.md'}"])
+    return "\n".join([table, "", *comparison_lines(results["comparison"])[:1], f"report: {out_dir / 'report.md'}",
+                      checkpoint_line(out_dir)])
 
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
