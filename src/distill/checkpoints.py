@@ -68,13 +68,16 @@ def _entry(run_dir: Path, name: str, fold: int) -> dict:
     return entry
 
 
-def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
-    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
-    run_dir = Path(run_dir)
-    entry = _entry(run_dir, name, fold)
+def _rebuild(run_dir: Path, entry: dict, fold: int) -> nn.Module:
     model = build_model(entry["model"], tuple(entry["input_shape"]), entry["outputs"], **entry["options"])
     model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], weights_only=True))
     return model.eval()
+
+
+def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
+    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
+    run_dir = Path(run_dir)
+    return _rebuild(run_dir, _entry(run_dir, name, fold), fold)
 
 
 def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None) -> Path:
@@ -84,8 +87,8 @@ def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path 
     Before it is written, the exported program is checked against the eager model on a random batch.
     """
     run_dir = Path(run_dir)
-    model = load_model(run_dir, name, fold)
-    input_shape = tuple(_entry(run_dir, name, fold)["input_shape"])
+    entry = _entry(run_dir, name, fold)
+    model, input_shape = _rebuild(run_dir, entry, fold), tuple(entry["input_shape"])
     target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
     batch = torch.export.Dim("batch", min=1)
     try:

@@ -115,8 +115,13 @@ class ProtocolResult:
     models: list[dict[str, nn.Module]] = field(default_factory=list)
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        """The input shape of one example, per trained model (the teacher's may hold privileged inputs)."""
-        return {name: tuple(self.folds[0].inputs(name)[0].shape[1:]) for name in self.models[0]}
+        """The input shape of one example, per trained model."""
+        return {name: _input_shape(self.folds[0], name) for name in self.models[0]}
+
+
+def _input_shape(fold: FoldData, role: str) -> tuple[int, ...]:
+    """One example's input shape for a role (the teacher's may hold privileged inputs)."""
+    return tuple(fold.inputs(role)[0].shape[1:])
 
 
 def _seed_for(seed: int, fold: int, role: int) -> int:
@@ -125,7 +130,7 @@ def _seed_for(seed: int, fold: int, role: int) -> int:
 
 def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "student") -> nn.Module:
     torch.manual_seed(seed)
-    shape = tuple(fold.inputs(role)[0].shape[1:])
+    shape = _input_shape(fold, role)
     return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options)
 
 
@@ -327,7 +332,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     architectures = {"teacher": _build(teacher, example, task, 0, role="teacher"),
                      **{name: _build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
-    profiles = {name: profile_model(model, tuple(example.inputs(name)[0].shape[1:]), latency_repeats)
+    profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats)
                 for name, model in architectures.items()}
     models = [{**fold_models, "teacher": own} for fold_models, own in zip(trained, teachers)]
     return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)

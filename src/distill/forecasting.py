@@ -56,22 +56,21 @@ def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str]:
     return clean_covid_table(table, data.target), f"simulated epidemic (days={data.sim_days}, seed={data.sim_seed})"
 
 
-def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int,
-                   scalers: list[TableScaler] | None = None) -> list[FoldData]:
-    """Scale per fold (or on all rows), window as views, gather each fold's rows; each fold's fitted
-    scaler is appended to `scalers` when given."""
+def make_fold_data(config: ForecastConfig, values: np.ndarray,
+                   target_index: int) -> tuple[list[FoldData], list[TableScaler]]:
+    """Scale per fold (or on all rows), window as views, gather each fold's rows; also each fold's fitted
+    scaler (what a saved model's inputs went through)."""
     data, cv = config.data, config.cv
     span = data.input_days + data.horizon
     n_windows = window_count(len(values), data.input_days, data.horizon)
     if n_windows < 1:
         raise DistillError(f"the data has {len(values)} rows; one window needs input_days + horizon = {span}")
     splits = make_folds(n_windows, cv.folds, cv.split, span, cv.random_state)
-    folds = []
+    folds, scalers = [], []
     for index, (train_rows, test_rows) in enumerate(splits):
         fit_rows = None if data.scale_on == "all" else covered_days(train_rows, span)
         scaler = TableScaler(keep_columns=(target_index,)).fit(values, fit_rows)
-        if scalers is not None:
-            scalers.append(scaler)
+        scalers.append(scaler)
         scaled = torch.from_numpy(scaler.transform(values))  # (days, features)
         x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
         if data.target_mode == "change":
@@ -81,7 +80,7 @@ def make_fold_data(config: ForecastConfig, values: np.ndarray, target_index: int
                               x_test=WindowSet(x, test_index), y_test=y[test_index], test_rows=test_index,
                               units=scaler.column_range(target_index),
                               offset=scaler.column_min(target_index)))
-    return folds
+    return folds, scalers
 
 
 def honesty_notes(config: ForecastConfig) -> list[str]:
@@ -114,8 +113,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     clean, source = load_frame(config)
     values = clean.frame.to_numpy(dtype=np.float32)
     target_index = clean.frame.columns.get_loc(config.data.target)
-    scalers: list[TableScaler] = []
-    folds = make_fold_data(config, values, target_index, scalers)
+    folds, scalers = make_fold_data(config, values, target_index)
     horizon = config.data.horizon
     protocol = run_protocol(folds, RegressionTask(seed_sums=config.report.seed_sums), config.teacher,
                             config.students, config.train, config.seed,
