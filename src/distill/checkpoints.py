@@ -15,6 +15,7 @@ parameters of the architecture its entry names.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -92,7 +93,9 @@ def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path 
     target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
     batch = torch.export.Dim("batch", min=1)
     try:
-        program = torch.export.export(model, (torch.zeros(2, *input_shape),), dynamic_shapes=({0: batch},))
+        with warnings.catch_warnings():  # nn.LSTM re-assigns its flat weights while tracing: harmless, noisy
+            warnings.filterwarnings("ignore", message=".*were assigned during export")
+            program = torch.export.export(model, (torch.zeros(2, *input_shape),), dynamic_shapes=({0: batch},))
     except Exception as error:  # torch raises many types here; the user needs one line
         raise DistillError(f"model {name!r} cannot be exported: {str(error).splitlines()[0]}") from None
     check = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(0))
