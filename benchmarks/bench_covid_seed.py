@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from distill.forecasting import load_frame, make_fold_data, run_forecast
 from distill.models import build_model
 from distill.protocols import load_config
+from distill.protocols.forecast.run import load_frame, make_fold_data, run_forecast
 
 
 def reference_fit(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,

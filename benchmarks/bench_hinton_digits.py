@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from distill import protocols
-from distill.classification import run_classification
-from distill.classification_report import write_classification_outputs
-from distill.evaluate import format_mean_sem
+from distill.io.tables import format_mean_sem
+from distill.protocols.classification.report import write_classification_outputs
+from distill.protocols.classification.run import run_classification
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ import argparse
 import os
 import time
 
-from distill.lupi import DEFAULT_BATCH_SIZE, DEFAULT_LR, MODELS, run_lupi_synthetic
+from distill.protocols.lupi.experiments import MODELS, run_lupi_synthetic
+from distill.protocols.lupi.trainer import DEFAULT_BATCH_SIZE, DEFAULT_LR
 
 
 def parse_arguments() -> argparse.Namespace:

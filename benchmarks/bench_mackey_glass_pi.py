@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from distill.privileged import run_privileged
-from distill.privileged_report import cell_table, helps_lines
+from distill.io.tables import text_table
 from distill.protocols import load_config
-from distill.report import text_table
+from distill.protocols.privileged.report import cell_table, helps_lines
+from distill.protocols.privileged.run import run_privileged
 
 TARGET_SECONDS = 120
 

@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 
-from distill.atomic import atomic_open, download_atomic, write_csv_atomic
+from distill.io.atomic import atomic_open, download_atomic, write_csv_atomic
 
 
 def test_failure_inside_the_block_keeps_the_old_file(tmp_path):

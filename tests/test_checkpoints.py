@@ -5,16 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from distill import classification
-from distill.checkpoints import export_model, load_model
-from distill.classification_config import ClassificationConfig
-from distill.classification_report import write_classification_outputs
 from distill.cli import main
 from distill.config import read_recipe, validate_config
+from distill.core.train import predict
 from distill.errors import DistillError
-from distill.forecasting import load_frame, run_forecast, write_forecast_outputs
+from distill.io.checkpoints import export_model, load_model
+from distill.io.run_writer import write_run
 from distill.protocols import load_config
-from distill.train import predict
+from distill.protocols.classification import run as classification
+from distill.protocols.classification.config import ClassificationConfig
+from distill.protocols.classification.report import classification_output
+from distill.protocols.forecast.report import forecast_output
+from distill.protocols.forecast.run import load_frame, run_forecast
 
 TINY_FORECAST = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4",
                  "teacher.options.layers=1", "report.latency_repeats=3"]
@@ -35,7 +37,7 @@ def forecast_run(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("forecast")
     config = load_config("covid-lstm", TINY_FORECAST)
     run = run_forecast(config, show_progress=False)
-    write_forecast_outputs(run, config, out_dir)
+    write_run(forecast_output(run, config), config, out_dir)
     return run, out_dir
 
 
@@ -66,7 +68,7 @@ def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_r
 def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path):
     config = load_config("covid-lstm", TINY_FORECAST + ["teacher.select=best"])
     run = run_forecast(config, show_progress=False)
-    write_forecast_outputs(run, config, tmp_path)
+    write_run(forecast_output(run, config), config, tmp_path)
     first, second = (load_model(tmp_path, "teacher", fold) for fold in (1, 2))
     assert any(not torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
 
@@ -80,7 +82,7 @@ def test_nst_student_with_a_learned_adapter_saves_only_its_own_parameters(tmp_pa
                                        "features": {"student": "features.0", "teacher": "features.1", "adapter": True}}}
     config = validate_config(raw, ClassificationConfig)
     run = classification.run_classification(config, show_progress=False)
-    write_classification_outputs(run, config, tmp_path)
+    write_run(classification_output(run, config), config, tmp_path)
     trained = run.protocol.models[0]["student_nst"]
     assert any(name.startswith("distill_adapter") for name in trained.state_dict())
     assert_reloads(run.protocol, tmp_path, ["teacher", "student_nst"])

@@ -7,10 +7,10 @@ import pytest
 import torch
 from PIL import Image
 
-from distill import classification
-from distill.classification_config import ClassificationConfig
 from distill.cli import main
 from distill.config import read_recipe, validate_config
+from distill.protocols.classification import run as classification
+from distill.protocols.classification.config import ClassificationConfig
 
 RECIPES = ["hinton-digits", "hinton-omit", "kd-sweep", "subclass-digits", "nst-ta"]
 CONTRACT_KEYS = {"accuracy", "errors", "error_rate", "macro_f1", "roc_auc", "nll"}

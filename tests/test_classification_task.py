@@ -8,27 +8,21 @@ import torch
 from sklearn.metrics import f1_score, roc_auc_score
 from torch.nn import functional as F
 
-from distill.classification_analysis import (
+from distill.config import TrainSection
+from distill.core.task import FoldData
+from distill.errors import DistillError
+from distill.losses import soft_target_loss
+from distill.models import build_model
+from distill.protocols.classification.analysis import (
     assign_subclasses,
     chains,
     matching_accuracy,
     prior_matching_shift,
     sweep_grid,
 )
-from distill.classification_config import (
-    ClassStudentSpec,
-    ClassTeacherSpec,
-    Pretrained,
-    SweepSection,
-    all_students,
-    sweep_name,
-)
-from distill.classification_task import ADAPTER, ClassificationTask, class_log_probs, jitter_images, load_backbone
-from distill.config import TrainSection
-from distill.errors import DistillError
-from distill.experiment import FoldData
-from distill.losses import soft_target_loss
-from distill.models import build_model
+from distill.protocols.classification.config import SweepSection, all_students, sweep_name
+from distill.tasks.classification import ADAPTER, ClassificationTask, class_log_probs, jitter_images, load_backbone
+from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec, Pretrained
 
 
 def make_fold(rows: int = 40, classes: int = 4, shape=(1, 8, 8), seed: int = 0) -> FoldData:
@@ -240,7 +234,7 @@ def test_matching_accuracy_and_subclass_assignment():
 def test_sweep_names_grid_and_best_cell():
     spec = student(method="soft_target")
     sweep = SweepSection(temperatures=[1, 4], alphas=[0.5, 1.0], student=spec)
-    from distill.classification_config import ClassificationConfig
+    from distill.protocols.classification.config import ClassificationConfig
     config = ClassificationConfig(name="s", teacher={"model": "mlp"}, students={"student_scratch": student()},
                                   sweep=sweep)
     students = all_students(config)
@@ -259,8 +253,8 @@ def test_chains_follow_assistants():
 
 
 def test_bias_correction_recovers_an_omitted_class():
-    from distill.classification_analysis import bias_correction
-    from distill.experiment import ModelOutcome, ProtocolResult
+    from distill.core.protocol import ModelOutcome, ProtocolResult
+    from distill.protocols.classification.analysis import bias_correction
     y = torch.arange(30) % 3  # prior of class 2: 1/3
     evidence = F.one_hot(y, 3).float() * 2.0  # the right class stands out by 2 ...
     outputs = evidence - torch.tensor([0.0, 0.0, 5.0])  # ... but class 2 was never in the transfer set

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from distill.core.features import FeatureTap, make_adapter
 from distill.errors import DistillError
-from distill.features import FeatureTap, make_adapter
 
 
 class TinyNet(nn.Module):

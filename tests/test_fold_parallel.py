@@ -2,11 +2,12 @@
 import pytest
 import torch
 
-from distill.experiment import FoldData, run_protocol
-from distill.fold_parallel import can_stack, epoch_orders, stack_models
+from distill.core.fold_parallel import can_stack, epoch_orders, stack_models
+from distill.core.protocol import run_protocol
+from distill.core.task import FoldData
 from distill.models import build_model
 from distill.protocols import load_config
-from distill.tasks import RegressionTask
+from distill.tasks.regression import RegressionTask
 
 
 @pytest.mark.parametrize("name, options", [("lstm", {"hidden": 5, "layers": 3, "head": [6, 4]}),

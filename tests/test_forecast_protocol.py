@@ -3,11 +3,12 @@ import numpy as np
 import pytest
 import torch
 
-from distill.experiment import FoldData, run_protocol
-from distill.forecasting import run_forecast
+from distill.core.protocol import run_protocol
+from distill.core.task import FoldData
 from distill.models.baselines import Persistence
 from distill.protocols import load_config
-from distill.tasks import RegressionTask
+from distill.protocols.forecast.run import run_forecast
+from distill.tasks.regression import RegressionTask
 
 TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "train.batch_size=64",
         "teacher.options.hidden=4", "teacher.options.layers=1", "report.latency_repeats=3"]

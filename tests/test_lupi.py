@@ -6,24 +6,26 @@ from torch.nn import functional as F
 
 from distill.errors import DistillError
 from distill.losses import generalized_distillation_loss
-from distill.lupi import (
+from distill.protocols.lupi.experiments import (
     EXPERIMENTS,
-    PROBABILITY_CLIP,
     PUBLISHED,
+    fit_privileged_and_regular,
+    make_batch,
+    map_in_threads,
+    relevant_features,
+    run_lupi_synthetic,
+    sample_dependent,
+)
+from distill.protocols.lupi.trainer import (
+    PROBABILITY_CLIP,
     RMSPROP_DECAY,
     RMSPROP_EPS,
     LinearSoftmax,
     MiniBatchWeights,
     fit_linear_softmax,
-    fit_privileged_and_regular,
     keras_rmsprop_step,
-    make_batch,
-    map_in_threads,
     margin_gradient,
-    relevant_features,
     repetition_losses,
-    run_lupi_synthetic,
-    sample_dependent,
 )
 
 SMALL = {"dim": 6, "train_size": 20, "test_size": 15, "seed": 3}

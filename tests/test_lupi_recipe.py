@@ -5,8 +5,8 @@ import json
 import pytest
 
 from distill.cli import main
-from distill.lupi import MODELS, PUBLISHED
-from distill.lupi_recipe import check_lines, published_checks
+from distill.protocols.lupi.experiments import MODELS, PUBLISHED
+from distill.protocols.lupi.run import check_lines, published_checks
 
 TINY = ["synthetic.repetitions=3", "synthetic.epochs=30", "synthetic.dim=5", "synthetic.train_size=20",
         "synthetic.test_size=40"]

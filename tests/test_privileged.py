@@ -9,10 +9,12 @@ import torch
 
 from distill.cli import main
 from distill.data.privileged_windows import ChangeEncoder, gather, make_layout, valid_samples
-from distill.privileged import ALONE, DISTILLED, load_series, make_cell_folds, nearest_samples, run_cell, verdict
-from distill.privileged_report import helps_lines
-from distill.privileged_task import GeneralizedDistillationTask
+from distill.data.series import load_series
 from distill.protocols import load_config
+from distill.protocols.privileged.config import ALONE, DISTILLED
+from distill.protocols.privileged.report import helps_lines
+from distill.protocols.privileged.run import make_cell_folds, nearest_samples, run_cell, verdict
+from distill.tasks.generalized import GeneralizedDistillationTask
 
 TINY = ["data.mackey_glass.length=300", "target.horizons=[3,5]", "target.train_sizes=[40,80]", "cv.folds=2",
         "train.epochs=3", "report.latency_repeats=3"]

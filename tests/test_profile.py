@@ -1,9 +1,9 @@
 """Parameter, FLOP and byte counts by code, checked against hand-derived formulas for the seed models."""
 import torch
 
+from distill.core.profiling import count_bytes, count_flops, count_parameters, profile_model
 from distill.models import build_model
 from distill.models.baselines import Persistence
-from distill.profile import count_bytes, count_flops, count_parameters, profile_model
 
 
 def lstm_params(features, hidden, layers):

@@ -4,8 +4,9 @@ import math
 
 import pytest
 
-from distill.evaluate import paired_comparison, summarize
-from distill.report import findings, results_json, write_atomic
+from distill.core.stats import paired_comparison, summarize
+from distill.io.run_writer import results_json, write_atomic
+from distill.io.tables import findings
 
 
 def test_write_atomic_replaces_whole_files_and_leaves_no_temp(tmp_path):

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from distill import checkpoints
 from distill.errors import DistillError
+from distill.io import checkpoints
+from distill.io.run_writer import default_out_dir
 from distill.protocols import execute, load_config
-from distill.report import default_out_dir
 
 __all__ = ["DistillError", "checkpoints", "load_config", "run"]
 __version__ = "0.1.0"

@@ -16,12 +16,12 @@ import sys
 from pathlib import Path
 
 from distill import protocols
-from distill.checkpoints import export_model
 from distill.config import read_recipe, recipe_names
 from distill.data.covid_sim import write_covid_sim
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
-from distill.report import default_out_dir
+from distill.io.checkpoints import export_model
+from distill.io.run_writer import default_out_dir
 
 SUMMARY_CHARS = 100
 

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from distill.errors import DistillError
+
+Lambda = Annotated[float, Field(ge=0, le=1, description="imitation weight lambda, in [0, 1]")]
+Temperature = Annotated[float, Field(gt=0, description="softmax temperature T > 0")]
 
 
 class Section(BaseModel):
@@ -56,40 +59,6 @@ class CVSection(Section):
     folds: int = Field(5, ge=2)
     split: Literal["blocked", "shuffled"] = "blocked"
     random_state: int = 22
-
-
-class ForecastData(Section):
-    path: str | None = None
-    location: str | None = None
-    cache_dir: str | None = None
-    target: str = "new_hospitalized_patients"
-    input_days: int = Field(10, ge=1)
-    horizon: int = Field(14, ge=1)
-    scale_on: Literal["train", "all"] = "train"
-    target_mode: Literal["level", "change"] = "level"
-    sim_days: int = Field(860, ge=100)
-    sim_seed: int = 0
-
-
-class ReportSection(Section):
-    sample_windows: int = Field(4, ge=1)
-    seed_sums: bool = False
-    latency_repeats: int = Field(30, ge=3)
-
-
-class ForecastConfig(Section):
-    """The cross-validated teacher -> students protocol on windowed time series (issue: covid recipes)."""
-
-    protocol: Literal["forecast"] = "forecast"
-    name: str
-    description: str = ""
-    seed: int = 0
-    data: ForecastData = Field(default_factory=ForecastData)
-    cv: CVSection = Field(default_factory=CVSection)
-    train: TrainSection = Field(default_factory=TrainSection)
-    teacher: TeacherSpec
-    students: dict[str, StudentSpec]
-    report: ReportSection = Field(default_factory=ReportSection)
 
 
 RECIPES = resources.files("distill") / "recipes"
@@ -160,3 +129,10 @@ def validate_config(raw: dict, schema: type[Section]) -> Section:
 def config_to_yaml(config: Section) -> str:
     """The resolved config as YAML, for saving beside results."""
     return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+
+
+class LambdaTemperatureGrid(Section):
+    """A lambda x temperature sweep of distilled students (a heat map in the report)."""
+
+    lam: list[Lambda] = Field(min_length=1)
+    temperature: list[Temperature] = Field(min_length=1)

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distill.atomic import download_atomic
 from distill.errors import DistillError
+from distill.io.atomic import download_atomic
 
 V3_LOCATION_URL = "https://storage.googleapis.com/covid19-open-data/v3/location/{key}.csv"
 DEFAULT_CACHE = Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))

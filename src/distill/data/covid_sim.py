@@ -38,8 +38,8 @@ import numpy as np
 import pandas as pd
 from scipy import signal, stats
 
-from distill.atomic import write_csv_atomic
 from distill.errors import DistillError
+from distill.io.atomic import write_csv_atomic
 
 MIN_DAYS = 100  # hospital reporting starts by day 70; keep at least a month of target
 POPULATION = 29_000_000

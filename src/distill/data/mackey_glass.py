@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distill.atomic import write_csv_atomic
 from distill.errors import DistillError
+from distill.io.atomic import write_csv_atomic
 
 MIN_LENGTH = 2
 

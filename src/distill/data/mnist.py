@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.atomic import download_atomic
 from distill.errors import DistillError
+from distill.io.atomic import download_atomic
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FILES = {

@@ -1,0 +1,278 @@
+"""The cross-validated protocol shared by every recipe: folds -> teacher -> students -> evaluation.
+
+Per fold: fit the teacher on the training part; compute its outputs once; fit every student with its
+own mix of truth and teacher; score every model (and the trivial baselines) against the TRUTH of the
+test part; record per-epoch curves. Then summarise over folds (mean +- SEM) and compare students
+pairwise on the same folds. What the data is (windows, images, tables) and what the task is
+(regression, classification) come in as `FoldData` and a `Task`. Where the task and architecture
+allow, each role's K fold models are trained at once as one stacked model (same numbers, faster).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
+from distill.core.profiling import profile_model
+from distill.core.stats import paired_comparison, summarize
+from distill.core.task import FoldData, Task
+from distill.core.train import fit, predict
+from distill.data.windows import gather_rows
+from distill.errors import DistillError
+from distill.models import build_model
+
+BaselineFactory = Callable[[FoldData], nn.Module]
+
+
+@dataclass
+class ModelOutcome:
+    """One model on one fold: scores, curves and test-set outputs (for figures)."""
+
+    train: dict[str, float]
+    test: dict[str, float]
+    curves: dict[str, list[float]]
+    test_outputs: torch.Tensor
+    fidelity: dict[str, float] = field(default_factory=dict)
+    train_outputs: torch.Tensor | None = None
+
+
+@dataclass
+class ProtocolResult:
+    """Scores, profiles and, per fold, the trained models by name (each fold's own teacher)."""
+
+    folds: list[FoldData]
+    outcomes: dict[str, list[ModelOutcome]]
+    profiles: dict[str, dict]
+    teacher_folds: list[int]
+    models: list[dict[str, nn.Module]] = field(default_factory=list)
+
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The input shape of one example, per trained model."""
+        return {name: _input_shape(self.folds[0], name) for name in self.models[0]}
+
+
+def _input_shape(fold: FoldData, role: str) -> tuple[int, ...]:
+    """One example's input shape for a role (the teacher's may hold privileged inputs)."""
+    return tuple(fold.inputs(role)[0].shape[1:])
+
+
+def _seed_for(seed: int, fold: int, role: int) -> int:
+    return seed * 1_000_003 + fold * 101 + role
+
+
+def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "student") -> nn.Module:
+    torch.manual_seed(seed)
+    shape = _input_shape(fold, role)
+    return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options)
+
+
+class _Curves:
+    """Train/test curves of the task's curve metric against the truth, in eval mode, every `every`
+    epochs and after the last; `values["epoch"]` holds the (1-based) epochs scored."""
+
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task, role: str, epochs: int, every: int) -> None:
+        self.model, self.fold, self.task = model, fold, task
+        self.x_train, self.x_test = fold.inputs(role)
+        self.epochs, self.every = epochs, every
+        self.values: dict[str, list[float]] = {"train": [], "test": [], "epoch": []}
+
+    def __call__(self, epoch: int) -> None:
+        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
+            return
+        self.values["epoch"].append(epoch + 1)
+        for part, x, y in (("train", self.x_train, self.fold.y_train),
+                           ("test", self.x_test, self.fold.y_test)):
+            outputs = predict(self.model, x)
+            for key, value in self.task.curve_scores(outputs, y, self.fold).items():
+                self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
+
+
+def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
+               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
+               n_train: int | None = None) -> dict[str, list[float]]:
+    epochs = spec.epochs or train.epochs
+    curves = _Curves(model, fold, task, role, epochs, train.curve_every)
+    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
+        batch_size=train.batch_size, lr=spec.lr,
+        weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
+    return curves.values
+
+
+def _can_fit_stacked(task: Task, models: list[nn.Module], folds: list[FoldData], train: TrainSection) -> bool:
+    """Fold-parallel training applies when asked for, the task can stack folds, does not change a fold's
+    model before training or pick its rows, and the fold models are one stackable architecture."""
+    hooks = task.prepares_models or task.picks_transfer_rows
+    return train.fold_parallel and task.stacks_folds and not hooks and can_stack(models)
+
+
+def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec: ModelSpec, task: Task,
+                 guides: list[dict[str, torch.Tensor]] | None, train: TrainSection, seeds: list[int],
+                 bar: tqdm) -> list[dict[str, list[float]]]:
+    """Train one model per fold at once (see `distill.core.fold_parallel`); the fold models get the weights."""
+    stacked = stack_models(models)
+    inputs = [fold.inputs(role)[0] for fold in folds]
+    epochs = spec.epochs or train.epochs
+    curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
+
+    def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
+        x = torch.empty((len(folds), rows.shape[1], *inputs[0].shape[1:]), dtype=inputs[0].dtype)  # (K, batch, ...)
+        for k, fold_rows in enumerate(rows):
+            gather_rows(inputs[k], fold_rows, out=x[k])
+        y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
+        guide = None if guides is None else {key: torch.stack([g[key][rows[k]] for k, g in enumerate(guides)])
+                                             for key in guides[0]}
+        return task.stacked_loss(stacked(x), y, guide, spec)
+
+    def on_epoch_end(epoch: int) -> None:
+        if (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs:
+            stacked.unstack_into(models)
+            for curve in curves:
+                curve(epoch)
+
+    fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
+                batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
+                on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)))
+    stacked.unstack_into(models)
+    return [curve.values for curve in curves]
+
+
+def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict, role: str) -> ModelOutcome:
+    x_train, x_test = fold.inputs(role)
+    train_out, test_out = predict(model, x_train), predict(model, x_test)
+    return ModelOutcome(train=task.metrics(train_out, fold.y_train, fold),
+                        test=task.metrics(test_out, fold.y_test, fold), curves=curves, test_outputs=test_out,
+                        train_outputs=train_out)
+
+
+def _select_teachers(outcomes: list[ModelOutcome], select: str) -> list[int]:
+    """Which fold's teacher labels each fold: its own, or (seed protocol) the one best fold's for all."""
+    if select == "per_fold":
+        return list(range(len(outcomes)))
+    scores = [(o.curves["train"][-1] + o.curves["test"][-1]) / 2 for o in outcomes]
+    best = min(range(len(scores)), key=scores.__getitem__)
+    return [best] * len(outcomes)
+
+
+def _check_chain(students: dict[str, DistilledSpec]) -> None:
+    """Each student's `teacher` must be the teacher or a student trained before it."""
+    known = ["teacher"]
+    for name, spec in students.items():
+        if spec.teacher not in known:
+            raise DistillError(f"student {name!r} learns from {spec.teacher!r}, which is not the teacher or an "
+                               f"earlier student; allowed: {', '.join(known)}")
+        known.append(name)
+
+
+def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
+    return {key: value[rows] for key, value in guide.items()}
+
+
+def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
+                  bar: tqdm, outcomes: list[ModelOutcome]) -> list[nn.Module]:
+    """One teacher per fold, fold-parallel where possible; appends each fold's outcome."""
+    seeds = [_seed_for(seed, fold.index, 0) for fold in folds]
+    teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
+    if _can_fit_stacked(task, teachers, folds, train):
+        bar.set_description(f"{len(folds)} folds at once: teacher")
+        curves = _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar)
+    else:
+        curves = []
+        for fold, model, fold_seed in zip(folds, teachers, seeds):
+            bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
+            task.prepare(model, spec, fold, train, fold_seed, None)
+            x_train = fold.inputs("teacher")[0]
+            loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
+            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher"))
+    outcomes.extend(_score(model, fold, task, c, role="teacher") for model, fold, c in zip(teachers, folds, curves))
+    return teachers
+
+
+def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledSpec, role: int,
+                  trained: list[dict[str, nn.Module]], train: TrainSection, seed: int,
+                  bar: tqdm) -> list[ModelOutcome]:
+    """One student per fold, taught by `spec.teacher` of the same fold; fold-parallel where possible."""
+    seeds = [_seed_for(seed, fold.index, role) for fold in folds]
+    guide_models = [fold_models[spec.teacher] for fold_models in trained]
+    rows = [task.transfer_rows(fold, spec) for fold in folds]
+    guides = [task.guide(model, fold.inputs(spec.teacher)[0][r], spec)  # computed once per fold
+              for model, fold, r in zip(guide_models, folds, rows)]
+    models = [_build(spec, fold, task, s) for fold, s in zip(folds, seeds)]
+    if _can_fit_stacked(task, models, folds, train):
+        bar.set_description(f"{len(folds)} folds at once: {name}")
+        curves = _fit_stacked(models, folds, name, spec, task, guides, train, seeds, bar)
+    else:
+        curves = []
+        for fold, model, fold_seed, guide, r in zip(folds, models, seeds, guides, rows):
+            bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
+            task.prepare(model, spec, fold, train, fold_seed, guide)
+            loss = (lambda batch, m=model, f=fold, g=guide, r=r:
+                    task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), spec))
+            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
+                                     n_train=len(r)))
+    outcomes = []
+    for fold, model, guide_model, fold_curves, fold_models in zip(folds, models, guide_models, curves, trained):
+        outcome = _score(model, fold, task, fold_curves, role=name)
+        outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, fold.inputs(spec.teacher)[1]))
+        outcomes.append(outcome)
+        fold_models[name] = model
+    return outcomes
+
+
+def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
+                 train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
+                 latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
+    """Run teacher, students and baselines on every fold; see the module docstring.
+
+    Students are trained in the order given; a student whose `teacher` names an earlier student
+    learns from that one (teacher-assistant chains).
+    """
+    _check_chain(students)
+    if train.threads is not None:
+        torch.set_num_threads(train.threads)
+    total = len(folds) * sum(spec.epochs or train.epochs for spec in (teacher, *students.values()))
+    outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
+    with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
+              disable=None if show_progress is None else not show_progress) as bar:
+        teachers = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"])
+        chosen = _select_teachers(outcomes["teacher"], teacher.select)
+        trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
+        for role, (name, spec) in enumerate(students.items(), start=1):
+            outcomes[name] = _fit_students(folds, task, name, spec, role, trained, train, seed, bar)
+    for name, factory in baselines.items():
+        outcomes[name] = []
+        for fold in folds:
+            outcomes[name].append(_score(factory(fold), fold, task, {"train": [], "test": []}, role=name))
+    example = folds[0]
+    architectures = {"teacher": _build(teacher, example, task, 0, role="teacher"),
+                     **{name: _build(spec, example, task, 0) for name, spec in students.items()},
+                     **{name: factory(example) for name, factory in baselines.items()}}
+    profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats)
+                for name, model in architectures.items()}
+    models = [{**fold_models, "teacher": own} for fold_models, own in zip(trained, teachers)]
+    return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)
+
+
+def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:
+    """The `models` and `comparison` parts of results.json."""
+    models = {}
+    for name, runs in result.outcomes.items():
+        entry = dict(result.profiles[name])
+        for part in ("train", "test"):
+            keys = getattr(runs[0], part).keys()
+            entry[part] = {key: summarize([getattr(run, part)[key] for run in runs]) for key in keys}
+        if runs[0].fidelity:
+            entry["fidelity_to_teacher"] = {key: summarize([run.fidelity[key] for run in runs])
+                                            for key in runs[0].fidelity}
+        models[name] = entry
+    comparison = {}
+    for a, b in comparisons:
+        if a in result.outcomes and b in result.outcomes:
+            comparison[f"{a}_vs_{b}"] = paired_comparison(
+                [run.test[metric] for run in result.outcomes[a]],
+                [run.test[metric] for run in result.outcomes[b]], a, b, metric)
+    return {"models": models, "comparison": comparison}

@@ -1,0 +1,104 @@
+"""What the shared protocol asks of a task: `FoldData` (one fold after preprocessing) and the `Task` base class.
+
+The protocol (`distill.core.protocol`) calls a task for losses, for what a teacher hands a student, and for
+scores; the tasks themselves live in `distill.tasks`. A task declares what it can do with class flags
+(`stacks_folds`, `prepares_models`, `picks_transfer_rows`) instead of being probed for methods; the defaults
+below are what a task that declares nothing gets.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from distill.config import ModelSpec, TrainSection
+from distill.data.windows import WindowSet
+
+
+@dataclass
+class FoldData:
+    """One fold after fold-local preprocessing.
+
+    Regression targets in original units are `y * units + offset` (the fold's scaler, inverted).
+    `teacher_x_train` / `teacher_x_test`, when given, are what the teacher sees instead of x: privileged
+    information (Lopez-Paz et al. 2016) that students never see.
+    """
+
+    index: int
+    x_train: torch.Tensor | WindowSet
+    y_train: torch.Tensor
+    x_test: torch.Tensor | WindowSet
+    y_test: torch.Tensor
+    test_rows: torch.Tensor
+    units: float = 1.0
+    offset: float = 0.0
+    teacher_x_train: torch.Tensor | None = None
+    teacher_x_test: torch.Tensor | None = None
+
+    def inputs(self, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(train, test) inputs of the teacher (privileged, if any) or of a student."""
+        if role == "teacher" and self.teacher_x_train is not None:
+            return self.teacher_x_train, self.teacher_x_test
+        return self.x_train, self.x_test
+
+
+class Task(ABC):
+    """What differs between tasks and distillation methods: losses, what the teacher hands over, metrics.
+
+    `spec` is the model's config entry; a task reads the fields it knows (lam, temperature, features...).
+    Capabilities, declared by the subclass:
+    - `stacks_folds`: `stacked_loss` is implemented, so K fold models of one architecture can train at once
+      as one stacked model (`distill.core.fold_parallel`);
+    - `prepares_models`: `prepare` changes a model after it is built and before it is fit;
+    - `picks_transfer_rows`: `transfer_rows` gives a student a subset of the training rows.
+    A task that prepares models or picks rows is trained fold by fold.
+    """
+
+    name: ClassVar[str]
+    curve_metric: ClassVar[str]
+    stacks_folds: ClassVar[bool] = False
+    prepares_models: ClassVar[bool] = False
+    picks_transfer_rows: ClassVar[bool] = False
+
+    @abstractmethod
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int: ...
+
+    @abstractmethod
+    def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     spec: ModelSpec) -> torch.Tensor: ...
+
+    @abstractmethod
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+        """What a teacher hands a student, computed once per fold (outputs, features...)."""
+
+    @abstractmethod
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     guide: dict[str, torch.Tensor], spec: ModelSpec) -> torch.Tensor: ...
+
+    @abstractmethod
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]: ...
+
+    @abstractmethod
+    def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]: ...
+
+    def curve_scores(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
+        """Per-epoch scores; curves keep `curve_metric` as "train"/"test" and every other score as
+        "train_<name>"/"test_<name>". Default: the curve metric from `metrics`."""
+        return {self.curve_metric: self.metrics(outputs, targets, fold)[self.curve_metric]}
+
+    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
+                     spec: ModelSpec) -> torch.Tensor:
+        """The summed per-fold losses of K stacked models (outputs (K, batch, ...)); with `stacks_folds`."""
+        raise NotImplementedError(f"{type(self).__name__} does not stack folds")
+
+    def prepare(self, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
+                guide: dict[str, torch.Tensor] | None) -> None:
+        """After a model is built and before it is fit; `guide` is None for the teacher. With `prepares_models`."""
+        return None
+
+    def transfer_rows(self, fold: FoldData, spec: ModelSpec) -> torch.Tensor:
+        """The training rows a student learns from; all unless `picks_transfer_rows`."""
+        return torch.arange(len(fold.x_train))

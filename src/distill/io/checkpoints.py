@@ -1,0 +1,122 @@
+"""The trained models of a run, kept: one state dict per model and fold in `models/` beside results.json.
+
+A cross-validated run trains K copies of every model; each fold's copy is saved, so the student a report
+praises can be put to work (or a saved teacher reused as `teacher.pretrained.checkpoint` on another data set:
+on the same one, fold k's teacher has trained on the other folds' test rows). results.json
+records, per model, how to rebuild it (`model`, `options`, `input_shape`, `outputs`) and its files, and
+
+    student = distill.checkpoints.load_model("runs/covid-lstm-...", "student_kd", fold=1)
+
+gives back the fold's trained model in eval mode (files are loaded with `weights_only=True`);
+`export_model` (`distill export`) writes one as a `torch.export` program that runs without distill. Modules that
+only serve training (an NST student's learned adapter) are not saved: a checkpoint holds exactly the
+parameters of the architecture its entry names.
+"""
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from distill.config import ModelSpec
+from distill.errors import DistillError
+from distill.io.atomic import atomic_open
+from distill.models import build_model
+
+FOLDER = "models"
+
+
+def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...]) -> dict:
+    with torch.no_grad():
+        outputs = int(model.eval()(torch.zeros(1, *input_shape)).shape[-1])
+    return {"model": spec.model, "options": dict(spec.options), "input_shape": list(input_shape),
+            "outputs": outputs}
+
+
+def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec],
+                     input_shapes: dict[str, tuple[int, ...]], out_dir: Path, folder: str = FOLDER) -> dict[str, dict]:
+    """Write `<folder>/<name>-fold<k>.pt` (default `models/`) for every fold's model of every role in `specs`;
+    return the `checkpoints` entries of results.json (architecture and relative file paths per model)."""
+    entries = {}
+    for name, spec in specs.items():
+        entry = _architecture(spec, models[0][name], input_shapes[name])
+        own_keys = build_model(spec.model, input_shapes[name], entry["outputs"], **spec.options).state_dict().keys()
+        entry["files"] = []
+        for fold, fold_models in enumerate(models, start=1):
+            relative = f"{folder}/{name}-fold{fold}.pt"
+            state = {key: value for key, value in fold_models[name].state_dict().items() if key in own_keys}
+            with atomic_open(out_dir / relative, "wb") as out:
+                torch.save(state, out)
+            entry["files"].append(relative)
+        entries[name] = entry
+    return entries
+
+
+def _entry(run_dir: Path, name: str, fold: int) -> dict:
+    """The results.json `checkpoints` entry of model `name`, with `fold` checked."""
+    results_file = run_dir / "results.json"
+    if not results_file.is_file():
+        raise DistillError(f"no results.json in {run_dir}: not the folder of a finished run")
+    checkpoints = json.loads(results_file.read_text()).get("checkpoints", {})
+    if name not in checkpoints:
+        raise DistillError(f"run {run_dir} saved no model {name!r}; saved: {', '.join(checkpoints) or 'none'}")
+    entry = checkpoints[name]
+    if not 1 <= fold <= len(entry["files"]):
+        raise DistillError(f"fold must be in 1..{len(entry['files'])}, got {fold}")
+    return entry
+
+
+def _rebuild(run_dir: Path, entry: dict, fold: int) -> nn.Module:
+    model = build_model(entry["model"], tuple(entry["input_shape"]), entry["outputs"], **entry["options"])
+    model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], weights_only=True))
+    return model.eval()
+
+
+def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
+    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
+    run_dir = Path(run_dir)
+    return _rebuild(run_dir, _entry(run_dir, name, fold), fold)
+
+
+def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None) -> Path:
+    """Write a saved model as a self-contained `torch.export` program (default `models/<name>-fold<k>.pt2`).
+
+    The batch size stays free; the program needs no distill to run: `torch.export.load(path).module()(x)`.
+    Before it is written, the exported program is checked against the eager model on a random batch.
+    """
+    run_dir = Path(run_dir)
+    entry = _entry(run_dir, name, fold)
+    model, input_shape = _rebuild(run_dir, entry, fold), tuple(entry["input_shape"])
+    target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
+    batch = torch.export.Dim("batch", min=1)
+    try:
+        with warnings.catch_warnings():  # nn.LSTM re-assigns its flat weights while tracing: harmless, noisy
+            warnings.filterwarnings("ignore", message=".*were assigned during export")
+            program = torch.export.export(model, (torch.zeros(2, *input_shape),), dynamic_shapes=({0: batch},))
+    except Exception as error:  # torch raises many types here; the user needs one line
+        raise DistillError(f"model {name!r} cannot be exported: {str(error).splitlines()[0]}") from None
+    check = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        if not torch.allclose(program.module()(check), model(check), atol=1e-5):
+            raise DistillError(f"the exported {name!r} does not reproduce the model's outputs; nothing written")
+    with atomic_open(target, "wb") as handle:
+        torch.export.save(program, handle)
+    return target
+
+
+def checkpoint_section(entries: dict[str, dict]) -> str:
+    """The report's paragraph on the saved models."""
+    names = ", ".join(f"`{name}`" for name in entries)
+    folds = len(next(iter(entries.values()))["files"])
+    return (f"Every fold's trained {names} is saved as `{FOLDER}/<name>-fold<k>.pt` (k = 1..{folds}, state dicts). "
+            "`distill.checkpoints.load_model(run_dir, name, fold)` rebuilds one in eval mode and `distill export` "
+            "writes one as a torch.export program. A saved teacher can start a classification run on another data "
+            "set as `teacher.pretrained.checkpoint`; on this data set it would have seen other folds' test rows.")
+
+
+def checkpoint_line(out_dir: Path) -> str:
+    """The terminal summary's pointer to the saved models."""
+    return f"models: {out_dir / FOLDER} (serve one: distill export {out_dir} NAME --fold K)"

@@ -1,0 +1,93 @@
+"""Writing a run to disk, the same way for every protocol (`write_run`): the output folder, the trained models,
+the figures, the resolved config.yaml, report.md, and results.json LAST.
+
+Every file is written to a temporary name and renamed into place, results.json last, so a crash or a
+bad input never leaves a half-written result behind and never destroys an earlier one.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from torch import nn
+
+from distill.config import ModelSpec, Section, config_to_yaml
+from distill.io.atomic import write_text_atomic
+from distill.io.checkpoints import checkpoint_line, save_checkpoints
+
+
+def default_out_dir(recipe: str) -> Path:
+    return Path("runs") / f"{recipe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def write_atomic(path: Path, text: str) -> Path:
+    """Write text to `path` via a temporary file in the same folder and an atomic rename."""
+    return write_text_atomic(path, text)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def results_json(results: dict) -> str:
+    """results.json text; NaN (e.g. an SEM over one fold) becomes null."""
+    return json.dumps(_json_safe(results), indent=2)
+
+
+
+
+@dataclass
+class TrainedModels:
+    """Every fold's trained models by name, the config entry each was built from, and one example's input shape."""
+
+    models: list[dict[str, nn.Module]]
+    specs: dict[str, ModelSpec]
+    input_shapes: dict[str, tuple[int, ...]]
+    folder: str = "models"
+
+
+@dataclass
+class RunOutput:
+    """What a protocol hands the run writer.
+
+    `figures(out_dir)` draws the figures and returns {title: file name}; `report(figures)` is report.md;
+    `files(out_dir)` writes extra files beside the models and returns results.json entries to add;
+    `summary` is what the terminal shows above the pointers to report.md and the models.
+    """
+
+    results: dict
+    figures: Callable[[Path], dict[str, str]]
+    report: Callable[[dict[str, str]], str]
+    summary: list[str]
+    trained: list[TrainedModels] = field(default_factory=list)
+    files: Callable[[Path], dict] | None = None
+
+
+def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
+    """The one output pipeline: folder -> models -> figures -> config.yaml -> report.md -> results.json (last);
+    returns the terminal summary."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = output.results
+    for trained in output.trained:
+        entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, out_dir, trained.folder)
+        results.setdefault("checkpoints", {}).update(entries)
+    if output.files is not None:
+        results.update(output.files(out_dir))
+    figures = output.figures(out_dir)
+    write_atomic(out_dir / "config.yaml", config_to_yaml(config))
+    write_atomic(out_dir / "report.md", output.report(figures))
+    write_atomic(out_dir / "results.json", results_json(results))
+    lines = [*output.summary, f"report: {out_dir / 'report.md'}"]
+    if output.trained:
+        lines.append(checkpoint_line(out_dir))
+    return "\n".join(lines)

@@ -1,0 +1,54 @@
+"""The protocols a recipe can name, each a config schema and a function that runs and writes it.
+
+A protocol's modules are imported only when a recipe names it, so `distill run covid-lstm` does not
+pay for the classification stack (scikit-learn's metrics, image loaders) at start-up.
+Adding a protocol is one package (config.py with its schema, run.py with `execute`, report.py, figures.py)
+and one entry in `PROTOCOLS`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib import import_module
+from pathlib import Path
+from typing import NamedTuple
+
+from distill.config import Section, apply_override, read_recipe, validate_config
+from distill.errors import DistillError
+
+
+class Protocol(NamedTuple):
+    schema: type[Section]
+    execute: Callable[[Section, Path, bool | None], str]
+
+
+# protocol name -> (package under distill.protocols, its config schema in that package's config.py);
+# every package's run.py has `execute(config, out_dir, show_progress) -> summary`
+PROTOCOLS: dict[str, tuple[str, str]] = {
+    "forecast": ("forecast", "ForecastConfig"),
+    "lupi-synthetic": ("lupi", "LupiConfig"),
+    "privileged": ("privileged", "PrivilegedConfig"),
+    "classification": ("classification", "ClassificationConfig"),
+}
+
+
+def protocol(name: str) -> Protocol:
+    """The schema and runner of a protocol, importing its modules now."""
+    if name not in PROTOCOLS:
+        raise DistillError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
+    package, schema = PROTOCOLS[name]
+    config = import_module(f"distill.protocols.{package}.config")
+    run = import_module(f"distill.protocols.{package}.run")
+    return Protocol(getattr(config, schema), run.execute)
+
+
+def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
+    """Read a recipe or YAML file, apply `--set key=value` overrides, validate against its protocol."""
+    raw = read_recipe(name_or_path)
+    for assignment in overrides:
+        apply_override(raw, assignment)
+    return validate_config(raw, protocol(raw.get("protocol", "forecast")).schema)
+
+
+def execute(config: Section, out_dir: Path, show_progress: bool | None = None) -> str:
+    """Run a validated config and write its outputs; returns the summary the CLI prints."""
+    return protocol(config.protocol).execute(config, out_dir, show_progress)

@@ -1,0 +1,94 @@
+"""Figures of the classification report (Agg backend, PNG): loss and accuracy curves, confusion matrices,
+per-class accuracy, and the temperature x alpha heat map. The error-vs-cost figure is `figures.plot_cost`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from distill.io.plotting import COLORS, heat_map, plt, save_figure
+
+PANEL_COLUMNS = 4
+ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
+
+
+def _color(name: str, index: int) -> str:
+    return COLORS.get(name, plt.cm.tab20(index % 20))
+
+
+def _fold_mean(runs: list[dict], key: str) -> np.ndarray:
+    return np.mean([run[key] for run in runs], axis=0)
+
+
+def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
+    """Test NLL (top) and test accuracy (bottom) per epoch, mean over folds, one line per model;
+    train values dashed."""
+    fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    for index, (name, runs) in enumerate(curves.items()):
+        color = _color(name, index)
+        epochs = runs[0]["epoch"]
+        loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9)
+        loss_ax.plot(epochs, _fold_mean(runs, "test"), "-", color=color, lw=1.5, label=name)
+        acc_ax.plot(epochs, _fold_mean(runs, "train_accuracy"), "--", color=color, lw=0.9)
+        acc_ax.plot(epochs, _fold_mean(runs, "test_accuracy"), "-", color=color, lw=1.5, label=name)
+    loss_ax.set_yscale("log")
+    loss_ax.set_ylabel("NLL of the true class")
+    acc_ax.set_ylabel("accuracy")
+    acc_ax.set_xlabel("epoch")
+    for ax in (loss_ax, acc_ax):
+        ax.grid(alpha=0.3)
+    loss_ax.set_title("mean over folds; solid: test, dashed: train", fontsize=9)
+    acc_ax.legend(fontsize=7, ncol=2)
+    return save_figure(fig, path)
+
+
+def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], path: Path) -> Path:
+    """One confusion matrix per model (rows: true class, columns: predicted), counts over all folds."""
+    names = list(matrices)
+    cols = min(PANEL_COLUMNS, len(names))
+    rows = int(np.ceil(len(names) / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, name in zip(axes.ravel(), names):
+        matrix = matrices[name]
+        ax.imshow(matrix, cmap="Blues")
+        ticks = np.arange(len(class_names))
+        ax.set_xticks(ticks, class_names, fontsize=7)
+        ax.set_yticks(ticks, class_names, fontsize=7)
+        if len(class_names) <= 12 and len(names) <= ANNOTATED_PANELS:
+            for (i, j), count in np.ndenumerate(matrix):
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=6,
+                        color="white" if count > matrix.max() / 2 else "black")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("predicted", fontsize=8)
+        ax.set_ylabel("true", fontsize=8)
+    for ax in axes.ravel()[len(names):]:
+        ax.axis("off")
+    return save_figure(fig, path)
+
+
+def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[str], path: Path) -> Path:
+    """Grouped bars: accuracy on each true class, one bar per model."""
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(class_names) * max(1, len(accuracies)) / 3), 3.8))
+    width = 0.8 / len(accuracies)
+    positions = np.arange(len(class_names))
+    for index, (name, values) in enumerate(accuracies.items()):
+        heights = [np.nan if v is None else v for v in values]
+        ax.bar(positions + (index - (len(accuracies) - 1) / 2) * width, heights, width, label=name,
+               color=_color(name, index))
+    ax.set_xticks(positions, class_names)
+    ax.set_ylabel("accuracy on the class (test, all folds)")
+    low = np.nanmin([v for values in accuracies.values() for v in values if v is not None] or [0.0])
+    ax.set_ylim(max(0.0, low - 0.05), 1.0)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=min(4, len(accuracies)))
+    return save_figure(fig, path)
+
+
+def plot_sweep(grid: dict, path: Path) -> Path:
+    """Heat map of mean test accuracy over temperature (rows) x alpha (columns); the best cell boxed."""
+    best = (grid["temperatures"].index(grid["best"]["temperature"]), grid["alphas"].index(grid["best"]["alpha"]))
+    return heat_map(grid["accuracy_mean"], grid["temperatures"], grid["alphas"], row_label="temperature T",
+                    column_label="alpha (weight of the soft targets)", digits=".4f", best=best, path=path,
+                    title=f"test accuracy, mean over folds; best (red): T = {grid['best']['temperature']:g}, "
+                          f"alpha = {grid['best']['alpha']:g}", cell_size=(1.2, 0.8), margin=(2.5, 1.8))

@@ -1,0 +1,107 @@
+"""The `lupi-synthetic` recipe: the four synthetic experiments of Lopez-Paz et al. 2016, beside their numbers.
+
+`experiments` draws the problems and `trainer` trains them (all repetitions of an experiment as one batch, as
+the authors' Keras code does; see its docstring for why this protocol keeps its own trainer); this module is
+the protocol around them: the checks against the published table (computed, not typed), an optional
+lambda x T sweep of the distilled student, and the outputs through the shared run writer.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distill.io.run_writer import RunOutput, write_run
+from distill.io.tables import text_table
+from distill.protocols.lupi.config import LupiConfig
+from distill.protocols.lupi.experiments import (
+    MODELS,
+    TOLERANCE,
+    accuracy,
+    fit_privileged_and_regular,
+    make_batch,
+    map_in_threads,
+    run_lupi_synthetic,
+    summarise,
+    torch_threads,
+)
+from distill.protocols.lupi.figures import write_figures
+from distill.protocols.lupi.report import check_lines, lupi_markdown, lupi_notes, lupi_table
+from distill.protocols.lupi.trainer import fit_linear_softmax
+
+
+def paired_difference(a: list[float], b: list[float]) -> dict:
+    """Mean and SEM of the per-repetition differences a - b (same data sets, so paired)."""
+    summary = summarise(np.asarray(a) - np.asarray(b))
+    return {"mean": summary["mean"], "sem": summary["sem"]}
+
+
+def ranking(scores: dict[str, float]) -> list[str]:
+    """Model names from the highest score to the lowest."""
+    return sorted(scores, key=scores.__getitem__, reverse=True)
+
+
+def published_checks(experiments: dict, published: dict) -> dict:
+    """Per experiment: ours - published per model, whether all are within TOLERANCE, and both rankings."""
+    checks = {}
+    for name, models in experiments.items():
+        ours = {model: models[model]["accuracy"]["mean"] for model in MODELS}
+        theirs = {model: published[name][model]["mean"] for model in MODELS}
+        checks[name] = {"difference": {model: ours[model] - theirs[model] for model in MODELS},
+                        "within_tolerance": all(abs(ours[m] - theirs[m]) <= TOLERANCE for m in MODELS),
+                        "ranking": ranking(ours), "published_ranking": ranking(theirs),
+                        "distilled_minus_regular": paired_difference(
+                            models["distilled"]["accuracy"]["per_repetition"],
+                            models["regular"]["accuracy"]["per_repetition"])}
+    return checks
+
+
+def run_sweep(config: LupiConfig) -> dict:
+    """Distilled test accuracy (percent, mean and SEM over repetitions) on a temperature x lambda grid."""
+    settings, sweep = config.synthetic, config.sweep
+    with torch_threads(1):
+        batch = make_batch(sweep.experiment, settings.repetitions, dim=settings.dim,
+                           train_size=settings.train_size, test_size=settings.test_size, seed=config.seed)
+        train = {"epochs": settings.epochs, "lr": settings.lr, "batch_size": settings.batch_size}
+        teacher, regular = fit_privileged_and_regular(batch, **train)
+    teacher_logits = teacher.logits(batch.privileged_train)  # (reps, classes, n)
+
+    def distilled_accuracy(cell: tuple[float, float]) -> dict:
+        temperature, lam = cell
+        student = fit_linear_softmax(batch.regular_train, batch.labels_train, batch.inits["distilled"],
+                                     shuffle_seeds=batch.shuffle_seeds,
+                                     soft_targets=torch.softmax(teacher_logits / temperature, dim=1), lam=lam,
+                                     temperature=temperature, **train)
+        scores = summarise(accuracy(student.logits(batch.regular_test), batch.labels_test))
+        return {"mean": scores["mean"], "sem": scores["sem"]}
+
+    cells = [(temperature, lam) for temperature in sweep.temperature for lam in sweep.lam]
+    scores = iter(map_in_threads(distilled_accuracy, cells))
+    grid = [[next(scores) for _ in sweep.lam] for _ in sweep.temperature]
+    reference = {"privileged": accuracy(teacher.logits(batch.privileged_test), batch.labels_test),
+                 "regular": accuracy(regular.logits(batch.regular_test), batch.labels_test)}
+    return {"experiment": sweep.experiment, "lam": sweep.lam, "temperature": sweep.temperature,
+            "distilled": grid, **{name: {key: summarise(values)[key] for key in ("mean", "sem")}
+                                  for name, values in reference.items()}}
+
+
+def run_lupi(config: LupiConfig) -> dict:
+    """Run the experiments (and the sweep, if any); return the results.json content."""
+    settings = config.synthetic
+    result = run_lupi_synthetic(repetitions=settings.repetitions, train_size=settings.train_size,
+                                test_size=settings.test_size, dim=settings.dim, lam=config.distill.lam,
+                                temperature=config.distill.temperature, epochs=settings.epochs, lr=settings.lr,
+                                batch_size=settings.batch_size, seed=config.seed, experiments=settings.experiments)
+    return {"recipe": config.name, "protocol": config.protocol, "accuracy_unit": "percent", **result,
+            "checks": published_checks(result["experiments"], result["published"]),
+            "sweep": run_sweep(config) if config.sweep is not None else None, "notes": lupi_notes()}
+
+
+def execute(config: LupiConfig, out_dir: Path, show_progress: bool | None = None) -> str:
+    """Run and write the recipe: figures, config.yaml, report.md, then results.json; return the summary."""
+    results = run_lupi(config)
+    output = RunOutput(results=results, figures=lambda folder: write_figures(results, folder),
+                       report=lambda figures: lupi_markdown(results, config, figures),
+                       summary=[text_table(lupi_table(results)), "", *check_lines(results["checks"])])
+    return write_run(output, config, out_dir)

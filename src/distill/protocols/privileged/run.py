@@ -1,0 +1,252 @@
+"""The `privileged` protocol (mackey-glass-pi, pm25-pi): generalized distillation with privileged time-series
+information (Lopez-Paz et al. 2016; Hayashi et al. 2019), over horizons and training sizes.
+
+series (Mackey-Glass generator, PM2.5 file, any CSV) -> samples anchored at each time t (student: the last
+`input_length` rows of its columns; teacher: also privileged future rows and/or columns) -> blocked folds with
+a purge gap (`make_folds`) -> per fold: the training samples nearest the test block (training size), a scaler
+fitted on the rows they cover -> `run_protocol` with the privileged inputs in `teacher_x_*`: teacher,
+student_distilled, student_alone (same model, lambda = 0) and a trivial baseline -> one cell per (horizon,
+training size), and a lambda x T sweep of distilled students at one cell if asked.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from distill.core.protocol import BaselineFactory, run_protocol, summarize_protocol
+from distill.core.task import FoldData, Task
+from distill.data.privileged_windows import (
+    ChangeEncoder,
+    SampleLayout,
+    anchor_position,
+    direction_targets,
+    gather,
+    make_layout,
+    valid_samples,
+    value_targets,
+)
+from distill.data.series import SeriesTable, load_series
+from distill.data.windows import TableScaler, covered_days, make_folds
+from distill.errors import DistillError
+from distill.io.run_writer import RunOutput, write_run
+from distill.io.tables import text_table
+from distill.models.baselines import Majority, Persistence
+from distill.protocols.privileged.config import ALONE, DISTILLED, PrivilegedConfig, check_privileged_config
+from distill.protocols.privileged.report import cell_table, helps_lines, privileged_markdown, write_figures
+from distill.tasks.generalized import GeneralizedDistillationTask
+from distill.tasks.regression import RegressionTask
+from distill.tasks.specs import DistilledStudentSpec
+
+
+def layout_for(config: PrivilegedConfig, series: SeriesTable, horizon: int) -> SampleLayout:
+    privileged = config.privileged
+    return make_layout(series.columns, series.target, config.data.features, privileged.columns, privileged.kind,
+                       privileged.offsets, privileged.teacher_sees, config.target.input_length, horizon)
+
+
+def nearest_samples(train: np.ndarray, test: np.ndarray, size: int) -> np.ndarray:
+    """The `size` training samples closest in time to a test sample (a short stretch of history beside the
+    test block, as in small-data time series), in time order."""
+    test = np.sort(test)
+    position = np.searchsorted(test, train)
+    left = test[np.clip(position - 1, 0, len(test) - 1)]
+    right = test[np.clip(position, 0, len(test) - 1)]
+    distance = np.minimum(np.abs(train - left), np.abs(train - right))
+    return np.sort(train[np.argsort(distance, kind="stable")[:size]])
+
+
+def check_target(y: torch.Tensor, kind: str, fold: int, horizon: int) -> None:
+    """A direction target needs both classes in a fold's training rows; a value target must vary."""
+    constant = len(torch.unique(y)) < 2
+    if constant and kind == "direction":
+        side = "up" if int(y[0]) == 1 else "down (or flat)"
+        raise DistillError(f"constant target: at horizon {horizon} every training sample of fold {fold + 1} is "
+                           f"{side}; a direction target needs both classes")
+    if constant:
+        raise DistillError(f"constant target: at horizon {horizon} the target of fold {fold + 1}'s training "
+                           "samples never changes")
+
+
+def encode_changes(parts: dict[str, torch.Tensor], layout: SampleLayout) -> None:
+    """Re-encode student and teacher inputs as changes from row t, fitted on the training samples (in place)."""
+    for prefix, rows, role in (("x", layout.student_rows, "student"), ("teacher_x", layout.teacher_rows, "teacher")):
+        encoder = ChangeEncoder(anchor_position(rows, role)).fit(parts[f"{prefix}_train"])
+        for part in ("train", "test"):
+            parts[f"{prefix}_{part}"] = encoder.transform(parts[f"{prefix}_{part}"])
+
+
+def fold_data(values: np.ndarray, layout: SampleLayout, kind: str, inputs: str, index: int, train: np.ndarray,
+              test: np.ndarray) -> FoldData:
+    """Scale on the training samples' rows, then gather student inputs, teacher inputs and targets."""
+    scaler = TableScaler(keep_columns=(layout.target_column,)).fit(values, covered_days(train, layout.span))
+    scaled = torch.from_numpy(scaler.transform(values))  # (rows, columns), NaN where missing
+    parts = {}
+    for part, samples in (("train", train), ("test", test)):
+        anchors = layout.anchors(samples)
+        tensor_anchors = torch.from_numpy(anchors)
+        parts[f"x_{part}"] = gather(scaled, tensor_anchors, layout.student_rows, layout.student_columns)
+        parts[f"teacher_x_{part}"] = gather(scaled, tensor_anchors, layout.teacher_rows, layout.teacher_columns)
+        parts[f"y_{part}"] = (direction_targets(values, anchors, layout) if kind == "direction"
+                              else value_targets(scaled, tensor_anchors, layout))
+    check_target(parts["y_train"], kind, index, layout.horizon)
+    if inputs == "changes":
+        encode_changes(parts, layout)
+    return FoldData(index=index, test_rows=torch.from_numpy(test), units=scaler.column_range(layout.target_column),
+                    offset=scaler.column_min(layout.target_column), **parts)
+
+
+def make_cell_folds(config: PrivilegedConfig, values: np.ndarray, layout: SampleLayout,
+                    train_size: int | None) -> list[FoldData]:
+    """Blocked (or shuffled) folds over the usable samples; training samples cut to `train_size`."""
+    cv = config.cv
+    count = max(layout.sample_count(len(values)), 0)
+    valid = valid_samples(values, layout)
+    if valid.sum() < 2 * cv.folds:
+        raise DistillError(f"horizon {layout.horizon} leaves {int(valid.sum())} usable samples in {len(values)} "
+                           f"rows (each spans {layout.span} rows and needs numbers in every cell it reads); "
+                           f"{cv.folds} folds need at least {2 * cv.folds}")
+    folds = []
+    for index, (train, test) in enumerate(make_folds(count, cv.folds, cv.split, layout.span, cv.random_state)):
+        train, test = train[valid[train]], test[valid[test]]
+        if train_size is not None and len(train) < train_size:
+            raise DistillError(f"training size {train_size} exceeds the {len(train)} training samples of fold "
+                               f"{index + 1} at horizon {layout.horizon}; use a longer series or smaller "
+                               "target.train_sizes")
+        if train_size is not None:
+            train = nearest_samples(train, test, train_size)
+        if len(train) == 0 or len(test) == 0:
+            raise DistillError(f"fold {index + 1} at horizon {layout.horizon} has no usable training or test "
+                               "samples; use fewer folds or a longer series")
+        folds.append(fold_data(values, layout, config.target.kind, config.target.inputs, index, train, test))
+    return folds
+
+
+def task_for(kind: str) -> tuple[Task, dict[str, BaselineFactory], str]:
+    """The task, its trivial baseline and the headline metric for a target kind."""
+    if kind == "direction":
+        return GeneralizedDistillationTask(2), {"majority": lambda fold: Majority(fold.y_train, 2)}, "accuracy"
+    return RegressionTask(), {"persistence": lambda fold: Persistence(0, 1)}, "mse"
+
+
+def sweep_name(lam: float, temperature: float) -> str:
+    """Student name of one sweep cell, e.g. `distilled_lam0.5_T2`."""
+    return f"distilled_lam{lam:g}_T{temperature:g}"
+
+
+def make_students(config: PrivilegedConfig, with_sweep: bool) -> dict[str, DistilledStudentSpec]:
+    """The distilled student and the student alone (same model, lambda = 0), then the sweep's students."""
+    model = config.student.model_dump()
+    students = {DISTILLED: DistilledStudentSpec(**model, lam=config.distill.lam,
+                                                temperature=config.distill.temperature),
+                ALONE: DistilledStudentSpec(**model, lam=0.0)}
+    if with_sweep:
+        for temperature in config.sweep.temperature:
+            for lam in config.sweep.lam:
+                students[sweep_name(lam, temperature)] = DistilledStudentSpec(**model, lam=lam, temperature=temperature)
+    return students
+
+
+def verdict(gain: float, sem: float) -> str:
+    """'helps' if the distilled student's gain over the student alone exceeds its SEM, 'hurts' if the loss does."""
+    if gain > sem:
+        return "helps"
+    return "hurts" if -gain > sem else "no clear difference"
+
+
+def describe_inputs(layout: SampleLayout, columns: list[str]) -> dict:
+    """Rows (relative to t) and column names each role reads, for results.json and the report."""
+    return {role: {"rows": list(getattr(layout, f"{role}_rows")),
+                   "columns": [columns[i] for i in getattr(layout, f"{role}_columns")]}
+            for role in ("student", "teacher")}
+
+
+def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_size: int | None, with_sweep: bool,
+             show_progress: bool | None) -> dict:
+    """One (horizon, training size) cell through the shared protocol; scores summarised over folds."""
+    layout = layout_for(config, series, horizon)
+    folds = make_cell_folds(config, series.values, layout, train_size)
+    task, baselines, metric = task_for(config.target.kind)
+    protocol = run_protocol(folds, task, config.teacher, make_students(config, with_sweep), config.train,
+                            config.seed, baselines, latency_repeats=config.report.latency_repeats,
+                            show_progress=show_progress)
+    baseline = next(iter(baselines))
+    summary = summarize_protocol(protocol, [(DISTILLED, ALONE), ("teacher", ALONE), (ALONE, baseline)], metric)
+    difference = summary["comparison"][f"{DISTILLED}_vs_{ALONE}"]
+    gain = difference["mean"] if metric == "accuracy" else -difference["mean"]
+    return {"horizon": horizon, "train_size": train_size, "inputs": describe_inputs(layout, series.columns),
+            "samples": {"train": [len(f.y_train) for f in folds], "test": [len(f.y_test) for f in folds]},
+            **summary, "gain": {"mean": gain, "sem": difference["sem"]}, "verdict": verdict(gain, difference["sem"])}
+
+
+def sweep_grid(cell: dict, config: PrivilegedConfig, metric: str) -> dict:
+    """The sweep's cells (temperature rows x lambda columns) of the cell that ran it."""
+    sweep, models = config.sweep, cell["models"]
+    grid = [[{key: models[sweep_name(lam, t)]["test"][metric][key] for key in ("mean", "sem")} for lam in sweep.lam]
+            for t in sweep.temperature]
+    return {"horizon": cell["horizon"], "train_size": cell["train_size"], "metric": metric, "lam": sweep.lam,
+            "temperature": sweep.temperature, "grid": grid,
+            **{name: models[name]["test"][metric] for name in ("teacher", ALONE, DISTILLED)}}
+
+
+def honesty_notes(config: PrivilegedConfig) -> list[str]:
+    """Plain-language notes on what each model sees and how it is scored."""
+    cv, privileged = config.cv, config.privileged
+    notes = ["Students never read a privileged cell: their inputs are the rows t - input_length + 1 .. t of the "
+             "target and data.features only (tested by perturbing every privileged value).",
+             "The teacher is scored with its privileged inputs on the test samples too: a reference of what is "
+             "reachable if the future (or the missing sensors) were known, not a model that could be deployed.",
+             "Every model is scored against the true test targets; agreement with the teacher is reported "
+             "separately as fidelity_to_teacher.",
+             "Training size n: the n training samples of a fold closest in time to its test block (a short stretch "
+             "of history), after the purge; the scaler of each fold is fitted on the rows those samples read."]
+    if cv.split == "blocked":
+        notes.append("Blocked folds with a purge gap: no row a test sample reads (inputs, privileged rows, target) "
+                     "is read by any training sample.")
+    else:
+        notes.append("LEAK: shuffled folds over overlapping samples - test samples share rows with training "
+                     "samples (use cv.split: blocked).")
+    if privileged.teacher_sees == "privileged":
+        notes.append("The teacher sees the privileged cells only, not the student's inputs (as in Lopez-Paz et al.).")
+    if config.target.inputs == "changes":
+        notes.append("Inputs are encoded as changes from row t (row t kept as is), standardised with training "
+                     "statistics: an invertible linear re-encoding of the same values (same information, same "
+                     "linear model class) that Adam fits in far fewer steps than nearly collinear lagged values.")
+    if config.target.kind == "value":
+        notes.append("Value targets: the student's loss is (1 - lam) * MSE(truth) + lam * MSE(teacher); "
+                     "temperature is not used. Errors are in scaled units (MinMax of the fold).")
+    return notes
+
+
+def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) -> dict:
+    """Run every (horizon, training size) cell and return the results.json content (nothing is written)."""
+    check_privileged_config(config)
+    series = load_series(config.data)
+    target = config.target
+    sizes = target.train_sizes or [None]
+    sweep_at = None if config.sweep is None else (config.sweep.horizon or target.horizons[0],
+                                                  config.sweep.train_size or sizes[0])
+    metric = task_for(target.kind)[2]
+    cells, sweep = [], None
+    for horizon in target.horizons:
+        for size in sizes:
+            cell = run_cell(config, series, horizon, size, (horizon, size) == sweep_at, show_progress)
+            if (horizon, size) == sweep_at:
+                sweep = sweep_grid(cell, config, metric)
+            cells.append(cell)
+    return {"recipe": config.name, "protocol": config.protocol, "target": target.kind, "metric": metric,
+            "higher_is_better": metric == "accuracy",
+            "data": {"source": series.source, "rows": len(series.values), "columns": series.columns,
+                     "target": series.target, "input_length": target.input_length},
+            "privileged": config.privileged.model_dump(), "cells": cells, "sweep": sweep,
+            "notes": honesty_notes(config)}
+
+
+def execute(config: PrivilegedConfig, out_dir: Path, show_progress: bool | None = None) -> str:
+    """Run and write the protocol: figures, config.yaml, report.md, then results.json; return the summary."""
+    results = run_privileged(config, show_progress)
+    output = RunOutput(results=results, figures=lambda folder: write_figures(results, folder),
+                       report=lambda figures: privileged_markdown(results, config, figures),
+                       summary=[text_table(cell_table(results)), "", *helps_lines(results)])
+    return write_run(output, config, out_dir)

@@ -1,0 +1,66 @@
+"""The regression task of the shared protocol: MSE losses, the teacher's outputs as guide, MSE / MAE scores."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from distill.config import ModelSpec, StudentSpec
+from distill.core.task import FoldData, Task
+from distill.core.train import predict
+from distill.losses import regression_distillation_loss
+
+
+class RegressionTask(Task):
+    """Multi-output regression scored on scaled units (MSE, MAE) and original units (MAE x range).
+
+    With `seed_sums`, also the seed study's figure: the SUM over samples of per-sample MSE.
+    """
+
+    name = "regression"
+    curve_metric = "mse"
+    stacks_folds = True
+
+    def __init__(self, seed_sums: bool = False) -> None:
+        self.seed_sums = seed_sums
+
+    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
+        return int(fold.y_train.shape[1])
+
+    def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     spec: ModelSpec) -> torch.Tensor:
+        return F.mse_loss(model(x), targets)
+
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+        return {"outputs": predict(teacher, x)}
+
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
+        return regression_distillation_loss(model(x), targets, guide["outputs"], spec.lam)
+
+    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
+                     spec: ModelSpec) -> torch.Tensor:
+        """Fold-parallel training: the sum over folds of each fold's own loss; (K, batch, out) tensors.
+
+        Every fold draws a batch of the same size, so the mean over all K * batch * out elements is the mean
+        of the folds' means, and K times it is their sum: one vectorised loss instead of K.
+        """
+        folds = len(outputs)
+        if guide is None:
+            return folds * F.mse_loss(outputs, targets)
+        return folds * regression_distillation_loss(outputs, targets, guide["outputs"], spec.lam)
+
+    def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
+        error = outputs - reference  # (rows, horizon)
+        scores = {"mse": float(error.pow(2).mean()), "mae": float(error.abs().mean())}
+        if self.seed_sums:
+            scores["mse_sum"] = float(error.pow(2).mean(dim=1).sum())
+        return scores
+
+    def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
+        scores = self._errors(outputs, targets)
+        scores["mae_original"] = scores["mae"] * fold.units
+        return scores
+
+    def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]:
+        return self._errors(outputs, teacher)
