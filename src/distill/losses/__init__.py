@@ -1,13 +1,20 @@
 """Knowledge-distillation objectives. Each is a pure function plus a thin nn.Module; see each docstring
 for the formula and the paper.
 
-`LOSSES` names every distillation objective (the student's loss) with its module form; a new method is
-one file here plus one entry there, and the registry tests pick it up.
+`LOSSES` names every distillation objective (the student's loss) with its module form; the tasks look a
+student's objective up here by name. A new method is one file here plus one entry there, and the registry
+tests pick it up.
 """
+from collections.abc import Callable
+from typing import NamedTuple
+
+from torch import nn
+
+from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 from distill.losses.generalized import GeneralizedDistillationLoss, generalized_distillation_loss
 from distill.losses.nst import NSTLoss, nst_loss
-from distill.losses.regression import RegressionDistillationLoss, check_weight, regression_distillation_loss
-from distill.losses.soft_target import SoftTargetLoss, check_temperature, soft_target_loss
+from distill.losses.regression import RegressionDistillationLoss, regression_distillation_loss
+from distill.losses.soft_target import SoftTargetLoss, soft_target_loss
 from distill.losses.subclass import (
     SubclassDistillationLoss,
     SubclassTeacherLoss,
@@ -17,22 +24,32 @@ from distill.losses.subclass import (
     subclass_teacher_loss,
 )
 
-LOSSES = {
-    "regression": (regression_distillation_loss, RegressionDistillationLoss),
-    "soft_target": (soft_target_loss, SoftTargetLoss),
-    "generalized": (generalized_distillation_loss, GeneralizedDistillationLoss),
-    "subclass": (subclass_distillation_loss, SubclassDistillationLoss),
-    "nst": (nst_loss, NSTLoss),
+
+class Loss(NamedTuple):
+    """A distillation objective: the pure function and its nn.Module form."""
+
+    function: Callable
+    module: type[nn.Module]
+
+
+LOSSES: dict[str, Loss] = {
+    "regression": Loss(regression_distillation_loss, RegressionDistillationLoss),
+    "soft_target": Loss(soft_target_loss, SoftTargetLoss),
+    "generalized": Loss(generalized_distillation_loss, GeneralizedDistillationLoss),
+    "subclass": Loss(subclass_distillation_loss, SubclassDistillationLoss),
+    "nst": Loss(nst_loss, NSTLoss),
 }
 
 __all__ = [
     "LOSSES",
+    "Loss",
     "GeneralizedDistillationLoss",
     "NSTLoss",
     "RegressionDistillationLoss",
     "SoftTargetLoss",
     "SubclassDistillationLoss",
     "SubclassTeacherLoss",
+    "check_logit_pair",
     "check_temperature",
     "check_weight",
     "class_log_probs_from_subclasses",

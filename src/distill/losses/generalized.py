@@ -9,8 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from distill.losses.regression import check_weight
-from distill.losses.soft_target import check_logit_pair, check_temperature
+from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 
 
 def generalized_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,

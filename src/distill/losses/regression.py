@@ -5,14 +5,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from distill.errors import DistillError
-
-
-def check_weight(name: str, value: float) -> float:
-    """Validate a mixing weight such as lambda or alpha: it must lie in [0, 1]."""
-    if not 0.0 <= value <= 1.0:
-        raise DistillError(f"{name} must be in [0, 1], got {value}")
-    return value
+from distill.losses.checks import check_weight
 
 
 def regression_distillation_loss(student: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,

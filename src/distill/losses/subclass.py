@@ -12,8 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from distill.errors import DistillError
-from distill.losses.regression import check_weight
-from distill.losses.soft_target import check_logit_pair, check_temperature
+from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 
 STANDARDISE_EPS = 1e-5
 

@@ -22,13 +22,7 @@ from distill.core.features import FeatureTap, make_adapter, resolve_module
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
 from distill.errors import DistillError
-from distill.losses import (
-    class_log_probs_from_subclasses,
-    nst_loss,
-    soft_target_loss,
-    subclass_distillation_loss,
-    subclass_teacher_loss,
-)
+from distill.losses import LOSSES, class_log_probs_from_subclasses, subclass_teacher_loss
 from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec, Pretrained
 
 ADAPTER = "distill_adapter"  # name of the learned adapter attached to a student for its training
@@ -212,17 +206,25 @@ class ClassificationTask(Task):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
+        """The student's objective by `spec.method`: labels alone, or an objective of `distill.losses.LOSSES`."""
         x = jitter_images(x, spec.jitter)
-        if spec.method == "nst":
-            return self._nst_loss(model, x, targets, guide, spec)
-        outputs = model(x)
-        if spec.method == "none":
-            return F.nll_loss(class_log_probs(outputs, self.classes), targets)
-        if spec.method == "subclass":
-            return subclass_distillation_loss(outputs, guide["outputs"], targets, self.classes, spec.subclasses,
-                                              spec.temperature, spec.alpha)
-        return soft_target_loss(class_log_probs(outputs, self.classes), guide["class_logits"], targets,
-                                spec.temperature, spec.alpha)
+        objectives = {"none": self._labels_loss, "soft_target": self._soft_target_loss,
+                      "subclass": self._subclass_loss, "nst": self._nst_loss}
+        return objectives[spec.method](model, x, targets, guide, spec)
+
+    def _labels_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                     guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
+        return F.nll_loss(class_log_probs(model(x), self.classes), targets)
+
+    def _soft_target_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                          guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
+        return LOSSES["soft_target"].function(class_log_probs(model(x), self.classes), guide["class_logits"],
+                                              targets, spec.temperature, spec.alpha)
+
+    def _subclass_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
+                       guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
+        return LOSSES["subclass"].function(model(x), guide["outputs"], targets, self.classes, spec.subclasses,
+                                           spec.temperature, spec.alpha)
 
     def _nst_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                   guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
@@ -236,9 +238,9 @@ class ClassificationTask(Task):
         if spec.features.adapter:
             features = getattr(model, ADAPTER)(features)
         nst = spec.nst
-        transfer = nst_loss(features, guide["features"], nst.kernel, nst.degree, nst.c, nst.sigma)
-        soft = soft_target_loss(class_log_probs(outputs, self.classes), guide["class_logits"], targets,
-                                spec.temperature, spec.alpha)
+        transfer = LOSSES["nst"].function(features, guide["features"], nst.kernel, nst.degree, nst.c, nst.sigma)
+        soft = LOSSES["soft_target"].function(class_log_probs(outputs, self.classes), guide["class_logits"],
+                                              targets, spec.temperature, spec.alpha)
         return soft + nst.weight / 2.0 * transfer
 
     # --- scores ----------------------------------------------------------------------------------

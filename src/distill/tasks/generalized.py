@@ -13,7 +13,7 @@ from torch.nn import functional as F
 from distill.config import ModelSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import generalized_distillation_loss
+from distill.losses import LOSSES
 from distill.tasks.classification import ClassificationTask
 from distill.tasks.specs import DistilledStudentSpec
 
@@ -41,7 +41,7 @@ class GeneralizedDistillationTask(Task):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      guide: dict[str, torch.Tensor], spec: DistilledStudentSpec) -> torch.Tensor:
-        return generalized_distillation_loss(model(x), guide["logits"], targets, spec.temperature, spec.lam)
+        return LOSSES["generalized"].function(model(x), guide["logits"], targets, spec.temperature, spec.lam)
 
     def curve_scores(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
         return self.scores.curve_scores(outputs, targets, fold)

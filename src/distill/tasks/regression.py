@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import regression_distillation_loss
+from distill.losses import LOSSES
 
 
 class RegressionTask(Task):
@@ -36,7 +36,7 @@ class RegressionTask(Task):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
-        return regression_distillation_loss(model(x), targets, guide["outputs"], spec.lam)
+        return LOSSES["regression"].function(model(x), targets, guide["outputs"], spec.lam)
 
     def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
                      spec: ModelSpec) -> torch.Tensor:
@@ -48,7 +48,7 @@ class RegressionTask(Task):
         folds = len(outputs)
         if guide is None:
             return folds * F.mse_loss(outputs, targets)
-        return folds * regression_distillation_loss(outputs, targets, guide["outputs"], spec.lam)
+        return folds * LOSSES["regression"].function(outputs, targets, guide["outputs"], spec.lam)
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
