@@ -14,9 +14,8 @@ from distill.io.run_writer import write_run
 from distill.protocols import load_config
 from distill.protocols.classification import run as classification
 from distill.protocols.classification.config import ClassificationConfig
-from distill.protocols.classification.report import classification_output
-from distill.protocols.forecast.report import forecast_output
-from distill.protocols.forecast.run import load_frame, run_forecast
+from distill.protocols.classification.run import classification_output
+from distill.protocols.forecast.run import forecast_output, load_frame, run_forecast
 
 TINY_FORECAST = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4",
                  "teacher.options.layers=1", "report.latency_repeats=3"]

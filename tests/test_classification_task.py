@@ -20,7 +20,7 @@ from distill.protocols.classification.analysis import (
     prior_matching_shift,
     sweep_grid,
 )
-from distill.protocols.classification.config import SweepSection, all_students, sweep_name
+from distill.protocols.classification.config import SweepSection, all_students, soft_target_cell_name
 from distill.tasks.classification import ADAPTER, ClassificationTask, class_log_probs, jitter_images, load_backbone
 from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec, Pretrained
 
@@ -240,7 +240,7 @@ def test_sweep_names_grid_and_best_cell():
     students = all_students(config)
     assert list(students) == ["student_scratch", "kd_T1_a0.5", "kd_T1_a1", "kd_T4_a0.5", "kd_T4_a1"]
     assert students["kd_T4_a0.5"].temperature == 4 and students["kd_T4_a0.5"].alpha == 0.5
-    models = {sweep_name(t, a): {"test": {"accuracy": {"mean": t * a, "sem": 0.0}}}
+    models = {soft_target_cell_name(t, a): {"test": {"accuracy": {"mean": t * a, "sem": 0.0}}}
               for t in (1, 4) for a in (0.5, 1.0)}
     grid = sweep_grid(models, sweep)
     assert grid["best"] == {"temperature": 4, "alpha": 1.0, "student": "kd_T4_a1", "accuracy": 4.0}

@@ -23,6 +23,16 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RecipeConfig(Section):
+    """What every protocol's config starts with: the protocol it names (each schema narrows it to its own name),
+    the recipe's name and description, and the one seed."""
+
+    protocol: str
+    name: str
+    description: str = ""
+    seed: int = 0
+
+
 class ModelSpec(Section):
     """A model family from `distill.models.MODELS`, its constructor options, and its learning rate."""
 

@@ -16,7 +16,7 @@ from sklearn.metrics import confusion_matrix, normalized_mutual_info_score
 
 from distill.core.protocol import ProtocolResult
 from distill.core.stats import summarize
-from distill.protocols.classification.config import ClassStudentSpec, SweepSection, sweep_name
+from distill.protocols.classification.config import ClassStudentSpec, SweepSection, soft_target_cell_name
 from distill.tasks.classification import class_log_probs
 
 SHIFT_LIMIT = 100.0  # largest logit shift the bias correction searches (log-odds)
@@ -153,12 +153,12 @@ def bias_correction(protocol: ProtocolResult, name: str, omitted: list[int], cla
 
 def sweep_grid(models: dict, sweep: SweepSection) -> dict:
     """Mean and SEM test accuracy per (temperature, alpha) cell, and the best cell."""
-    mean = [[models[sweep_name(t, a)]["test"]["accuracy"]["mean"] for a in sweep.alphas] for t in sweep.temperatures]
-    sem = [[models[sweep_name(t, a)]["test"]["accuracy"]["sem"] for a in sweep.alphas] for t in sweep.temperatures]
+    mean = [[models[soft_target_cell_name(t, a)]["test"]["accuracy"]["mean"] for a in sweep.alphas] for t in sweep.temperatures]
+    sem = [[models[soft_target_cell_name(t, a)]["test"]["accuracy"]["sem"] for a in sweep.alphas] for t in sweep.temperatures]
     best = np.unravel_index(int(np.argmax(mean)), (len(sweep.temperatures), len(sweep.alphas)))
     return {"temperatures": sweep.temperatures, "alphas": sweep.alphas, "accuracy_mean": mean, "accuracy_sem": sem,
             "best": {"temperature": sweep.temperatures[best[0]], "alpha": sweep.alphas[best[1]],
-                     "student": sweep_name(sweep.temperatures[best[0]], sweep.alphas[best[1]]),
+                     "student": soft_target_cell_name(sweep.temperatures[best[0]], sweep.alphas[best[1]]),
                      "accuracy": mean[best[0]][best[1]]}}
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from distill.config import Section, TrainSection
+from distill.config import RecipeConfig, Section, TrainSection
 from distill.data.labelled import ClassificationData
 from distill.errors import DistillError
 from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec
@@ -40,13 +40,10 @@ class ClassificationReport(Section):
     scratch: str = Field("student_scratch", description="the student alone, for gaps and comparisons")
 
 
-class ClassificationConfig(Section):
+class ClassificationConfig(RecipeConfig):
     """The cross-validated teacher -> students protocol on labelled images (issue: classification)."""
 
     protocol: Literal["classification"] = "classification"
-    name: str
-    description: str = ""
-    seed: int = 0
     data: ClassificationData = Field(default_factory=ClassificationData)
     cv: ClassificationCV = Field(default_factory=ClassificationCV)
     train: TrainSection = Field(default_factory=TrainSection)
@@ -56,7 +53,7 @@ class ClassificationConfig(Section):
     report: ClassificationReport = Field(default_factory=ClassificationReport)
 
 
-def sweep_name(temperature: float, alpha: float) -> str:
+def soft_target_cell_name(temperature: float, alpha: float) -> str:
     """Student name of one grid cell, e.g. `kd_T4_a0.5`."""
     return f"kd_T{temperature:g}_a{alpha:g}"
 
@@ -67,7 +64,7 @@ def all_students(config: ClassificationConfig) -> dict[str, ClassStudentSpec]:
     if config.sweep is not None:
         for temperature in config.sweep.temperatures:
             for alpha in config.sweep.alphas:
-                name = sweep_name(temperature, alpha)
+                name = soft_target_cell_name(temperature, alpha)
                 if name in students:
                     raise DistillError(f"sweep cell {name!r} repeats a student name; list each temperature "
                                        "and alpha once and do not name students like sweep cells")

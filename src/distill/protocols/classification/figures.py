@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import COLORS, heat_map, plt, save_figure
+from distill.io.plotting import COLORS, heat_map, plot_cost, plt, save_figure
+from distill.protocols.classification.report import ClassificationRun, featured
 
 PANEL_COLUMNS = 4
 ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
@@ -92,3 +93,22 @@ def plot_sweep(grid: dict, path: Path) -> Path:
                     column_label="alpha (weight of the soft targets)", digits=".4f", best=best, path=path,
                     title=f"test accuracy, mean over folds; best (red): T = {grid['best']['temperature']:g}, "
                           f"alpha = {grid['best']['alpha']:g}", cell_size=(1.2, 0.8), margin=(2.5, 1.8))
+
+
+def classification_figures(run: ClassificationRun, out_dir: Path) -> dict[str, str]:
+    results = run.results
+    names = featured(run)
+    curves = {name: results["curves"][name] for name in names if name in results["curves"]}
+    figures = {
+        "Loss and accuracy per epoch": plot_loss_accuracy(curves, out_dir / "curves.png").name,
+        "Confusion matrices": plot_confusions({name: np.array(results["confusion"][name]) for name in names},
+                                              results["classes"], out_dir / "confusion.png").name,
+        "Accuracy per class": plot_per_class({name: results["per_class_accuracy"][name] for name in names},
+                                             results["classes"], out_dir / "per_class.png").name,
+        "Accuracy vs cost (the majority baseline is in the tables, not here)":
+            plot_cost({name: entry for name, entry in results["models"].items() if name != "majority"}, "accuracy",
+                      out_dir / "cost.png").name,
+    }
+    if "sweep" in results:
+        figures["Temperature x alpha"] = plot_sweep(results["sweep"], out_dir / "sweep.png").name
+    return figures

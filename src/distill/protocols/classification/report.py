@@ -3,18 +3,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
-
-import numpy as np
 
 from distill.core.protocol import ProtocolResult
 from distill.data.labelled import LabelledImages
 from distill.io.checkpoints import checkpoint_section
-from distill.io.plotting import plot_cost
-from distill.io.run_writer import RunOutput, TrainedModels
-from distill.io.tables import comparison_lines, cost_sentence, format_mean_sem, markdown_table, model_table, text_table
-from distill.protocols.classification.config import ClassificationConfig, sweep_name
-from distill.protocols.classification.figures import plot_confusions, plot_loss_accuracy, plot_per_class, plot_sweep
+from distill.io.tables import comparison_lines, cost_sentence, format_mean_sem, markdown_table, model_table
+from distill.protocols.classification.config import ClassificationConfig, soft_target_cell_name
 from distill.tasks.specs import ClassStudentSpec
 
 SEED_004 = ("Seed 004 (chest X-ray, 3 classes, full-width ResNets): base 85.28, NST linear 86.47, NST poly 89.75, "
@@ -32,7 +26,7 @@ class ClassificationRun:
     images: LabelledImages
 
 
-def honesty_notes(config: ClassificationConfig, images: LabelledImages,
+def classification_notes(config: ClassificationConfig, images: LabelledImages,
                   students: dict[str, ClassStudentSpec]) -> list[str]:
     """Plain-language notes on how the models were trained and scored."""
     notes = ["Every model, distilled students included, is scored against the TRUE test labels; agreement "
@@ -67,7 +61,7 @@ def _sweep_cells(results: dict) -> set[str]:
     if "sweep" not in results:
         return set()
     grid = results["sweep"]
-    return {sweep_name(t, a) for t in grid["temperatures"] for a in grid["alphas"]}
+    return {soft_target_cell_name(t, a) for t in grid["temperatures"] for a in grid["alphas"]}
 
 
 def _pct(summary: dict, digits: int = 2) -> str:
@@ -228,30 +222,3 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def write_figures(run: ClassificationRun, out_dir: Path) -> dict[str, str]:
-    results = run.results
-    names = featured(run)
-    curves = {name: results["curves"][name] for name in names if name in results["curves"]}
-    figures = {
-        "Loss and accuracy per epoch": plot_loss_accuracy(curves, out_dir / "curves.png").name,
-        "Confusion matrices": plot_confusions({name: np.array(results["confusion"][name]) for name in names},
-                                              results["classes"], out_dir / "confusion.png").name,
-        "Accuracy per class": plot_per_class({name: results["per_class_accuracy"][name] for name in names},
-                                             results["classes"], out_dir / "per_class.png").name,
-        "Accuracy vs cost (the majority baseline is in the tables, not here)":
-            plot_cost({name: entry for name, entry in results["models"].items() if name != "majority"}, "accuracy",
-                      out_dir / "cost.png").name,
-    }
-    if "sweep" in results:
-        figures["Temperature x alpha"] = plot_sweep(results["sweep"], out_dir / "sweep.png").name
-    return figures
-
-
-def classification_output(run: ClassificationRun, config: ClassificationConfig) -> RunOutput:
-    """What the run writer writes: every fold's models, figures, report.md, results.json."""
-    results, protocol = run.results, run.protocol
-    trained = TrainedModels(protocol.models, {"teacher": config.teacher, **run.students}, protocol.input_shapes())
-    summary = [text_table(model_table(results["models"], ["accuracy", "errors"])), "", *gain_lines(results)]
-    return RunOutput(results=results, figures=lambda out_dir: write_figures(run, out_dir),
-                     report=lambda figures: classification_markdown(run, config, figures), summary=summary,
-                     trained=[trained])

@@ -17,7 +17,8 @@ from distill.core.protocol import FoldData, ProtocolResult, run_protocol, summar
 from distill.data.labelled import LabelledImages, load_images
 from distill.data.splits_classification import stratified_folds
 from distill.errors import DistillError
-from distill.io.run_writer import write_run
+from distill.io.run_writer import RunOutput, TrainedModels, write_run
+from distill.io.tables import model_table, text_table
 from distill.models import build_model
 from distill.models.baselines import Majority
 from distill.protocols.classification.analysis import (
@@ -35,7 +36,13 @@ from distill.protocols.classification.config import (
     all_students,
     check_students,
 )
-from distill.protocols.classification.report import ClassificationRun, classification_output, honesty_notes
+from distill.protocols.classification.figures import classification_figures
+from distill.protocols.classification.report import (
+    ClassificationRun,
+    classification_markdown,
+    classification_notes,
+    gain_lines,
+)
 from distill.tasks.classification import ClassificationTask
 
 
@@ -153,7 +160,7 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},
-        "notes": honesty_notes(config, images, students),
+        "notes": classification_notes(config, images, students),
     }
     return ClassificationRun(results=results, protocol=protocol, students=students, images=images)
 
@@ -161,3 +168,13 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
 def execute(config: ClassificationConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a classification recipe; the returned text is what the CLI prints."""
     return write_run(classification_output(run_classification(config, show_progress), config), config, out_dir)
+
+
+def classification_output(run: ClassificationRun, config: ClassificationConfig) -> RunOutput:
+    """What the run writer writes: every fold's models, figures, report.md, results.json."""
+    results, protocol = run.results, run.protocol
+    trained = TrainedModels(protocol.models, {"teacher": config.teacher, **run.students}, protocol.input_shapes())
+    summary = [text_table(model_table(results["models"], ["accuracy", "errors"])), "", *gain_lines(results)]
+    return RunOutput(results=results, figures=lambda out_dir: classification_figures(run, out_dir),
+                     report=lambda figures: classification_markdown(run, config, figures), summary=summary,
+                     trained=[trained])

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from distill.config import CVSection, Section, StudentSpec, TeacherSpec, TrainSection
+from distill.config import CVSection, RecipeConfig, Section, StudentSpec, TeacherSpec, TrainSection
 
 
 class ForecastData(Section):
@@ -27,13 +27,10 @@ class ReportSection(Section):
     latency_repeats: int = Field(30, ge=3)
 
 
-class ForecastConfig(Section):
+class ForecastConfig(RecipeConfig):
     """The cross-validated teacher -> students protocol on windowed time series (issue: covid recipes)."""
 
     protocol: Literal["forecast"] = "forecast"
-    name: str
-    description: str = ""
-    seed: int = 0
     data: ForecastData = Field(default_factory=ForecastData)
     cv: CVSection = Field(default_factory=CVSection)
     train: TrainSection = Field(default_factory=TrainSection)

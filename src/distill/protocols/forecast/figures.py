@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 
 from distill.core.protocol import ProtocolResult
-from distill.io.plotting import COLORS, plt, save_figure
+from distill.io.plotting import COLORS, plot_cost, plt, save_figure
+from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.report import ForecastRun
 
 
 def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
@@ -59,3 +61,16 @@ def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int
     axes[0][0].set_ylabel("target (original units)")
     axes[0][0].legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def forecast_figures(run: ForecastRun, config: ForecastConfig, out_dir: Path) -> dict[str, str]:
+    """curves.png, forecasts.png and cost.png; {title: file name}."""
+    results = run.results
+    return {
+        "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
+        "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,
+                                                    config.report.sample_windows, config.seed,
+                                                    out_dir / "forecasts.png",
+                                                    change=config.data.target_mode == "change").name,
+        "Error vs cost": plot_cost(results["models"], "mae_original", out_dir / "cost.png").name,
+    }

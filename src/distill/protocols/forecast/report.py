@@ -6,11 +6,9 @@ from pathlib import Path
 
 from distill.core.protocol import ProtocolResult
 from distill.io.checkpoints import checkpoint_section
-from distill.io.plotting import plot_cost
-from distill.io.run_writer import RunOutput, TrainedModels, results_json, write_atomic
-from distill.io.tables import comparison_lines, findings, format_mean_sem, markdown_table, model_table, text_table
+from distill.io.run_writer import results_json, write_atomic
+from distill.io.tables import comparison_lines, findings, format_mean_sem, markdown_table, model_table
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.figures import plot_curves, plot_forecasts
 
 
 @dataclass
@@ -24,7 +22,7 @@ class ForecastRun:
     scalings: list[dict]  # per fold, `TableScaler.describe`: what a saved model's inputs went through
 
 
-def honesty_notes(config: ForecastConfig) -> list[str]:
+def forecast_notes(config: ForecastConfig) -> list[str]:
     """Plain-language notes on every way this protocol departs from honest evaluation (and what we do right)."""
     notes = ["Every model, including student_kd, is scored against the TRUE test targets; agreement with "
              "the teacher is reported separately as fidelity_to_teacher.",
@@ -115,27 +113,3 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def write_figures(run: ForecastRun, config: ForecastConfig, out_dir: Path) -> dict[str, str]:
-    """curves.png, forecasts.png and cost.png; {title: file name}."""
-    results = run.results
-    return {
-        "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
-        "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,
-                                                    config.report.sample_windows, config.seed,
-                                                    out_dir / "forecasts.png",
-                                                    change=config.data.target_mode == "change").name,
-        "Error vs cost": plot_cost(results["models"], "mae_original", out_dir / "cost.png").name,
-    }
-
-
-def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
-    """What the run writer writes: every fold's models and scaling, figures, report.md, results.json."""
-    results = run.results
-    protocol = run.protocol
-    trained = TrainedModels(protocol.models, {"teacher": config.teacher, **config.students}, protocol.input_shapes())
-    summary = [text_table(model_table(results["models"], ["mse", "mae_original"])), "",
-               *comparison_lines(results["comparison"])[:1]]
-    return RunOutput(results=results, figures=lambda out_dir: write_figures(run, config, out_dir),
-                     report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
-                     trained=[trained],
-                     files=lambda out_dir: {"scalings": write_scalings(run.scalings, config, out_dir)})

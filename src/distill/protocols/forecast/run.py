@@ -16,10 +16,12 @@ from distill.data.covid import CleanFrame, clean_covid_table, load_covid
 from distill.data.covid_sim import simulate_covid
 from distill.data.windows import TableScaler, WindowSet, covered_days, make_folds, make_windows, window_count
 from distill.errors import DistillError
-from distill.io.run_writer import write_run
+from distill.io.run_writer import RunOutput, TrainedModels, write_run
+from distill.io.tables import comparison_lines, model_table, text_table
 from distill.models.baselines import Persistence
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.report import ForecastRun, forecast_output, honesty_notes
+from distill.protocols.forecast.figures import forecast_figures
+from distill.protocols.forecast.report import ForecastRun, forecast_markdown, forecast_notes, write_scalings
 from distill.tasks.regression import RegressionTask
 
 
@@ -89,7 +91,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                  "last_date": str(clean.dates.iloc[-1])},
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items() if runs[0].curves["train"]},
-        "notes": honesty_notes(config),
+        "notes": forecast_notes(config),
     }
     dates = [str(d)[:10] for d in clean.dates]
     columns = list(clean.frame.columns)
@@ -100,3 +102,16 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a forecasting recipe; the returned text is what the CLI prints."""
     return write_run(forecast_output(run_forecast(config, show_progress), config), config, out_dir)
+
+
+def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
+    """What the run writer writes: every fold's models and scaling, figures, report.md, results.json."""
+    results = run.results
+    protocol = run.protocol
+    trained = TrainedModels(protocol.models, {"teacher": config.teacher, **config.students}, protocol.input_shapes())
+    summary = [text_table(model_table(results["models"], ["mse", "mae_original"])), "",
+               *comparison_lines(results["comparison"])[:1]]
+    return RunOutput(results=results, figures=lambda out_dir: forecast_figures(run, config, out_dir),
+                     report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
+                     trained=[trained],
+                     files=lambda out_dir: {"scalings": write_scalings(run.scalings, config, out_dir)})

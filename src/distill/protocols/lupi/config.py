@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from distill.config import LambdaTemperatureGrid, Section
+from distill.config import LambdaTemperatureGrid, RecipeConfig, Section
 from distill.protocols.lupi.experiments import EXPERIMENTS
 from distill.protocols.lupi.trainer import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from distill.tasks.specs import GeneralizedDistillation
@@ -32,13 +32,10 @@ class LupiSweep(LambdaTemperatureGrid):
     experiment: Experiment = "clean_labels"
 
 
-class LupiConfig(Section):
+class LupiConfig(RecipeConfig):
     """Lopez-Paz et al. 2016, section 5: privileged / regular / distilled logistic regression."""
 
     protocol: Literal["lupi-synthetic"] = "lupi-synthetic"
-    name: str
-    description: str = ""
-    seed: int = 0
     synthetic: SyntheticSettings = Field(default_factory=SyntheticSettings)
     distill: GeneralizedDistillation = Field(default_factory=GeneralizedDistillation)
     sweep: LupiSweep | None = None

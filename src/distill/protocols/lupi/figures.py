@@ -31,7 +31,7 @@ def plot_lupi_bars(experiments: dict, published: dict, models: tuple[str, ...], 
     return save_figure(fig, path)
 
 
-def write_figures(results: dict, out_dir: Path) -> dict[str, str]:
+def lupi_figures(results: dict, out_dir: Path) -> dict[str, str]:
     figures = {"Test accuracy beside the published means": plot_lupi_bars(
         results["experiments"], results["published"], MODELS, out_dir / "accuracy.png").name}
     sweep = results["sweep"]

@@ -26,7 +26,7 @@ from distill.protocols.lupi.experiments import (
     summarise,
     torch_threads,
 )
-from distill.protocols.lupi.figures import write_figures
+from distill.protocols.lupi.figures import lupi_figures
 from distill.protocols.lupi.report import check_lines, lupi_markdown, lupi_notes, lupi_table
 from distill.protocols.lupi.trainer import fit_linear_softmax
 
@@ -101,7 +101,7 @@ def run_lupi(config: LupiConfig) -> dict:
 def execute(config: LupiConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write the recipe: figures, config.yaml, report.md, then results.json; return the summary."""
     results = run_lupi(config)
-    output = RunOutput(results=results, figures=lambda folder: write_figures(results, folder),
+    output = RunOutput(results=results, figures=lambda folder: lupi_figures(results, folder),
                        report=lambda figures: lupi_markdown(results, config, figures),
                        summary=[text_table(lupi_table(results)), "", *check_lines(results["checks"])])
     return write_run(output, config, out_dir)

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from distill.config import CVSection, LambdaTemperatureGrid, ModelSpec, Section, TeacherSpec, TrainSection
+from distill.config import CVSection, LambdaTemperatureGrid, ModelSpec, RecipeConfig, Section, TeacherSpec, TrainSection
 from distill.data.series import SeriesData
 from distill.errors import DistillError
 from distill.tasks.specs import GeneralizedDistillation
@@ -64,13 +64,10 @@ class PrivilegedReport(Section):
     latency_repeats: int = Field(10, ge=3)
 
 
-class PrivilegedConfig(Section):
+class PrivilegedConfig(RecipeConfig):
     """Teacher on privileged inputs -> distilled student vs student alone, over horizons and training sizes."""
 
     protocol: Literal["privileged"] = "privileged"
-    name: str
-    description: str = ""
-    seed: int = 0
     data: SeriesData = Field(default_factory=SeriesData)
     target: TargetSection = Field(default_factory=TargetSection)
     privileged: PrivilegedSection = Field(default_factory=PrivilegedSection)

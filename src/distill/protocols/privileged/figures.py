@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from distill.io.plotting import MODEL_COLORS, heat_map, plt, save_figure
+from distill.protocols.privileged.config import ALONE
+from distill.protocols.privileged.report import main_models, size_text
 
 
 def plot_score_vs_horizon(cells: list[dict], models: list[str], metric: str, path: Path) -> Path:
@@ -32,3 +34,17 @@ def plot_lambda_temperature(means: list[list[float]], lams: list[float], tempera
     """Heat map of a score over temperature (rows) x lambda (columns), each cell annotated."""
     return heat_map(means, temperatures, lams, row_label="temperature T",
                     column_label="lambda (weight of the teacher's soft labels)", title=title, label=label, path=path)
+
+
+def privileged_figures(results: dict, out_dir: Path) -> dict[str, str]:
+    metric = results["metric"]
+    figures = {f"Test {metric} vs horizon": plot_score_vs_horizon(
+        results["cells"], main_models(results["cells"][0]), metric, out_dir / "horizons.png").name}
+    sweep = results["sweep"]
+    if sweep is not None:
+        title = (f"k = {sweep['horizon']}, n = {size_text(sweep['train_size'])}: distilled test {metric}; alone "
+                 f"{sweep[ALONE]['mean']:.3g}, teacher {sweep['teacher']['mean']:.3g}")
+        means = [[cell["mean"] for cell in row] for row in sweep["grid"]]
+        figures["lambda x T sweep"] = plot_lambda_temperature(means, sweep["lam"], sweep["temperature"], title,
+                                                              metric, out_dir / "sweep.png").name
+    return figures

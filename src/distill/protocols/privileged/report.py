@@ -2,13 +2,10 @@
 teacher helps the student - computed from the numbers), figures, config.yaml, then results.json last."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
 from distill.io.tables import format_mean_sem, markdown_table
 from distill.protocols.privileged.config import ALONE, PrivilegedConfig
-from distill.protocols.privileged.figures import plot_lambda_temperature, plot_score_vs_horizon
 
 DIGITS = 4
 
@@ -104,15 +101,30 @@ def privileged_markdown(results: dict, config: PrivilegedConfig, figures: dict[s
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
-def write_figures(results: dict, out_dir: Path) -> dict[str, str]:
-    metric = results["metric"]
-    figures = {f"Test {metric} vs horizon": plot_score_vs_horizon(
-        results["cells"], main_models(results["cells"][0]), metric, out_dir / "horizons.png").name}
-    sweep = results["sweep"]
-    if sweep is not None:
-        title = (f"k = {sweep['horizon']}, n = {size_text(sweep['train_size'])}: distilled test {metric}; alone "
-                 f"{sweep[ALONE]['mean']:.3g}, teacher {sweep['teacher']['mean']:.3g}")
-        means = [[cell["mean"] for cell in row] for row in sweep["grid"]]
-        figures["lambda x T sweep"] = plot_lambda_temperature(means, sweep["lam"], sweep["temperature"], title,
-                                                              metric, out_dir / "sweep.png").name
-    return figures
+def privileged_notes(config: PrivilegedConfig) -> list[str]:
+    """Plain-language notes on what each model sees and how it is scored."""
+    cv, privileged = config.cv, config.privileged
+    notes = ["Students never read a privileged cell: their inputs are the rows t - input_length + 1 .. t of the "
+             "target and data.features only (tested by perturbing every privileged value).",
+             "The teacher is scored with its privileged inputs on the test samples too: a reference of what is "
+             "reachable if the future (or the missing sensors) were known, not a model that could be deployed.",
+             "Every model is scored against the true test targets; agreement with the teacher is reported "
+             "separately as fidelity_to_teacher.",
+             "Training size n: the n training samples of a fold closest in time to its test block (a short stretch "
+             "of history), after the purge; the scaler of each fold is fitted on the rows those samples read."]
+    if cv.split == "blocked":
+        notes.append("Blocked folds with a purge gap: no row a test sample reads (inputs, privileged rows, target) "
+                     "is read by any training sample.")
+    else:
+        notes.append("LEAK: shuffled folds over overlapping samples - test samples share rows with training "
+                     "samples (use cv.split: blocked).")
+    if privileged.teacher_sees == "privileged":
+        notes.append("The teacher sees the privileged cells only, not the student's inputs (as in Lopez-Paz et al.).")
+    if config.target.inputs == "changes":
+        notes.append("Inputs are encoded as changes from row t (row t kept as is), standardised with training "
+                     "statistics: an invertible linear re-encoding of the same values (same information, same "
+                     "linear model class) that Adam fits in far fewer steps than nearly collinear lagged values.")
+    if config.target.kind == "value":
+        notes.append("Value targets: the student's loss is (1 - lam) * MSE(truth) + lam * MSE(teacher); "
+                     "temperature is not used. Errors are in scaled units (MinMax of the fold).")
+    return notes

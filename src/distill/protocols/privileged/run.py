@@ -34,7 +34,13 @@ from distill.io.run_writer import RunOutput, write_run
 from distill.io.tables import text_table
 from distill.models.baselines import Majority, Persistence
 from distill.protocols.privileged.config import ALONE, DISTILLED, PrivilegedConfig, check_privileged_config
-from distill.protocols.privileged.report import cell_table, helps_lines, privileged_markdown, write_figures
+from distill.protocols.privileged.figures import privileged_figures
+from distill.protocols.privileged.report import (
+    cell_table,
+    helps_lines,
+    privileged_markdown,
+    privileged_notes,
+)
 from distill.tasks.generalized import GeneralizedDistillationTask
 from distill.tasks.regression import RegressionTask
 from distill.tasks.specs import DistilledStudentSpec
@@ -130,7 +136,7 @@ def task_for(kind: str) -> tuple[Task, dict[str, BaselineFactory], str]:
     return RegressionTask(), {"persistence": lambda fold: Persistence(0, 1)}, "mse"
 
 
-def sweep_name(lam: float, temperature: float) -> str:
+def lambda_temperature_cell_name(lam: float, temperature: float) -> str:
     """Student name of one sweep cell, e.g. `distilled_lam0.5_T2`."""
     return f"distilled_lam{lam:g}_T{temperature:g}"
 
@@ -144,7 +150,8 @@ def make_students(config: PrivilegedConfig, with_sweep: bool) -> dict[str, Disti
     if with_sweep:
         for temperature in config.sweep.temperature:
             for lam in config.sweep.lam:
-                students[sweep_name(lam, temperature)] = DistilledStudentSpec(**model, lam=lam, temperature=temperature)
+                name = lambda_temperature_cell_name(lam, temperature)
+                students[name] = DistilledStudentSpec(**model, lam=lam, temperature=temperature)
     return students
 
 
@@ -183,40 +190,11 @@ def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_
 def sweep_grid(cell: dict, config: PrivilegedConfig, metric: str) -> dict:
     """The sweep's cells (temperature rows x lambda columns) of the cell that ran it."""
     sweep, models = config.sweep, cell["models"]
-    grid = [[{key: models[sweep_name(lam, t)]["test"][metric][key] for key in ("mean", "sem")} for lam in sweep.lam]
-            for t in sweep.temperature]
+    grid = [[{key: models[lambda_temperature_cell_name(lam, t)]["test"][metric][key] for key in ("mean", "sem")}
+             for lam in sweep.lam] for t in sweep.temperature]
     return {"horizon": cell["horizon"], "train_size": cell["train_size"], "metric": metric, "lam": sweep.lam,
             "temperature": sweep.temperature, "grid": grid,
             **{name: models[name]["test"][metric] for name in ("teacher", ALONE, DISTILLED)}}
-
-
-def honesty_notes(config: PrivilegedConfig) -> list[str]:
-    """Plain-language notes on what each model sees and how it is scored."""
-    cv, privileged = config.cv, config.privileged
-    notes = ["Students never read a privileged cell: their inputs are the rows t - input_length + 1 .. t of the "
-             "target and data.features only (tested by perturbing every privileged value).",
-             "The teacher is scored with its privileged inputs on the test samples too: a reference of what is "
-             "reachable if the future (or the missing sensors) were known, not a model that could be deployed.",
-             "Every model is scored against the true test targets; agreement with the teacher is reported "
-             "separately as fidelity_to_teacher.",
-             "Training size n: the n training samples of a fold closest in time to its test block (a short stretch "
-             "of history), after the purge; the scaler of each fold is fitted on the rows those samples read."]
-    if cv.split == "blocked":
-        notes.append("Blocked folds with a purge gap: no row a test sample reads (inputs, privileged rows, target) "
-                     "is read by any training sample.")
-    else:
-        notes.append("LEAK: shuffled folds over overlapping samples - test samples share rows with training "
-                     "samples (use cv.split: blocked).")
-    if privileged.teacher_sees == "privileged":
-        notes.append("The teacher sees the privileged cells only, not the student's inputs (as in Lopez-Paz et al.).")
-    if config.target.inputs == "changes":
-        notes.append("Inputs are encoded as changes from row t (row t kept as is), standardised with training "
-                     "statistics: an invertible linear re-encoding of the same values (same information, same "
-                     "linear model class) that Adam fits in far fewer steps than nearly collinear lagged values.")
-    if config.target.kind == "value":
-        notes.append("Value targets: the student's loss is (1 - lam) * MSE(truth) + lam * MSE(teacher); "
-                     "temperature is not used. Errors are in scaled units (MinMax of the fold).")
-    return notes
 
 
 def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) -> dict:
@@ -240,13 +218,13 @@ def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) 
             "data": {"source": series.source, "rows": len(series.values), "columns": series.columns,
                      "target": series.target, "input_length": target.input_length},
             "privileged": config.privileged.model_dump(), "cells": cells, "sweep": sweep,
-            "notes": honesty_notes(config)}
+            "notes": privileged_notes(config)}
 
 
 def execute(config: PrivilegedConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write the protocol: figures, config.yaml, report.md, then results.json; return the summary."""
     results = run_privileged(config, show_progress)
-    output = RunOutput(results=results, figures=lambda folder: write_figures(results, folder),
+    output = RunOutput(results=results, figures=lambda folder: privileged_figures(results, folder),
                        report=lambda figures: privileged_markdown(results, config, figures),
                        summary=[text_table(cell_table(results)), "", *helps_lines(results)])
     return write_run(output, config, out_dir)
