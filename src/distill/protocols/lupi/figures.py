@@ -5,10 +5,9 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import MODEL_COLORS, plt, save_figure
+from distill.io.plotting import MODEL_COLORS, heat_map, plt, save_figure
 from distill.protocols.lupi.experiments import MODELS
 from distill.protocols.lupi.report import sweep_means
-from distill.protocols.privileged.figures import plot_lambda_temperature
 
 
 def plot_lupi_bars(experiments: dict, published: dict, models: tuple[str, ...], path: Path) -> Path:
@@ -38,6 +37,8 @@ def lupi_figures(results: dict, out_dir: Path) -> dict[str, str]:
     if sweep is not None:
         title = (f"{sweep['experiment']}: distilled test accuracy (%); teacher {sweep['privileged']['mean']:.1f}, "
                  f"regular {sweep['regular']['mean']:.1f}")
-        figures["lambda x T sweep"] = plot_lambda_temperature(sweep_means(sweep), sweep["lam"], sweep["temperature"],
-                                                              title, "accuracy (%)", out_dir / "sweep.png").name
+        figures["lambda x T sweep"] = heat_map(sweep_means(sweep), sweep["temperature"], sweep["lam"],
+                                               row_label="temperature T",
+                                               column_label="lambda (weight of the teacher's soft labels)",
+                                               title=title, label="accuracy (%)", path=out_dir / "sweep.png").name
     return figures
