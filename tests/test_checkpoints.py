@@ -116,3 +116,23 @@ def test_export_errors_are_one_line_and_write_nothing(forecast_run, capsys, tmp_
     assert main(["export", str(out_dir), "persistence", "--out", str(target)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("distill: error: ") and err.count("\n") == 1 and not target.exists()
+
+
+def test_privileged_models_reload_per_cell_and_fold(tmp_path):
+    from distill.io.run_writer import RunOutput, TrainedModels
+    from distill.protocols.privileged.run import run_privileged
+
+    config = load_config("mackey-glass-pi", ["data.mackey_glass.length=300", "target.horizons=[3]",
+                                             "target.train_sizes=[40]", "cv.folds=2", "train.epochs=3",
+                                             "report.latency_repeats=3"])
+    trained: list[TrainedModels] = []
+    results = run_privileged(config, show_progress=False, trained=trained)
+    write_run(RunOutput(results, lambda folder: {}, lambda figures: "", [], trained=trained), config, tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())["checkpoints"]
+    assert set(saved) == {"h3-n40/teacher", "h3-n40/student_distilled", "h3-n40/student_alone"}
+    assert saved["h3-n40/teacher"]["files"] == ["models/h3-n40/teacher-fold1.pt", "models/h3-n40/teacher-fold2.pt"]
+    for fold in (1, 2):
+        for name in ("teacher", "student_distilled"):
+            loaded, original = load_model(tmp_path, f"h3-n40/{name}", fold), trained[0].models[fold - 1][name]
+            x = torch.randn(5, *trained[0].input_shapes[name])
+            assert torch.equal(predict(loaded, x), predict(original, x))

@@ -75,3 +75,26 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, sets, message):
     status = main(["run", "lupi-synthetic", "--out", str(tmp_path), *cli_args(*TINY, *sets)])
     _, err = capsys.readouterr()
     assert status == 2 and message in err and err.count("\n") == 1
+
+
+def test_saved_models_compute_the_trained_logits(tmp_path):
+    import torch
+
+    from distill.io.checkpoints import load_model
+    from distill.protocols.lupi.experiments import run_lupi_synthetic
+
+    trained = {}
+    run_lupi_synthetic(repetitions=2, train_size=20, test_size=10, dim=5, epochs=3, experiments=["clean_labels"],
+                       trained=trained)
+    status = main(["run", "lupi-synthetic", "--out", str(tmp_path), *cli_args(*TINY, "synthetic.experiments=[clean_labels]")])
+    assert status == 0
+    saved = json.loads((tmp_path / "results.json").read_text())["checkpoints"]
+    assert set(saved) == {f"clean_labels/{name}" for name in ("privileged", "regular", "distilled")}
+    assert len(saved["clean_labels/regular"]["files"]) == 3  # one file per repetition
+    batch = trained["clean_labels"]["regular"]
+    x = torch.randn(2, 5, 7)  # (reps, d, n)
+    from distill.protocols.lupi.run import as_modules
+    for repetition, module in enumerate(as_modules(batch)):
+        expected = batch.logits(x)[repetition].T  # (n, classes)
+        assert torch.allclose(module(x[repetition].T), expected, atol=1e-6)
+    assert load_model(tmp_path, "clean_labels/distilled", fold=3)(torch.zeros(1, 5)).shape == (1, 2)

@@ -48,12 +48,17 @@ def results_json(results: dict) -> str:
 
 @dataclass
 class TrainedModels:
-    """Every fold's trained models by name, the config entry each was built from, and one example's input shape."""
+    """Every fold's trained models by name, the config entry each was built from, and one example's input shape.
+
+    A run with several protocol runs (the privileged protocol's cells) saves each in its own `folder` under
+    `models/` and names its entries `<prefix><name>` in results.json `checkpoints`.
+    """
 
     models: list[dict[str, nn.Module]]
     specs: dict[str, ModelSpec]
     input_shapes: dict[str, tuple[int, ...]]
     folder: str = "models"
+    prefix: str = ""
 
 
 @dataclass
@@ -80,7 +85,7 @@ def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
     results = output.results
     for trained in output.trained:
         entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, out_dir, trained.folder)
-        results.setdefault("checkpoints", {}).update(entries)
+        results.setdefault("checkpoints", {}).update({trained.prefix + name: entry for name, entry in entries.items()})
     if output.files is not None:
         results.update(output.files(out_dir))
     figures = output.figures(out_dir)

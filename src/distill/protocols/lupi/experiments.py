@@ -202,18 +202,20 @@ def _pad_model(model: LinearSoftmax, width: int) -> LinearSoftmax:
     return LinearSoftmax(F.pad(model.weight, (0, width - model.weight.shape[2])), model.bias)
 
 
-def run_batch(batch: Batch, *, lam: float, temperature: float, epochs: int, lr: float,
-              batch_size: int) -> dict[str, np.ndarray]:
-    """Train teacher, regular model and distilled student on every repetition; test accuracy per model."""
+def train_batch(batch: Batch, *, lam: float, temperature: float, epochs: int, lr: float,
+                batch_size: int) -> tuple[dict[str, np.ndarray], dict[str, LinearSoftmax]]:
+    """Train teacher, regular model and distilled student on every repetition: test accuracy per model, and the
+    trained models (privileged / regular / distilled)."""
     train = {"epochs": epochs, "lr": lr, "batch_size": batch_size}
     teacher, regular = fit_privileged_and_regular(batch, **train)
     soft_targets = torch.softmax(teacher.logits(batch.privileged_train) / temperature, dim=1)  # (reps, 2, n)
     student = fit_linear_softmax(batch.regular_train, batch.labels_train, batch.inits["distilled"],
                                  shuffle_seeds=batch.shuffle_seeds, soft_targets=soft_targets, lam=lam,
                                  temperature=temperature, **train)
-    return {"privileged": accuracy(teacher.logits(batch.privileged_test), batch.labels_test),
-            "regular": accuracy(regular.logits(batch.regular_test), batch.labels_test),
-            "distilled": accuracy(student.logits(batch.regular_test), batch.labels_test)}
+    accuracies = {"privileged": accuracy(teacher.logits(batch.privileged_test), batch.labels_test),
+                  "regular": accuracy(regular.logits(batch.regular_test), batch.labels_test),
+                  "distilled": accuracy(student.logits(batch.regular_test), batch.labels_test)}
+    return accuracies, {"privileged": teacher, "regular": regular, "distilled": student}
 
 
 @contextmanager
@@ -266,13 +268,15 @@ def check_settings(repetitions: int, train_size: int, test_size: int, dim: int, 
 def run_lupi_synthetic(repetitions: int = 100, train_size: int = 200, test_size: int = 1000, dim: int = 50,
                        lam: float = 1.0, temperature: float = 1.0, epochs: int = 1000, lr: float = DEFAULT_LR,
                        batch_size: int = DEFAULT_BATCH_SIZE, seed: int = 0,
-                       experiments: Sequence[str] | None = None, workers: int | None = None) -> dict:
+                       experiments: Sequence[str] | None = None, workers: int | None = None,
+                       trained: dict[str, dict[str, LinearSoftmax]] | None = None) -> dict:
     """Run the synthetic experiments of Lopez-Paz et al. 2016 and return test accuracies in percent.
 
     The experiments are independent, so they run in parallel (`map_in_threads` with `workers`).
 
     Returns {"experiments": {name: {model: {"accuracy": {"mean", "sem", "std", "per_repetition"}}}},
-    "published": PUBLISHED, "settings": {...}} with model in privileged / regular / distilled.
+    "published": PUBLISHED, "settings": {...}} with model in privileged / regular / distilled. With `trained`
+    given, each experiment's trained models (all repetitions, by model name) are put there.
     """
     check_weight("lambda", lam)
     check_temperature(temperature)
@@ -281,10 +285,14 @@ def run_lupi_synthetic(repetitions: int = 100, train_size: int = 200, test_size:
 
     def run_experiment(name: str) -> dict:
         batch = make_batch(name, repetitions, dim=dim, train_size=train_size, test_size=test_size, seed=seed)
-        accuracies = run_batch(batch, lam=lam, temperature=temperature, epochs=epochs, lr=lr, batch_size=batch_size)
-        return {model: {"accuracy": summarise(acc)} for model, acc in accuracies.items()}
+        accuracies, models = train_batch(batch, lam=lam, temperature=temperature, epochs=epochs, lr=lr,
+                                         batch_size=batch_size)
+        return {model: {"accuracy": summarise(acc)} for model, acc in accuracies.items()}, models
 
-    results = dict(zip(names, map_in_threads(run_experiment, names, workers)))
+    outcomes = dict(zip(names, map_in_threads(run_experiment, names, workers)))
+    results = {name: scores for name, (scores, _) in outcomes.items()}
+    if trained is not None:
+        trained.update({name: models for name, (_, models) in outcomes.items()})
     settings = {"repetitions": repetitions, "train_size": train_size, "test_size": test_size, "dim": dim,
                 "lam": lam, "temperature": temperature, "epochs": epochs, "lr": lr, "batch_size": batch_size,
                 "seed": seed}

@@ -83,7 +83,14 @@ def lupi_markdown(results: dict, config: LupiConfig, figures: dict[str, str]) ->
                   f"T = {sweep['temperature'][best[0]]:g}; privileged teacher {_pct(sweep['privileged'])}, "
                   f"regular {_pct(sweep['regular'])}. The best cell is chosen on the test sets it is scored on, "
                   "so its score is optimistic."]
-    parts += ["## Notes", "\n".join(f"- {note}" for note in results["notes"]), "## Figures"]
+    parts += ["## Notes", "\n".join(f"- {note}" for note in results["notes"])]
+    if results.get("checkpoints"):
+        parts += ["## Trained models", "Every repetition's privileged, regular and distilled model is saved as "
+                  "`models/<experiment>/<model>-fold<r>.pt` (r = repetition) and named `<experiment>/<model>` in "
+                  "results.json `checkpoints`: a registry `mlp` without hidden layers that reads one example "
+                  "standardised with its repetition's training statistics (not saved; the data are regenerated "
+                  "from the seed)."]
+    parts.append("## Figures")
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
 

@@ -11,9 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from distill.io.run_writer import RunOutput, write_run
+from distill.config import ModelSpec
+from distill.io.run_writer import RunOutput, TrainedModels, write_run
 from distill.io.tables import text_table
+from distill.models import build_model
 from distill.protocols.lupi.config import LupiConfig
 from distill.protocols.lupi.experiments import (
     MODELS,
@@ -28,7 +31,9 @@ from distill.protocols.lupi.experiments import (
 )
 from distill.protocols.lupi.figures import lupi_figures
 from distill.protocols.lupi.report import check_lines, lupi_markdown, lupi_notes, lupi_table
-from distill.protocols.lupi.trainer import fit_linear_softmax
+from distill.protocols.lupi.trainer import LinearSoftmax, fit_linear_softmax
+
+LINEAR = {"hidden": []}  # a registry MLP without hidden layers: the 2-output linear softmax the experiments train
 
 
 def paired_difference(a: list[float], b: list[float]) -> dict:
@@ -86,13 +91,39 @@ def run_sweep(config: LupiConfig) -> dict:
                                   for name, values in reference.items()}}
 
 
-def run_lupi(config: LupiConfig) -> dict:
-    """Run the experiments (and the sweep, if any); return the results.json content."""
+def as_modules(models: LinearSoftmax) -> list[nn.Module]:
+    """Each repetition's linear softmax as the registry's logistic regression (`mlp` with `hidden: []`), which
+    reads one standardised example (d,) and returns its 2 logits."""
+    modules = []
+    for weight, bias in zip(models.weight, models.bias):  # weight (classes, d), bias (classes, 1)
+        module = build_model("mlp", (weight.shape[1],), weight.shape[0], **LINEAR)
+        module.head.load_state_dict({"weight": weight.detach().clone(), "bias": bias[:, 0].detach().clone()})
+        modules.append(module.eval())
+    return modules
+
+
+def trained_models(trained: dict[str, dict[str, LinearSoftmax]]) -> list[TrainedModels]:
+    """Every experiment's models for the run writer: `models/<experiment>/<model>-fold<r>.pt`, one file per
+    repetition r (the repetitions play the part of folds)."""
+    saved = []
+    for experiment, models in trained.items():
+        modules = {name: as_modules(batch) for name, batch in models.items()}
+        per_repetition = [dict(zip(modules, fold)) for fold in zip(*modules.values())]
+        saved.append(TrainedModels(per_repetition, {name: ModelSpec(model="mlp", options=LINEAR) for name in modules},
+                                   {name: (batch.weight.shape[2],) for name, batch in models.items()},
+                                   folder=f"models/{experiment}", prefix=f"{experiment}/"))
+    return saved
+
+
+def run_lupi(config: LupiConfig, trained: dict[str, dict[str, LinearSoftmax]] | None = None) -> dict:
+    """Run the experiments (and the sweep, if any); return the results.json content. With `trained` given,
+    each experiment's trained models are put there."""
     settings = config.synthetic
     result = run_lupi_synthetic(repetitions=settings.repetitions, train_size=settings.train_size,
                                 test_size=settings.test_size, dim=settings.dim, lam=config.distill.lam,
                                 temperature=config.distill.temperature, epochs=settings.epochs, lr=settings.lr,
-                                batch_size=settings.batch_size, seed=config.seed, experiments=settings.experiments)
+                                batch_size=settings.batch_size, seed=config.seed, experiments=settings.experiments,
+                                trained=trained)
     return {"recipe": config.name, "protocol": config.protocol, "accuracy_unit": "percent", **result,
             "checks": published_checks(result["experiments"], result["published"]),
             "sweep": run_sweep(config) if config.sweep is not None else None, "notes": lupi_notes()}
@@ -100,8 +131,10 @@ def run_lupi(config: LupiConfig) -> dict:
 
 def execute(config: LupiConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write the recipe: figures, config.yaml, report.md, then results.json; return the summary."""
-    results = run_lupi(config)
+    trained: dict[str, dict[str, LinearSoftmax]] = {}
+    results = run_lupi(config, trained)
     output = RunOutput(results=results, figures=lambda folder: lupi_figures(results, folder),
                        report=lambda figures: lupi_markdown(results, config, figures),
-                       summary=[text_table(lupi_table(results)), "", *check_lines(results["checks"])])
+                       summary=[text_table(lupi_table(results)), "", *check_lines(results["checks"])],
+                       trained=trained_models(trained))
     return write_run(output, config, out_dir)

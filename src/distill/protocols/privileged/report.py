@@ -96,7 +96,13 @@ def privileged_markdown(results: dict, config: PrivilegedConfig, figures: dict[s
              "## Where the privileged teacher helps (computed)", "\n".join(f"- {line}" for line in helps_lines(results))]
     if results["sweep"] is not None:
         parts += ["## lambda x T sweep", "\n".join(sweep_lines(results["sweep"], results["higher_is_better"]))]
-    parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]), "## Figures"]
+    parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"])]
+    if results.get("checkpoints"):
+        example = next(iter(results["checkpoints"]))
+        parts += ["## Trained models", "Every cell's fold models are saved as `models/<cell>/<name>-fold<k>.pt` (cell = "
+                  f"h<horizon>-n<training size>); results.json `checkpoints` names them `<cell>/<name>`, and "
+                  f"`distill.checkpoints.load_model(run_dir, {example!r}, fold)` rebuilds one."]
+    parts.append("## Figures")
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
 

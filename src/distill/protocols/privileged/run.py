@@ -30,7 +30,7 @@ from distill.data.privileged_windows import (
 from distill.data.series import SeriesTable, load_series
 from distill.data.windows import TableScaler, covered_days, make_folds
 from distill.errors import DistillError
-from distill.io.run_writer import RunOutput, write_run
+from distill.io.run_writer import RunOutput, TrainedModels, write_run
 from distill.io.tables import text_table
 from distill.models.baselines import Majority, Persistence
 from distill.protocols.privileged.config import ALONE, DISTILLED, PrivilegedConfig, check_privileged_config
@@ -169,15 +169,26 @@ def describe_inputs(layout: SampleLayout, columns: list[str]) -> dict:
             for role in ("student", "teacher")}
 
 
+def cell_id(horizon: int, train_size: int | None) -> str:
+    """A cell's name in saved-model paths, e.g. `h3-n100` (`n-all`: every training row)."""
+    return f"h{horizon}-n{'all' if train_size is None else train_size}"
+
+
 def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_size: int | None, with_sweep: bool,
-             show_progress: bool | None) -> dict:
-    """One (horizon, training size) cell through the shared protocol; scores summarised over folds."""
+             show_progress: bool | None, trained: list[TrainedModels] | None = None) -> dict:
+    """One (horizon, training size) cell through the shared protocol; scores summarised over folds. The cell's
+    trained models are appended to `trained` (when given) for the run writer to save."""
     layout = layout_for(config, series, horizon)
     folds = make_cell_folds(config, series.values, layout, train_size)
     task, baselines, metric = task_for(config.target.kind)
-    protocol = run_protocol(folds, task, config.teacher, make_students(config, with_sweep), config.train,
+    students = make_students(config, with_sweep)
+    protocol = run_protocol(folds, task, config.teacher, students, config.train,
                             config.seed, baselines, latency_repeats=config.report.latency_repeats,
                             show_progress=show_progress)
+    if trained is not None:
+        name = cell_id(horizon, train_size)
+        trained.append(TrainedModels(protocol.models, {"teacher": config.teacher, **students}, protocol.input_shapes(),
+                                     folder=f"models/{name}", prefix=f"{name}/"))
     baseline = next(iter(baselines))
     summary = summarize_protocol(protocol, [(DISTILLED, ALONE), ("teacher", ALONE), (ALONE, baseline)], metric)
     difference = summary["comparison"][f"{DISTILLED}_vs_{ALONE}"]
@@ -197,8 +208,10 @@ def sweep_grid(cell: dict, config: PrivilegedConfig, metric: str) -> dict:
             **{name: models[name]["test"][metric] for name in ("teacher", ALONE, DISTILLED)}}
 
 
-def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) -> dict:
-    """Run every (horizon, training size) cell and return the results.json content (nothing is written)."""
+def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None,
+                   trained: list[TrainedModels] | None = None) -> dict:
+    """Run every (horizon, training size) cell and return the results.json content (nothing is written);
+    each cell's trained models are appended to `trained` when given."""
     check_privileged_config(config)
     series = load_series(config.data)
     target = config.target
@@ -209,7 +222,7 @@ def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) 
     cells, sweep = [], None
     for horizon in target.horizons:
         for size in sizes:
-            cell = run_cell(config, series, horizon, size, (horizon, size) == sweep_at, show_progress)
+            cell = run_cell(config, series, horizon, size, (horizon, size) == sweep_at, show_progress, trained)
             if (horizon, size) == sweep_at:
                 sweep = sweep_grid(cell, config, metric)
             cells.append(cell)
@@ -223,8 +236,9 @@ def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None) 
 
 def execute(config: PrivilegedConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write the protocol: figures, config.yaml, report.md, then results.json; return the summary."""
-    results = run_privileged(config, show_progress)
+    trained: list[TrainedModels] = []
+    results = run_privileged(config, show_progress, trained)
     output = RunOutput(results=results, figures=lambda folder: privileged_figures(results, folder),
                        report=lambda figures: privileged_markdown(results, config, figures),
-                       summary=[text_table(cell_table(results)), "", *helps_lines(results)])
+                       summary=[text_table(cell_table(results)), "", *helps_lines(results)], trained=trained)
     return write_run(output, config, out_dir)
