@@ -1,6 +1,6 @@
 """COVID-19 Open Data v3 per-location tables: load from a path or a cached download, clean as the seed did.
 
-Cleaning (seed study, REFERENCE.md section 1): drop text columns, drop every column with at most 2
+Cleaning (as the seed study's notebook did): drop text columns, drop every column with at most 2
 distinct values (NaN counts as a value), drop `cumulative_*` (they duplicate the `new_*` columns),
 fill NaN with 0, sort by date. What was dropped, and why, is returned so reports can show it.
 """

@@ -2,8 +2,8 @@
 
 The delay differential equation dx/dt = -a x(t) + b x(t - tau) / (1 + x(t - tau)^10) is integrated with
 Euler steps of size `step` from a constant history x(t) = history for t <= 0, and sampled once per time
-unit. With step = 1 this is the discrete map of the verified privileged-information setup (REFERENCE.md
-section 3; Hayashi et al. 2019 use the same series):
+unit. With step = 1 this is the discrete map of the privileged-information time-series setup (Hayashi et al.
+2019 use the same series):
 
     x_{t+1} = x_t - a x_t + b x_{t-tau} / (1 + x_{t-tau}^10),   a = 0.1, b = 0.2, tau = 17, history 0.9.
 

@@ -41,7 +41,7 @@ class ClassificationReport(Section):
 
 
 class ClassificationConfig(RecipeConfig):
-    """The cross-validated teacher -> students protocol on labelled images (issue: classification)."""
+    """The cross-validated teacher -> students protocol on labelled images (hinton-digits and the other image recipes)."""
 
     protocol: Literal["classification"] = "classification"
     data: ClassificationData = Field(default_factory=ClassificationData)

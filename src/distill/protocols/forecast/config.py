@@ -28,7 +28,7 @@ class ReportSection(Section):
 
 
 class ForecastConfig(RecipeConfig):
-    """The cross-validated teacher -> students protocol on windowed time series (issue: covid recipes)."""
+    """The cross-validated teacher -> students protocol on windowed time series (covid-lstm, covid-seed)."""
 
     protocol: Literal["forecast"] = "forecast"
     data: ForecastData = Field(default_factory=ForecastData)

@@ -1,9 +1,10 @@
-"""Config schemas of generalized distillation with privileged information (issue 4).
+"""Config schema of the `privileged` protocol (mackey-glass-pi, pm25-pi): generalized distillation with
+privileged time-series information (Lopez-Paz et al. 2016; Hayashi et al. 2019).
 
-`GeneralizedDistillation` (lambda, T) and `LambdaTemperatureGrid` (a lambda x T sweep) serve both the
-synthetic `lupi-synthetic` protocol and the `privileged` time-series protocol (mackey-glass-pi, pm25-pi).
-Single-field limits (lambda in [0, 1], T > 0, positive horizons...) are checked by pydantic when the YAML is
-read; `check_privileged_config` adds the checks that need several fields at once.
+The distillation weights (`GeneralizedDistillation`, `distill.tasks.specs`) and the lambda x T grid
+(`LambdaTemperatureGrid`, `distill.config`) are shared with `lupi-synthetic`. Single-field limits (lambda in
+[0, 1], T > 0, positive horizons...) are checked by pydantic when the YAML is read; `check_privileged_config`
+adds the checks that need several fields at once.
 """
 from __future__ import annotations
 
