@@ -23,7 +23,7 @@ from torch import nn
 
 from distill.models import build_model
 from distill.protocols import load_config
-from distill.protocols.forecast.run import load_frame, make_fold_data, run_forecast
+from distill.protocols.forecast.run import load_frame, make_window_folds, run_forecast
 
 
 def reference_fit(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
@@ -82,7 +82,7 @@ def main() -> None:
     config = load_config("covid-seed", [f"train.epochs={args.epochs}", f"cv.folds={args.folds}"])
     clean, _ = load_frame(config)
     values = clean.frame.to_numpy(dtype=np.float32)
-    folds, _ = make_fold_data(config, values, clean.frame.columns.get_loc(config.data.target))
+    folds, _ = make_window_folds(config, values, clean.frame.columns.get_loc(config.data.target))
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch's lazy optimizer imports (~2 s): paid by neither
     default_threads = torch.get_num_threads()

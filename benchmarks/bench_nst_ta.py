@@ -12,9 +12,9 @@ import time
 from pathlib import Path
 
 from distill import protocols
+from distill.io.run_writer import write_run
 from distill.io.tables import format_mean_sem
-from distill.protocols.classification.report import write_classification_outputs
-from distill.protocols.classification.run import run_classification
+from distill.protocols.classification.run import classification_output, run_classification
 
 TARGET_SECONDS = 600
 
@@ -29,7 +29,7 @@ def main() -> None:
     config = protocols.load_config("nst-ta", args.set)
     run = run_classification(config, show_progress=False)
     trained = time.perf_counter() - start
-    write_classification_outputs(run, config, out_dir)
+    write_run(classification_output(run, config), config, out_dir)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     results = run.results
     print(f"nst-ta, {results['folds']} folds, {len(run.students)} students: wall {wall:.1f} s "
