@@ -38,10 +38,10 @@ def distill_imports(name: str) -> set[str]:
     """The distill modules `name` imports (absolute imports, anywhere in the file)."""
     found = set()
     for node in ast.walk(ast.parse(module_path(name).read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "distill":  # from distill import protocols
-            found.update(f"distill.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "distill":
-            found.add(node.module)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "distill":
+            for alias in node.names:  # `from distill.models import cnn` imports the module distill.models.cnn
+                submodule = f"{node.module}.{alias.name}"
+                found.add(submodule if submodule in MODULES else node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names if alias.name.split(".")[0] == "distill")
     return found

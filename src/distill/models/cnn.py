@@ -11,6 +11,7 @@ from torch import nn
 
 from distill.errors import DistillError
 from distill.models.heads import output_activation
+from distill.models.registry import register_model
 
 
 def conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -30,6 +31,7 @@ def check_image_shape(input_shape: tuple[int, ...], model: str) -> tuple[int, in
     return input_shape
 
 
+@register_model("cnn")
 class SmallCNN(nn.Module):
     """`len(channels)` conv blocks of the given widths -> flatten -> Linear(hidden)-ReLU -> Linear(output_dim).
 

@@ -6,8 +6,10 @@ from torch import nn
 
 from distill.errors import DistillError
 from distill.models.heads import output_activation
+from distill.models.registry import register_model
 
 
+@register_model("lstm")
 class LSTMForecaster(nn.Module):
     """LSTM(features, hidden, layers) -> flatten all `days` hidden states -> Linear/ReLU head -> output.
 

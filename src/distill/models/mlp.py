@@ -6,8 +6,10 @@ import math
 from torch import nn
 
 from distill.models.heads import output_activation
+from distill.models.registry import register_model
 
 
+@register_model("mlp")
 class MLP(nn.Module):
     """Flatten the input, then Linear-ReLU blocks of the given widths, then a linear output layer.
 

@@ -21,6 +21,7 @@ from torch.nn import functional as F
 from distill.errors import DistillError
 from distill.models.cnn import check_image_shape
 from distill.models.heads import output_activation
+from distill.models.registry import register_model
 
 MIN_CHANNELS = 4
 
@@ -130,6 +131,7 @@ def init_weights(model: nn.Module, zero_init_residual: bool = False) -> None:
             nn.init.zeros_(module.bn3.weight if isinstance(module, Bottleneck) else module.bn2.weight)
 
 
+@register_model("resnet")
 class ResNet(nn.Module):
     """stem -> `layer1` .. `layerK` (stride 1, then 2 each) -> global average pool -> `fc`.
 
