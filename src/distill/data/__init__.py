@@ -1,0 +1,1 @@
+"""Data sources, one module each, and the windowing, splitting and scaling shared by every time series."""
