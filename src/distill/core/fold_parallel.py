@@ -217,7 +217,7 @@ def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.T
                 epochs: int, batch_size: int, lr: float, seeds: list[int], weight_decay: float = 0.0,
                 on_epoch_end: Callable[[int], None] | None = None, tick: Callable[[], None] | None = None) -> None:
     """Adam over the stack; `batch_loss(rows)` gets (K, batch) row numbers and returns the SUM of the
-    K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.train.fit`."""
+    K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`."""
     optimizer = torch.optim.Adam(stacked.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     for epoch in range(epochs):
