@@ -86,3 +86,17 @@ def findings(models: dict, comparison: dict, lower_is_better: bool = True) -> li
     lines += [cost_sentence(models, name) for name in models
               if name.startswith("student") and "teacher" in models]
     return lines
+
+
+def verdict_line(entry: dict, unit: str = "", digits: int = 3) -> str:
+    """'student_kd - student_scratch: -12.3 +- 4.5 patients/day (95% CI ...), p = 0.02, Holm p = 0.04 -> better'."""
+    a, b = entry["difference"].split(" - ")
+    low, high = entry["ci95"]
+    p_text = "n/a" if math.isnan(entry["p_value"]) else f"{entry['p_value']:.3g}"
+    adj_text = "n/a" if math.isnan(entry["p_adjusted"]) else f"{entry['p_adjusted']:.3g}"
+    unit = f" {unit}" if unit else ""
+    claim = (f"{a} is {entry['verdict']} than {b}" if entry["verdict"] != "not distinguishable"
+             else f"{a} and {b} are not distinguishable")
+    return (f"{claim}: {entry['metric']} difference {entry['mean']:.{digits}g} +- {entry['sem']:.{digits}g}{unit} "
+            f"(95% CI {low:.{digits}g} .. {high:.{digits}g}); paired t-test p = {p_text}, Holm p = {adj_text}; "
+            f"sign test p = {entry['sign_test_p']:.3g} ({entry['wins']}/{entry['folds']} folds lower)")
