@@ -61,8 +61,31 @@ def test_checks_against_the_published_table_are_computed():
     assert checks["clean_features"]["ranking"] == ["privileged", "regular", "distilled"]
     lines = check_lines(checks)
     assert lines[0].startswith("clean_labels: within 2 points")
+    assert "Holm p = n/a" in lines[0]  # two identical differences: the t-test is undefined, no verdict
     assert lines[1].startswith("relevant_features: NOT within 2 points") and "regular -2.50" in lines[1]
-    assert "differs from the published privileged > distilled > regular" in lines[2]
+    assert "the published ranking privileged > distilled > regular is not established" in lines[2]
+
+
+def repetitions(mean: float, spread: list[float]) -> dict:
+    values = [mean + s for s in spread]
+    return {"accuracy": {"mean": sum(values) / len(values), "sem": 0.1, "per_repetition": values}}
+
+
+def test_a_ranking_matches_only_when_each_step_is_distinguishable():
+    noise = [0.0, 0.4, -0.3, 0.2, -0.1, 0.3, -0.4, 0.1]
+    clear = {"privileged": repetitions(90, noise), "distilled": repetitions(80, noise[::-1]),
+             "regular": repetitions(70, noise)}
+    # the published order, but distilled - regular = +0.28 on noise of +-0.6: the example
+    close = {"privileged": repetitions(90, noise), "distilled": repetitions(70.28, [0.6, -0.6, 0.5, -0.5, 0.7, -0.7, 0.1, 0.0]),
+             "regular": repetitions(70, noise)}
+    checks = published_checks({"clean_features": clear, "sample_dependent": close}, PUBLISHED)
+    assert checks["clean_features"]["ranking_verdict"] == "supported"
+    entry = checks["sample_dependent"]["comparison"]["distilled_vs_regular"]
+    assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
+    assert entry["verdict"] == "not distinguishable" and entry["p_adjusted"] >= entry["p_value"]
+    lines = check_lines(checks)
+    assert "matches the published" in lines[0]
+    assert "matches" not in lines[1] and "not distinguishable from regular" in lines[1]
 
 
 @pytest.mark.parametrize("sets, message", [

@@ -8,12 +8,13 @@ import pytest
 import torch
 
 from distill.cli import main
+from distill.core.stats import paired_comparison
 from distill.data.privileged_windows import ChangeEncoder, gather, make_layout, valid_samples
 from distill.data.series import load_series
 from distill.protocols import load_config
 from distill.protocols.privileged.config import ALONE, DISTILLED
 from distill.protocols.privileged.report import helps_lines
-from distill.protocols.privileged.run import make_cell_folds, nearest_samples, run_cell, verdict
+from distill.protocols.privileged.run import add_cell_verdicts, make_cell_folds, nearest_samples, run_cell
 from distill.tasks.generalized import GeneralizedDistillationTask
 
 TINY = ["data.mackey_glass.length=300", "target.horizons=[3,5]", "target.train_sizes=[40,80]", "cv.folds=2",
@@ -146,14 +147,29 @@ def test_nearest_training_samples_sit_beside_the_test_block():
     assert nearest_samples(train, np.arange(50, 60), 6).tolist() == [37, 38, 39, 70, 71, 72]
 
 
-def test_verdict_needs_a_gain_larger_than_its_sem():
-    assert verdict(0.02, 0.01) == "helps" and verdict(-0.02, 0.01) == "hurts"
-    assert verdict(0.01, 0.01) == "no clear difference" and verdict(0.0, 0.0) == "no clear difference"
+def cell_with(distilled: list[float], alone: list[float]) -> dict:
+    entry = paired_comparison(distilled, alone, DISTILLED, ALONE, "accuracy")
+    gain = {"mean": entry["mean"], "sem": entry["sem"]}
+    return {"comparison": {f"{DISTILLED}_vs_{ALONE}": entry}, "gain": gain}
+
+
+def test_verdict_needs_a_holm_corrected_paired_test_not_one_sem():
+    clear = cell_with([0.9, 0.91, 0.92, 0.9, 0.91], [0.8, 0.8, 0.81, 0.79, 0.8])
+    one_sem = cell_with([0.9, 0.8, 0.95, 0.7, 0.9], [0.8, 0.82, 0.8, 0.75, 0.8])  # gain 0.056 > SEM 0.039, p = 0.22
+    assert one_sem["gain"]["mean"] > one_sem["gain"]["sem"]
+    add_cell_verdicts([clear, one_sem], lower_is_better=False)
+    assert clear["verdict"] == "helps" and one_sem["verdict"] == "not distinguishable"
+    assert clear["gain"]["p_adjusted"] == clear["comparison"][f"{DISTILLED}_vs_{ALONE}"]["p_adjusted"] < 0.05
+    worse = cell_with([0.8, 0.8, 0.81, 0.79, 0.8], [0.9, 0.91, 0.92, 0.9, 0.91])
+    add_cell_verdicts([worse], lower_is_better=False)
+    assert worse["verdict"] == "hurts"
 
 
 def test_report_statements_come_from_the_numbers():
-    cells = [{"horizon": 3, "train_size": 100, "gain": {"mean": 0.05, "sem": 0.01}, "verdict": "helps"},
-             {"horizon": 8, "train_size": 100, "gain": {"mean": -0.001, "sem": 0.01}, "verdict": "no clear difference"}]
+    cells = [{"horizon": 3, "train_size": 100, "gain": {"mean": 0.05, "sem": 0.01, "p_adjusted": 0.01},
+              "verdict": "helps"},
+             {"horizon": 8, "train_size": 100, "gain": {"mean": -0.001, "sem": 0.01, "p_adjusted": 0.9},
+              "verdict": "not distinguishable"}]
     lines = helps_lines({"cells": cells})
     assert lines[0].startswith("The privileged teacher helps the student at k = 3 / n = 100 (+0.0500")
     assert lines[1].startswith("No (horizon, training size) cell where the privileged teacher hurts")
@@ -174,13 +190,16 @@ def test_mackey_glass_pi_writes_the_results_contract(tmp_path, capsys):
         scores = {name: cell["models"][name]["test"]["accuracy"] for name in (DISTILLED, ALONE)}
         gains = np.subtract(scores[DISTILLED]["per_fold"], scores[ALONE]["per_fold"])
         assert cell["gain"]["mean"] == pytest.approx(gains.mean())
-        assert cell["verdict"] == verdict(cell["gain"]["mean"], cell["gain"]["sem"])
+        entry = cell["comparison"][f"{DISTILLED}_vs_{ALONE}"]
+        assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
+        assert cell["verdict"] == {"better": "helps", "worse": "hurts"}.get(entry["verdict"], "not distinguishable")
         assert "agreement" in cell["models"][DISTILLED]["fidelity_to_teacher"]
     report = (tmp_path / "report.md").read_text()
     assert "## Where the privileged teacher helps (computed)" in report and "![Test accuracy vs horizon]" in report
     assert "student rows t-3..t of value; teacher rows t-3, t-2, t-1, t, t+1, t+2, t+4, t+5" in report
     assert (tmp_path / "horizons.png").stat().st_size > 0 and "epochs: 3" in (tmp_path / "config.yaml").read_text()
-    assert "helps the student" in out or "no difference larger" in out
+    assert "helps the student" in out or "no distinguishable difference" in out
+    assert "+- is the standard error of the mean (SEM) over 2 folds; accuracy is a fraction" in out
 
 
 def test_value_target_and_lambda_temperature_sweep(tmp_path, capsys):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from distill.core.stats import paired_comparison, summarize
+from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import findings
 
@@ -33,16 +33,21 @@ def profile(params, flops, latency):
     return {"params": params, "flops": flops, "latency_ms": {"batch1": latency, "batch256": latency}}
 
 
-def test_findings_say_who_wins_only_beyond_the_sem():
+def test_findings_name_a_winner_only_by_the_holm_corrected_verdict():
     clear = paired_comparison([1.0, 1.1, 0.9, 1.0], [2.0, 2.2, 1.9, 2.1], "student_kd", "student_scratch", "mse")
-    noisy = paired_comparison([1.0, 3.0, 1.0], [2.0, 1.0, 2.5], "teacher", "persistence", "mse")
+    # beyond two SEMs (-0.32 +- 0.12) but p = 0.06: the old rule called this "better"
+    noisy = paired_comparison([1.0] * 5, [1.5, 1.6, 0.9, 1.4, 1.2], "teacher", "persistence", "mse")
+    assert abs(noisy["mean"]) > noisy["sem"] and noisy["p_value"] > 0.05
     models = {"teacher": profile(100, 1000, 2.0), "student_kd": profile(10, 100, 0.5)}
-    lines = findings(models, {"x": clear, "y": noisy})
-    assert lines[0].startswith("student_kd is better than student_scratch by 1.05 in mse")
-    assert "4 of 4 folds favour student_kd" in lines[0]
-    assert lines[1].startswith("teacher and persistence are not distinguishable")
+    unjudged = findings(models, {"x": clear, "y": noisy})
+    assert not any("better" in line or "worse" in line for line in unjudged[:2])
+    assert "not corrected for multiple comparisons" in unjudged[0]
+    add_verdicts({"x": clear, "y": noisy})
+    lines = findings(models, {"x": clear, "y": noisy}, unit="patients/day")
+    assert lines[0].startswith("student_kd is better than student_scratch (Holm p = ")
+    assert "-1.05 +- 0.0289 patients/day (SEM; 95% CI" in lines[0] and "(4/4 folds lower)" in lines[0]
+    assert lines[1].startswith("teacher and persistence are not distinguishable (Holm p = ")
     assert lines[2] == ("student_kd has 0.10x the teacher's parameters and 0.10x its FLOPs per prediction, "
                         "and answers 4.0x faster at batch 1.")
-    higher = findings(models, {"x": clear}, lower_is_better=False)
-    assert higher[0].startswith("student_kd is worse than student_scratch")
-    assert "favour student_scratch" in higher[0]
+    higher = add_verdicts({"x": dict(clear)}, lower_is_better=False)
+    assert findings(models, higher)[0].startswith("student_kd is worse than student_scratch")

@@ -47,28 +47,25 @@ def markdown_table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def comparison_lines(comparison: dict) -> list[str]:
-    """One sentence per paired comparison: mean difference +- SEM, p-value, folds won."""
+def comparison_lines(comparison: dict, unit: str = "") -> list[str]:
+    """One sentence per paired comparison: its verdict line where it has a verdict (see `verdict_line`), else
+    the mean difference +- SEM and the uncorrected p-value, with no claim of which model is better."""
     lines = []
     for entry in comparison.values():
+        if "verdict" in entry:
+            lines.append(verdict_line(entry, unit))
+            continue
         p_value = "n/a" if entry["p_value"] is None or math.isnan(entry["p_value"]) else f"{entry['p_value']:.3g}"
         lines.append(f"{entry['difference']} in test {entry['metric']}: {entry['mean']:+.5f} +- "
-                     f"{entry['sem']:.5f} (paired t-test p = {p_value}; lower in {entry['wins']} of "
-                     f"{entry['folds']} folds)")
+                     f"{entry['sem']:.5f} (SEM; paired t-test p = {p_value}, not corrected for multiple "
+                     f"comparisons; lower in {entry['wins']} of {entry['folds']} folds)")
     return lines
 
 
-def _verdict(entry: dict, lower_is_better: bool) -> str:
-    """One sentence on a paired comparison: which model is better, and whether beyond the SEM."""
-    mean, sem = entry["mean"], entry["sem"]
-    a, b = entry["difference"].split(" - ")
-    if sem is None or math.isnan(sem) or abs(mean) <= sem:
-        return f"{a} and {b} are not distinguishable (difference {mean:+.4g} within its SEM {sem:.2g})"
-    a_better = (mean < 0) == lower_is_better
-    folds_for_a = entry["wins"] if lower_is_better else entry["folds"] - entry["wins"]
-    winner, count = (a, folds_for_a) if a_better else (b, entry["folds"] - folds_for_a)
-    return (f"{a} is {'better' if a_better else 'worse'} than {b} by {abs(mean):.4g} in {entry['metric']} "
-            f"(more than its SEM {sem:.2g}; {count} of {entry['folds']} folds favour {winner})")
+def sem_caption(folds: int, units: str = "") -> str:
+    """The sentence under a table: what +- means, over how many folds, and the units."""
+    over = f"over {folds} folds" if folds > 1 else "(one fold: no SEM, n/a)"
+    return f"+- is the standard error of the mean (SEM) {over}" + (f"; {units}" if units else "") + "."
 
 
 def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
@@ -80,23 +77,34 @@ def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
             f"per prediction, and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1.")
 
 
-def findings(models: dict, comparison: dict, lower_is_better: bool = True) -> list[str]:
-    """Plain-language findings computed from the numbers: each paired comparison and the students' costs."""
-    lines = [_verdict(entry, lower_is_better) + "." for entry in comparison.values()]
+def findings(models: dict, comparison: dict, lower_is_better: bool = True, unit: str = "") -> list[str]:
+    """Plain-language findings computed from the numbers: each paired comparison and the students' costs.
+
+    A model is called better or worse only by its `verdict` (set by `distill.core.stats.add_verdicts`: paired
+    t-test, Holm-corrected, p < 0.05); comparisons without one are stated without a claim. `lower_is_better`
+    is kept for callers of the earlier rule; the verdicts carry the direction.
+    """
+    lines = [line + "." for line in comparison_lines(comparison, unit)]
     lines += [cost_sentence(models, name) for name in models
               if name.startswith("student") and "teacher" in models]
     return lines
 
 
+def _number(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:.{digits}g}"
+
+
 def verdict_line(entry: dict, unit: str = "", digits: int = 3) -> str:
-    """'student_kd - student_scratch: -12.3 +- 4.5 patients/day (95% CI ...), p = 0.02, Holm p = 0.04 -> better'."""
+    """'student_kd is better than student_scratch (Holm p = 0.04): mae difference -12.3 +- 4.5 patients/day
+    (SEM; 95% CI ...); paired t-test p = 0.01; sign test p = 0.06 (5/5 folds lower)', or '... are not
+    distinguishable (Holm p = 0.3): ...'."""
     a, b = entry["difference"].split(" - ")
     low, high = entry["ci95"]
-    p_text = "n/a" if math.isnan(entry["p_value"]) else f"{entry['p_value']:.3g}"
-    adj_text = "n/a" if math.isnan(entry["p_adjusted"]) else f"{entry['p_adjusted']:.3g}"
     unit = f" {unit}" if unit else ""
-    claim = (f"{a} is {entry['verdict']} than {b}" if entry["verdict"] != "not distinguishable"
-             else f"{a} and {b} are not distinguishable")
-    return (f"{claim}: {entry['metric']} difference {entry['mean']:.{digits}g} +- {entry['sem']:.{digits}g}{unit} "
-            f"(95% CI {low:.{digits}g} .. {high:.{digits}g}); paired t-test p = {p_text}, Holm p = {adj_text}; "
-            f"sign test p = {entry['sign_test_p']:.3g} ({entry['wins']}/{entry['folds']} folds lower)")
+    adjusted = f"Holm p = {_number(entry['p_adjusted'])}"
+    claim = (f"{a} is {entry['verdict']} than {b} ({adjusted})" if entry["verdict"] != "not distinguishable"
+             else f"{a} and {b} are not distinguishable ({adjusted})")
+    return (f"{claim}: {entry['metric']} difference {entry['mean']:+.{digits}g} +- "
+            f"{_number(entry['sem'], digits)}{unit} (SEM; 95% CI {_number(low, digits)} .. "
+            f"{_number(high, digits)}); paired t-test p = {_number(entry['p_value'])}; sign test p = "
+            f"{entry['sign_test_p']:.3g} ({entry['wins']}/{entry['folds']} folds lower)")

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from distill.core.protocol import ProtocolResult
 from distill.data.labelled import LabelledImages
 from distill.io.checkpoints import checkpoint_section
-from distill.io.tables import comparison_lines, cost_sentence, format_mean_sem, markdown_table, model_table
+from distill.io.tables import cost_sentence, format_mean_sem, markdown_table, model_table, sem_caption, verdict_line
 from distill.protocols.classification.config import ClassificationConfig, soft_target_cell_name
 from distill.tasks.specs import ClassStudentSpec
 
 SEED_004 = ("Seed 004 (chest X-ray, 3 classes, full-width ResNets): base 85.28, NST linear 86.47, NST poly 89.75, "
             "NST poly + assistants 91.63 (% test accuracy).")
 METRICS = ["accuracy", "macro_f1", "roc_auc"]
+UNITS = ("accuracy, macro-F1 and ROC AUC are fractions (0 to 1), errors are misclassified test images per fold, "
+         "latency is in ms")
 
 
 @dataclass
@@ -75,20 +77,28 @@ def errors_lines(models: dict) -> list[str]:
             for name, entry in models.items()]
 
 
+def in_points(entry: dict) -> dict:
+    """A comparison of error rates in percentage points (the difference of accuracies, sign reversed)."""
+    scale = lambda value: None if value is None else 100 * value
+    return {**entry, "metric": "error rate", "mean": 100 * entry["mean"], "sem": scale(entry["sem"]),
+            "ci95": [scale(value) for value in entry["ci95"]]}
+
+
 def gain_lines(results: dict) -> list[str]:
-    """Accuracy gain of each distilled student over the student alone, and its share of the teacher's gap."""
+    """Each distilled student against the student alone, named by the comparison's verdict (paired t-test on the
+    test error rate over folds, Holm-corrected over the report's comparisons), and its share of the teacher's gap."""
     lines = []
     for name, gap in results.get("gap_recovered", {}).items():
-        key = f"{name}_vs_{gap['scratch']}"
-        entry = results["comparison"].get(key)
+        entry = results["comparison"].get(f"{name}_vs_{gap['scratch']}")
         if entry is None:
             continue
         share = "n/a (the teacher is not better)" if gap["share"] is None else f"{gap['share']:.0%}"
-        gain, sem = -entry["mean"], entry["sem"]
-        verdict = "beats" if gain > sem else "is worse than" if -gain > sem else "does not clearly differ from"
-        lines.append(f"- {name} {verdict} {gap['scratch']}: accuracy {100 * gain:+.2f} +- "
-                     f"{100 * entry['sem']:.2f} points (paired over {entry['folds']} folds, fewer errors in "
-                     f"{entry['wins']}); recovers {share} of the teacher - student gap "
+        wording = {"better": "beats", "worse": "is worse than"}.get(entry["verdict"], "is not distinguishable from")
+        sem = "n/a" if entry["sem"] is None or math.isnan(entry["sem"]) else f"{100 * entry['sem']:.2f}"
+        p_text = "n/a" if math.isnan(entry["p_adjusted"]) else f"{entry['p_adjusted']:.3g}"
+        lines.append(f"- {name} {wording} {gap['scratch']} (Holm p = {p_text}): accuracy {-100 * entry['mean']:+.2f} "
+                     f"+- {sem} points (SEM, paired over {entry['folds']} folds, fewer errors in {entry['wins']}); "
+                     f"mean accuracy recovers {share} of the teacher - student gap "
                      f"({100 * gap['teacher_minus_scratch']:.2f} points)")
     return lines
 
@@ -175,7 +185,8 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         f"{len(results['classes'])} classes ({', '.join(results['classes'])}); {data['split']}.",
         "## Results (test scored on the truth; mean +- SEM over folds)",
         markdown_table(model_table(results["models"], METRICS)),
-        "FLOPs are per prediction; latency is the median CPU wall time of one forward pass (ms).",
+        sem_caption(results["folds"], UNITS) + " FLOPs are per prediction; latency is the median CPU wall time of "
+        "one forward pass.",
         "## Test errors",
         "\n".join(errors_lines(results["models"])),
         "## Distilled students vs the student alone",
@@ -185,7 +196,9 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         "## What the students cost",
         "\n".join(f"- {cost_sentence(results['models'], name)}" for name in names if name != "teacher"),
         "## Paired comparisons of the test error rate (same folds)",
-        "\n".join(f"- {line}" for line in comparison_lines(results["comparison"])),
+        "A difference is named only when its paired t-test over folds gives p < 0.05 after Holm's correction over "
+        "the comparisons below; error rate = 1 - accuracy, in percentage points.",
+        "\n".join(f"- {verdict_line(in_points(entry), 'points')}" for entry in results["comparison"].values()),
         "## Fidelity to the teacher (test rows)",
         "\n".join(f"- {name}: agreement {_pct(entry['fidelity_to_teacher']['agreement'])}%, "
                   f"KL {format_mean_sem(entry['fidelity_to_teacher']['kl'], 4)}"

@@ -13,12 +13,14 @@ import numpy as np
 import torch
 
 from distill.core.features import FeatureTap
+from distill.core.flags import constant_flags
 from distill.core.protocol import FoldData, ProtocolResult, run_protocol, summarize_protocol
+from distill.core.stats import add_verdicts
 from distill.data.labelled import LabelledImages, load_images
 from distill.data.splits_classification import stratified_folds
 from distill.errors import DistillError
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.io.tables import model_table, text_table
+from distill.io.tables import model_table, sem_caption, text_table
 from distill.models import build_model
 from distill.models.baselines import Majority
 from distill.protocols.classification.analysis import (
@@ -38,6 +40,7 @@ from distill.protocols.classification.config import (
 )
 from distill.protocols.classification.figures import classification_figures
 from distill.protocols.classification.report import (
+    UNITS,
     ClassificationRun,
     classification_markdown,
     classification_notes,
@@ -144,6 +147,7 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     summary = summarize_protocol(protocol, comparison_pairs(students, config.report.scratch),
                                  metric="error_rate")
+    add_verdicts(summary["comparison"], lower_is_better=True)  # error rate = 1 - accuracy: the same paired test
     matrices = {name: confusion(protocol, name, classes) for name in protocol.outcomes}
     results = {
         "recipe": config.name,
@@ -160,7 +164,7 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},
-        "notes": classification_notes(config, images, students),
+        "notes": classification_notes(config, images, students) + constant_flags(protocol, skip={"majority"}),
     }
     return ClassificationRun(results=results, protocol=protocol, students=students, images=images)
 
@@ -174,7 +178,8 @@ def classification_output(run: ClassificationRun, config: ClassificationConfig) 
     """What the run writer writes: every fold's models, figures, report.md, results.json."""
     results, protocol = run.results, run.protocol
     trained = TrainedModels(protocol.models, {"teacher": config.teacher, **run.students}, protocol.input_shapes())
-    summary = [text_table(model_table(results["models"], ["accuracy", "errors"])), "", *gain_lines(results)]
+    summary = [text_table(model_table(results["models"], ["accuracy", "errors"])), sem_caption(results["folds"], UNITS),
+               "", *gain_lines(results)]
     return RunOutput(results=results, figures=lambda out_dir: classification_figures(run, out_dir),
                      report=lambda figures: classification_markdown(run, config, figures), summary=summary,
                      trained=[trained])

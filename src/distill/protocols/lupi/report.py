@@ -1,6 +1,8 @@
 """report.md of the `lupi-synthetic` recipe: the accuracy table beside the published one, the computed checks."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from distill.io.tables import markdown_table
@@ -12,7 +14,9 @@ def lupi_notes() -> list[str]:
     """Plain-language notes on the setup and on reading the table."""
     return [
         "Published +- are standard deviations over 100 repetitions; ours are standard errors of the mean "
-        "(SEM, std / sqrt(repetitions)), with the std alongside.",
+        "(SEM, std / sqrt(repetitions)), with the std alongside. Accuracies are in percent.",
+        "Two models are called better / worse only when their paired t-test over repetitions gives p < 0.05 after "
+        "Holm's correction over the three comparisons of every experiment together; otherwise not distinguishable.",
         "Every model is a 2-output linear softmax (logistic regression) with no weight penalty, trained as the "
         "authors' Keras 0.x code trains it: shuffled mini-batches, Keras' RMSprop (epsilon inside the square "
         "root) and Keras' clipped cross-entropy; inputs are standardised with training-set statistics. Without "
@@ -43,24 +47,42 @@ def lupi_table(results: dict) -> list[list[str]]:
     return rows
 
 
+def _holm(entry: dict) -> str:
+    p_value = entry["p_adjusted"]
+    return "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3g}"
+
+
 def check_lines(checks: dict) -> list[str]:
-    """One sentence per experiment, from the numbers: tolerance for experiments 1 and 3, ranking for 2 and 4."""
+    """One sentence per experiment, from the numbers: tolerance for experiments 1 and 3, ranking for 2 and 4;
+    a ranking 'matches' only when each of its steps is a distinguishable paired difference (Holm p < 0.05)."""
     lines = []
     for name, check in checks.items():
-        gap = check["distilled_minus_regular"]
-        paired = (f"distilled - regular = {gap['mean']:+.2f} +- {gap['sem']:.2f} points (paired over "
-                  f"repetitions; {'more' if abs(gap['mean']) > gap['sem'] else 'not more'} than its SEM)")
+        gap = check["comparison"]["distilled_vs_regular"]
+        named = {"better": "better than", "worse": "worse than"}.get(gap["verdict"], "not distinguishable from")
+        paired = (f"distilled - regular = {gap['mean']:+.2f} +- {gap['sem']:.2f} points (SEM, paired over "
+                  f"repetitions): distilled is {named} regular (Holm p = {_holm(gap)})")
         if name in REPRODUCE:
             worst = max(check["difference"].items(), key=lambda item: abs(item[1]))
             verdict = "within" if check["within_tolerance"] else "NOT within"
             lines.append(f"{name}: {verdict} {TOLERANCE:g} points of the published accuracies for all three "
                          f"models (largest gap: {worst[0]} {worst[1]:+.2f}); {paired}.")
+            continue
+        published = " > ".join(check["published_ranking"])
+        if check["ranking_verdict"] == "supported":
+            ranked = f"ranking {' > '.join(check['ranking'])} matches the published {published} (every step p < 0.05)"
+        elif check["ranking_verdict"] == "contradicted":
+            ranked = f"ranking {' > '.join(check['ranking'])} contradicts the published {published}"
         else:
-            same = check["ranking"] == check["published_ranking"]
-            lines.append(f"{name}: ranking {' > '.join(check['ranking'])} "
-                         f"{'matches' if same else 'differs from'} the published "
-                         f"{' > '.join(check['published_ranking'])}; {paired}.")
+            steps = [f"{a} vs {b}: Holm p = {_holm(_entry(check, a, b))}"
+                     for a, b in zip(check["published_ranking"], check["published_ranking"][1:])]
+            ranked = (f"the published ranking {published} is not established by our repetitions (mean ranking "
+                      f"{' > '.join(check['ranking'])}; {', '.join(steps)})")
+        lines.append(f"{name}: {ranked}; {paired}.")
     return lines
+
+
+def _entry(check: dict, a: str, b: str) -> dict:
+    return check["comparison"].get(f"{a}_vs_{b}") or check["comparison"][f"{b}_vs_{a}"]
 
 
 def lupi_markdown(results: dict, config: LupiConfig, figures: dict[str, str]) -> str:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from distill.config import ModelSpec
+from distill.core.stats import add_verdicts, paired_comparison
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
 from distill.io.tables import text_table
 from distill.models import build_model
@@ -36,10 +37,7 @@ from distill.protocols.lupi.trainer import LinearSoftmax, fit_linear_softmax
 LINEAR = {"hidden": []}  # a registry MLP without hidden layers: the 2-output linear softmax the experiments train
 
 
-def paired_difference(a: list[float], b: list[float]) -> dict:
-    """Mean and SEM of the per-repetition differences a - b (same data sets, so paired)."""
-    summary = summarise(np.asarray(a) - np.asarray(b))
-    return {"mean": summary["mean"], "sem": summary["sem"]}
+PAIRS = (("distilled", "regular"), ("privileged", "regular"), ("privileged", "distilled"))
 
 
 def ranking(scores: dict[str, float]) -> list[str]:
@@ -47,18 +45,45 @@ def ranking(scores: dict[str, float]) -> list[str]:
     return sorted(scores, key=scores.__getitem__, reverse=True)
 
 
+def pair_verdict(comparison: dict, higher: str, lower: str) -> str:
+    """'better' when `higher` is distinguishably more accurate than `lower`, 'worse' when less, else
+    'not distinguishable'."""
+    entry = comparison.get(f"{higher}_vs_{lower}")
+    if entry is not None:
+        return entry["verdict"]
+    flipped = comparison[f"{lower}_vs_{higher}"]["verdict"]
+    return {"better": "worse", "worse": "better"}.get(flipped, flipped)
+
+
+def ranking_verdict(check: dict) -> str:
+    """Whether our repetitions support the published ranking: 'supported' when every step of it is a
+    distinguishable difference in its direction, 'contradicted' when a step is distinguishable the other way,
+    else 'not established'."""
+    published = check["published_ranking"]
+    steps = [pair_verdict(check["comparison"], a, b) for a, b in zip(published, published[1:])]
+    if "worse" in steps:
+        return "contradicted"
+    return "supported" if all(step == "better" for step in steps) else "not established"
+
+
 def published_checks(experiments: dict, published: dict) -> dict:
-    """Per experiment: ours - published per model, whether all are within TOLERANCE, and both rankings."""
+    """Per experiment: ours - published per model, whether all are within TOLERANCE, both rankings, and the
+    paired comparisons of the three models over repetitions (Holm-corrected over every experiment's comparisons
+    together; higher accuracy is better) with whether they support the published ranking."""
     checks = {}
     for name, models in experiments.items():
         ours = {model: models[model]["accuracy"]["mean"] for model in MODELS}
         theirs = {model: published[name][model]["mean"] for model in MODELS}
+        per_repetition = {model: models[model]["accuracy"]["per_repetition"] for model in MODELS}
         checks[name] = {"difference": {model: ours[model] - theirs[model] for model in MODELS},
                         "within_tolerance": all(abs(ours[m] - theirs[m]) <= TOLERANCE for m in MODELS),
                         "ranking": ranking(ours), "published_ranking": ranking(theirs),
-                        "distilled_minus_regular": paired_difference(
-                            models["distilled"]["accuracy"]["per_repetition"],
-                            models["regular"]["accuracy"]["per_repetition"])}
+                        "comparison": {f"{a}_vs_{b}": paired_comparison(per_repetition[a], per_repetition[b], a, b,
+                                                                        "accuracy") for a, b in PAIRS}}
+    add_verdicts({(name, key): entry for name, check in checks.items() for key, entry in check["comparison"].items()},
+                 lower_is_better=False)
+    for check in checks.values():
+        check["ranking_verdict"] = ranking_verdict(check)
     return checks
 
 

@@ -2,9 +2,11 @@
 teacher helps the student - computed from the numbers), figures, config.yaml, then results.json last."""
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-from distill.io.tables import format_mean_sem, markdown_table
+from distill.io.tables import format_mean_sem, markdown_table, sem_caption, verdict_line
 from distill.protocols.privileged.config import ALONE, PrivilegedConfig
 
 DIGITS = 4
@@ -28,20 +30,34 @@ def cell_table(results: dict) -> list[list[str]]:
     for cell in results["cells"]:
         scores = [format_mean_sem(cell["models"][name]["test"][metric], DIGITS) for name in models]
         rows.append([str(cell["horizon"]), size_text(cell["train_size"]), *scores,
-                     format_mean_sem(cell["gain"], DIGITS), cell["verdict"]])
+                     format_mean_sem(cell["gain"], DIGITS), f"{cell['verdict']} (Holm p = {_p(cell['gain'])})"])
     return rows
+
+
+def _p(gain: dict) -> str:
+    p_value = gain.get("p_adjusted")
+    return "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3g}"
+
+
+def units(results: dict) -> str:
+    """The units of the headline metric."""
+    if results["metric"] == "accuracy":
+        return "accuracy is a fraction (0 to 1)"
+    return "mse is in scaled units (the fold's MinMax range of the target squared)"
 
 
 def _cells_text(cells: list[dict]) -> str:
     return ", ".join(f"k = {c['horizon']} / n = {size_text(c['train_size'])} "
-                     f"({c['gain']['mean']:+.{DIGITS}f} +- {c['gain']['sem']:.{DIGITS}f})" for c in cells)
+                     f"({c['gain']['mean']:+.{DIGITS}f} +- {c['gain']['sem']:.{DIGITS}f}, Holm p = {_p(c['gain'])})"
+                     for c in cells)
 
 
 def helps_lines(results: dict) -> list[str]:
-    """Where the distilled student beats the student alone by more than the SEM of the paired difference."""
+    """Where the distilled student beats the student alone: paired t-test over folds, p < 0.05 after Holm's
+    correction over every comparison of the report."""
     lines = []
     for outcome, wording in (("helps", "helps the student"), ("hurts", "hurts the student"),
-                             ("no clear difference", "makes no difference larger than its SEM")):
+                             ("not distinguishable", "makes no distinguishable difference")):
         cells = [cell for cell in results["cells"] if cell["verdict"] == outcome]
         if cells:
             lines.append(f"The privileged teacher {wording} at {_cells_text(cells)}.")
@@ -91,9 +107,14 @@ def privileged_markdown(results: dict, config: PrivilegedConfig, figures: dict[s
              f"Distillation: lambda = {config.distill.lam:g}, T = {config.distill.temperature:g}.",
              "## What each model reads", "\n".join(f"- {line}" for line in inputs_lines(results)),
              f"## Test {metric} (mean +- SEM over folds; scored on the truth)", markdown_table(cell_table(results)),
-             "The gain column is the paired per-fold difference between the distilled student and the student "
-             "alone (same model, lambda = 0), signed so that positive is better; 'helps' means it exceeds its SEM.",
-             "## Where the privileged teacher helps (computed)", "\n".join(f"- {line}" for line in helps_lines(results))]
+             sem_caption(config.cv.folds, units(results)) + " The gain column is the paired per-fold difference "
+             "between the distilled student and the student alone (same model, lambda = 0), signed so that "
+             "positive is better; 'helps' / 'hurts' means its paired t-test gives p < 0.05 after Holm's correction "
+             "over every comparison below, otherwise 'not distinguishable'.",
+             "## Where the privileged teacher helps (computed)", "\n".join(f"- {line}" for line in helps_lines(results)),
+             "## Paired comparisons (same folds)",
+             "\n".join(f"- k = {cell['horizon']} / n = {size_text(cell['train_size'])}: {verdict_line(entry)}"
+                       for cell in results["cells"] for entry in cell["comparison"].values())]
     if results["sweep"] is not None:
         parts += ["## lambda x T sweep", "\n".join(sweep_lines(results["sweep"], results["higher_is_better"]))]
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"])]

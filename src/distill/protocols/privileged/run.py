@@ -15,7 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from distill.core.flags import constant_flags
 from distill.core.protocol import BaselineFactory, run_protocol, summarize_protocol
+from distill.core.stats import add_verdicts
 from distill.core.task import FoldData, Task
 from distill.data.privileged_windows import (
     ChangeEncoder,
@@ -31,7 +33,7 @@ from distill.data.series import SeriesTable, load_series
 from distill.data.windows import TableScaler, covered_days, make_folds
 from distill.errors import DistillError
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.io.tables import text_table
+from distill.io.tables import sem_caption, text_table
 from distill.models.baselines import Majority, Persistence
 from distill.protocols.privileged.config import ALONE, DISTILLED, PrivilegedConfig, check_privileged_config
 from distill.protocols.privileged.figures import privileged_figures
@@ -40,6 +42,7 @@ from distill.protocols.privileged.report import (
     helps_lines,
     privileged_markdown,
     privileged_notes,
+    units,
 )
 from distill.tasks.generalized import GeneralizedDistillationTask
 from distill.tasks.regression import RegressionTask
@@ -155,11 +158,16 @@ def make_students(config: PrivilegedConfig, with_sweep: bool) -> dict[str, Disti
     return students
 
 
-def verdict(gain: float, sem: float) -> str:
-    """'helps' if the distilled student's gain over the student alone exceeds its SEM, 'hurts' if the loss does."""
-    if gain > sem:
-        return "helps"
-    return "hurts" if -gain > sem else "no clear difference"
+def add_cell_verdicts(cells: list[dict], lower_is_better: bool) -> None:
+    """Holm-correct every cell's paired comparisons together (the report's comparisons) and give each its
+    verdict; a cell's own `verdict` says whether the privileged teacher helps the student: 'helps' or 'hurts'
+    when distilled vs alone is distinguishable, else 'not distinguishable' (in place)."""
+    together = {(index, key): entry for index, cell in enumerate(cells) for key, entry in cell["comparison"].items()}
+    add_verdicts(together, lower_is_better)
+    for cell in cells:
+        entry = cell["comparison"][f"{DISTILLED}_vs_{ALONE}"]
+        cell["verdict"] = {"better": "helps", "worse": "hurts"}.get(entry["verdict"], "not distinguishable")
+        cell["gain"]["p_adjusted"] = entry["p_adjusted"]
 
 
 def describe_inputs(layout: SampleLayout, columns: list[str]) -> dict:
@@ -193,9 +201,11 @@ def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_
     summary = summarize_protocol(protocol, [(DISTILLED, ALONE), ("teacher", ALONE), (ALONE, baseline)], metric)
     difference = summary["comparison"][f"{DISTILLED}_vs_{ALONE}"]
     gain = difference["mean"] if metric == "accuracy" else -difference["mean"]
+    flags = constant_flags(protocol, skip=set(baselines), where=f"horizon {horizon}, training size "
+                           f"{'all' if train_size is None else train_size}")
     return {"horizon": horizon, "train_size": train_size, "inputs": describe_inputs(layout, series.columns),
             "samples": {"train": [len(f.y_train) for f in folds], "test": [len(f.y_test) for f in folds]},
-            **summary, "gain": {"mean": gain, "sem": difference["sem"]}, "verdict": verdict(gain, difference["sem"])}
+            **summary, "gain": {"mean": gain, "sem": difference["sem"]}, "flags": flags}
 
 
 def sweep_grid(cell: dict, config: PrivilegedConfig, metric: str) -> dict:
@@ -226,12 +236,13 @@ def run_privileged(config: PrivilegedConfig, show_progress: bool | None = None,
             if (horizon, size) == sweep_at:
                 sweep = sweep_grid(cell, config, metric)
             cells.append(cell)
+    add_cell_verdicts(cells, lower_is_better=metric != "accuracy")
     return {"recipe": config.name, "protocol": config.protocol, "target": target.kind, "metric": metric,
             "higher_is_better": metric == "accuracy",
             "data": {"source": series.source, "rows": len(series.values), "columns": series.columns,
                      "target": series.target, "input_length": target.input_length},
             "privileged": config.privileged.model_dump(), "cells": cells, "sweep": sweep,
-            "notes": privileged_notes(config)}
+            "notes": privileged_notes(config) + [flag for cell in cells for flag in cell["flags"]]}
 
 
 def execute(config: PrivilegedConfig, out_dir: Path, show_progress: bool | None = None) -> str:
@@ -240,5 +251,6 @@ def execute(config: PrivilegedConfig, out_dir: Path, show_progress: bool | None 
     results = run_privileged(config, show_progress, trained)
     output = RunOutput(results=results, figures=lambda folder: privileged_figures(results, folder),
                        report=lambda figures: privileged_markdown(results, config, figures),
-                       summary=[text_table(cell_table(results)), "", *helps_lines(results)], trained=trained)
+                       summary=[text_table(cell_table(results)), sem_caption(config.cv.folds, units(results)), "",
+                                *helps_lines(results)], trained=trained)
     return write_run(output, config, out_dir)
