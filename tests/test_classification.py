@@ -76,7 +76,7 @@ def test_every_recipe_runs_at_tiny_scale(recipe, recipe_run):
 
 
 def test_hinton_digits_models_and_gap(recipe_run):
-    results, _ = recipe_run("hinton-digits")
+    results, tmp_path = recipe_run("hinton-digits")
     assert list(results["models"]) == ["teacher", "student_kd", "student_scratch", "majority"]
     gap = results["gap_recovered"]["student_kd"]
     teacher, kd, scratch = (results["models"][n]["test"]["accuracy"]["mean"]
@@ -84,6 +84,12 @@ def test_hinton_digits_models_and_gap(recipe_run):
     assert gap["student_minus_scratch"] == pytest.approx(kd - scratch)
     assert gap["teacher_minus_scratch"] == pytest.approx(teacher - scratch)
     assert "student_kd_vs_student_scratch" in results["comparison"]
+    for entry in results["comparison"].values():
+        assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
+        assert entry["verdict"] in ("better", "worse", "not distinguishable")
+    report = (tmp_path / "report.md").read_text()
+    assert "+- is the standard error of the mean (SEM) over 2 folds; accuracy" in report
+    assert "Holm p = " in report and "beyond its SEM" not in report
 
 
 def test_kd_sweep_has_grid_and_heat_map(recipe_run):
