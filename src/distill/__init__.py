@@ -9,12 +9,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from distill.core.callbacks import Callback, Checkpoint, EarlyStopping, EpochEnd, GradientClipping, LRScheduler
+from distill.core.distiller import Distiller
 from distill.errors import DistillError
 from distill.io import checkpoints
 from distill.io.run_writer import default_out_dir
 from distill.protocols import execute, load_config
 
-__all__ = ["DistillError", "checkpoints", "load_config", "run"]
+__all__ = ["Callback", "Checkpoint", "Distiller", "DistillError", "EarlyStopping", "EpochEnd", "GradientClipping",
+           "LRScheduler", "checkpoints", "load_config", "run"]
 __version__ = "0.1.0"
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from distill.core.train import make_adam, train_step
 from distill.models.lstm import LSTMForecaster
 from distill.models.mlp import MLP
 
@@ -218,14 +219,12 @@ def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.T
                 on_epoch_end: Callable[[int], None] | None = None, tick: Callable[[], None] | None = None) -> None:
     """Adam over the stack; `batch_loss(rows)` gets (K, batch) row numbers and returns the SUM of the
     K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`."""
-    optimizer = torch.optim.Adam(stacked.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    optimizer = make_adam(stacked.parameters(), lr, weight_decay)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
     for epoch in range(epochs):
         stacked.train()
         for rows in epoch_orders(sizes, generators).split(batch_size, dim=1):
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss(rows).backward()
-            optimizer.step()
+            train_step(optimizer, lambda batch=rows: batch_loss(batch))
         stacked.eval()
         if on_epoch_end is not None:
             on_epoch_end(epoch)

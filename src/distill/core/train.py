@@ -1,14 +1,44 @@
-"""One fit loop for teachers and students, on in-memory tensors (no DataLoader, no per-step copies).
+"""One fit loop for teachers and students, on in-memory tensors (no DataLoader, no per-step copies),
+and the optimiser step it shares with `distill.Distiller` (the one training machinery of the package).
 
 The loop knows nothing about distillation: the caller passes `batch_loss(indices)`, which runs the
 model on those training rows and returns the scalar objective (hard target, soft target, features...).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import nn
+
+
+def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
+    """Adam with torch's fused kernel (CPU and CUDA), the optimiser of every recipe and of `Distiller`."""
+    return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
+
+
+def train_step(optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Tensor], *,
+               scaler: torch.amp.GradScaler | None = None, max_grad_norm: float | None = None) -> torch.Tensor:
+    """One optimiser step: zero the gradients, `loss_fn()`, backward, optional clipping, step.
+
+    With a `scaler` (mixed precision on CUDA) the loss is scaled for backward and the gradients unscaled
+    before clipping; `max_grad_norm` clips the global L2 norm of the optimiser's gradients. Returns the
+    loss, detached.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    loss = loss_fn()
+    (loss if scaler is None else scaler.scale(loss)).backward()
+    if max_grad_norm is not None:
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+    if scaler is None:
+        optimizer.step()
+    else:
+        scaler.step(optimizer)
+        scaler.update()
+    return loss.detach()
 
 
 def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_train: int, *,
@@ -19,14 +49,12 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
     `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); `tick()` after
     every epoch advances a progress bar. The shuffling order depends on `seed` only.
     """
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay, fused=True)
+    optimizer = make_adam(model.parameters(), lr, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     for epoch in range(epochs):
         model.train()
         for batch in torch.randperm(n_train, generator=generator).split(batch_size):
-            optimizer.zero_grad(set_to_none=True)
-            batch_loss(batch).backward()
-            optimizer.step()
+            train_step(optimizer, lambda rows=batch: batch_loss(rows))
         model.eval()
         if on_epoch_end is not None:
             on_epoch_end(epoch)

@@ -12,6 +12,7 @@ from torch import nn
 
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 from distill.losses.generalized import GeneralizedDistillationLoss, generalized_distillation_loss
+from distill.losses.hint import HintLoss, hint_loss
 from distill.losses.nst import NSTLoss, nst_loss
 from distill.losses.regression import RegressionDistillationLoss, regression_distillation_loss
 from distill.losses.soft_target import SoftTargetLoss, soft_target_loss
@@ -38,12 +39,14 @@ LOSSES: dict[str, Loss] = {
     "generalized": Loss(generalized_distillation_loss, GeneralizedDistillationLoss),
     "subclass": Loss(subclass_distillation_loss, SubclassDistillationLoss),
     "nst": Loss(nst_loss, NSTLoss),
+    "hint": Loss(hint_loss, HintLoss),
 }
 
 __all__ = [
     "LOSSES",
     "Loss",
     "GeneralizedDistillationLoss",
+    "HintLoss",
     "NSTLoss",
     "RegressionDistillationLoss",
     "SoftTargetLoss",
@@ -54,6 +57,7 @@ __all__ = [
     "check_weight",
     "class_log_probs_from_subclasses",
     "generalized_distillation_loss",
+    "hint_loss",
     "nst_loss",
     "regression_distillation_loss",
     "soft_target_loss",

@@ -1,0 +1,295 @@
+"""`Distiller`: distil any teacher `nn.Module` into any student with your own DataLoaders.
+
+    distiller = Distiller(teacher, student, method="soft_target", temperature=4, alpha=0.9)
+    history = distiller.fit(train_loader, epochs=20, val_loader=val_loader, callbacks=[EarlyStopping()])
+    distiller.evaluate(test_loader)   # {"accuracy", "loss", "agreement", "kl", ...} against the truth
+
+The objectives are those of `distill.losses.LOSSES`, the optimiser step is `distill.core.train.train_step`
+(the one the recipes use), feature maps are hooked by module path (`distill.core.features`). The teacher is
+frozen in eval mode; its outputs are computed once per row and reused when the loader cannot change a row
+between epochs (a `TensorDataset`, or any dataset read in a fixed order; pass `cache_teacher=False` if such
+a dataset augments). Under `torchrun` or `launch`, the student trains with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn import functional as F
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from distill.core.batches import RankBatches, eval_batches, unpack_batch
+from distill.core.callbacks import Callback, GradientClipping
+from distill.core.devices import autocast, resolve_device, to_device
+from distill.core.distributed import World, init_from_env
+from distill.core.features import FeatureTap, make_adapter
+from distill.core.train import make_adam, train_step
+from distill.errors import DistillError
+from distill.losses import LOSSES, class_log_probs_from_subclasses
+
+METHODS = ("soft_target", "regression", "generalized", "nst", "hint", "subclass")
+FEATURE_WEIGHT = {"nst": 50.0, "hint": 1.0}  # the nst-ta recipe's MMD weight; FitNets' hint weight
+CACHE_BATCH = 1024
+
+
+class _Trainee(nn.Module):
+    """The student and, for feature methods, its adapter: one module, so DDP synchronises both.
+    forward(x) -> (outputs, the hooked features after the adapter, or None)."""
+
+    def __init__(self, student: nn.Module, tap: str | None, adapter: nn.Module | None) -> None:
+        super().__init__()
+        self.student, self.adapter = student, adapter
+        self.tap = FeatureTap(student, tap) if tap is not None else None
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        outputs = self.student(x)
+        if self.tap is None:
+            return outputs, None
+        features = self.tap.value
+        if not isinstance(features, torch.Tensor):
+            raise DistillError(f"feature path {self.tap.path!r} gives a {type(features).__name__}, not a tensor")
+        return outputs, features if self.adapter is None else self.adapter(features)
+
+
+class Distiller:
+    """Teacher -> student distillation with one of `METHODS` (see `distill.losses` for each formula).
+
+    - `soft_target`: (1 - alpha) CE(y) + alpha T^2 KL(teacher_T || student_T) (Hinton et al. 2015).
+    - `regression`: (1 - alpha) MSE(y) + alpha MSE(teacher), the lambda mix (alpha is lambda).
+    - `generalized`: the teacher reads the batch's privileged field, the student never does
+      (Lopez-Paz et al. 2016); regression targets use the lambda mix.
+    - `nst` / `hint`: the soft-target (or lambda-mix) loss + `feature_weight` x a feature loss on the maps
+      hooked at `taps={"student": path, "teacher": path}`: NST's MMD^2 / 2, or FitNets' MSE through a learned
+      adapter (built when channel counts differ, or when `adapter=True`).
+    - `subclass`: match a classes x subclasses teacher head (Mueller et al. 2020); needs `classes`.
+
+    `task` is "classification" (labels are class indices) or "regression"; default: regression for the
+    regression method, else classification. `optimizer(parameters)` builds the optimiser (default: Adam at
+    `lr`, the recipes' fused kernel). `device`: auto, cpu, cuda, cuda:N, mps. `mixed_precision` (float16
+    autocast with a gradient scaler) needs CUDA. `seed` fixes the batch order and the adapter's initial weights.
+    """
+
+    def __init__(self, teacher: nn.Module, student: nn.Module, method: str = "soft_target", *,
+                 temperature: float = 4.0, alpha: float = 0.9, taps: dict[str, str] | None = None,
+                 adapter: bool | None = None, feature_weight: float | None = None, nst_kernel: str = "poly",
+                 classes: int | None = None, subclasses: int = 1, task: str | None = None,
+                 optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
+                 lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
+                 mixed_precision: bool = False, cache_teacher: bool | None = None, seed: int = 0) -> None:
+        if method not in METHODS:
+            raise DistillError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
+        if method in FEATURE_WEIGHT and not (taps and {"student", "teacher"} <= set(taps)):
+            raise DistillError(f"method {method!r} needs taps={{'student': <module path>, 'teacher': <module path>}}")
+        if method == "subclass" and classes is None:
+            raise DistillError("method 'subclass' needs classes (the head has classes x subclasses outputs)")
+        self.task = task or ("regression" if method == "regression" else "classification")
+        if self.task not in ("classification", "regression"):
+            raise DistillError(f"unknown task {self.task!r}; allowed: classification, regression")
+        self.teacher, self.student, self.method = teacher, student, method
+        self.temperature, self.alpha, self.taps, self.adapter = temperature, alpha, taps or {}, adapter
+        self.feature_weight = FEATURE_WEIGHT.get(method, 0.0) if feature_weight is None else feature_weight
+        self.nst_kernel, self.classes, self.subclasses = nst_kernel, classes, subclasses
+        self.optimizer, self.lr, self.weight_decay = optimizer, lr, weight_decay
+        self.device, self.mixed_precision, self.cache_teacher, self.seed = device, mixed_precision, cache_teacher, seed
+
+    # --- the teacher ------------------------------------------------------------------------------
+    def _teacher_input(self, x: torch.Tensor, privileged: torch.Tensor | None) -> torch.Tensor:
+        if self.method != "generalized":
+            return x
+        if privileged is None:
+            raise DistillError("method 'generalized' needs batches (x, y, privileged): the teacher reads "
+                               "the privileged inputs")
+        return privileged
+
+    @torch.no_grad()
+    def _teach(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The teacher's outputs (and hooked features) on x, in eval mode."""
+        if self.method not in FEATURE_WEIGHT:
+            return {"outputs": self.teacher(x)}
+        with FeatureTap(self.teacher, self.taps["teacher"]) as tap:
+            outputs = self.teacher(x)
+        if not isinstance(tap.value, torch.Tensor):
+            raise DistillError(f"feature path {self.taps['teacher']!r} gives a {type(tap.value).__name__}, "
+                               "not a tensor")
+        return {"outputs": outputs, "features": tap.value}
+
+    def _teach_rows(self, tensors: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The teacher's view of every row of a TensorDataset, once, on the device."""
+        x, _, privileged = unpack_batch(tuple(tensors))
+        source = self._teacher_input(x, privileged)
+        parts = [self._teach(to_device(part, self.device_)) for part in source.split(CACHE_BATCH)]
+        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+
+    def _guide(self, key: torch.Tensor | int, x: torch.Tensor, privileged: torch.Tensor | None,
+               ) -> dict[str, torch.Tensor]:
+        if self.cache_ is None:
+            return self._teach(self._teacher_input(x, privileged))
+        if isinstance(key, torch.Tensor):  # rows of a TensorDataset
+            rows = key.to(self.device_)
+            return {name: value[rows] for name, value in self.cache_.items()}
+        if key not in self.cache_:
+            self.cache_[key] = self._teach(self._teacher_input(x, privileged))
+        guide = self.cache_[key]
+        if len(guide["outputs"]) != len(x):
+            raise DistillError("the train loader changed its batches between epochs; pass cache_teacher=False")
+        return guide
+
+    def _setup_cache(self, batches: RankBatches) -> None:
+        kind = batches.key_kind if self.cache_teacher is not False else None
+        if self.cache_teacher and kind is None:
+            raise DistillError("cache_teacher=True needs a TensorDataset or a loader that does not shuffle")
+        self.cache_ = None if kind is None else (self._teach_rows(batches.tensors) if kind == "row" else {})
+
+    # --- the student ------------------------------------------------------------------------------
+    def _build_adapter(self, x: torch.Tensor) -> nn.Module | None:
+        """The learned map from student to teacher channels, when the method needs one."""
+        if self.method not in FEATURE_WEIGHT or self.adapter is False:
+            return None
+        with FeatureTap(self.student, self.taps["student"]) as tap, torch.no_grad():
+            training = self.student.training
+            self.student.eval()
+            self.student(x[:2])
+            self.student.train(training)
+        teacher = self._teach(x[:2])["features"]
+        if tap.value.dim() != teacher.dim():
+            raise DistillError(f"feature maps differ in rank: student {tuple(tap.value.shape[1:])}, teacher "
+                               f"{tuple(teacher.shape[1:])} per example")
+        if self.adapter is None and (self.method == "nst" or tap.value.shape[1] == teacher.shape[1]):
+            return None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return make_adapter(tap.value.shape[1], teacher.shape[1], tap.value.dim()).to(self.device_)
+
+    def _class_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
+        if self.method == "subclass":
+            return class_log_probs_from_subclasses(outputs.float(), self.classes, self.subclasses)
+        return F.log_softmax(outputs.float(), dim=1)
+
+    def _objective(self, outputs: torch.Tensor, features: torch.Tensor | None, guide: dict[str, torch.Tensor],
+                   y: torch.Tensor) -> torch.Tensor:
+        teacher = guide["outputs"]
+        if self.task == "regression":
+            loss = LOSSES["regression"].function(outputs, y, teacher, self.alpha)
+        elif self.method in ("generalized", "subclass"):
+            extra = (self.classes, self.subclasses) if self.method == "subclass" else ()
+            loss = LOSSES[self.method].function(outputs, teacher, y, *extra, self.temperature, self.alpha)
+        else:
+            loss = LOSSES["soft_target"].function(outputs, teacher, y, self.temperature, self.alpha)
+        if self.method == "nst":
+            loss = loss + self.feature_weight / 2.0 * LOSSES["nst"].function(features, guide["features"],
+                                                                             self.nst_kernel)
+        elif self.method == "hint":
+            loss = loss + self.feature_weight * LOSSES["hint"].function(features, guide["features"])
+        return loss
+
+    # --- fit and evaluate -------------------------------------------------------------------------
+    def _prepare(self, world: World) -> None:
+        self.device_ = resolve_device(self.device)
+        if self.mixed_precision and self.device_.type != "cuda":
+            raise DistillError(f"mixed precision needs a CUDA device; this fit runs on {self.device_}")
+        self.rank_, self.world_size_ = world.rank, world.size
+        self.teacher.to(self.device_).eval().requires_grad_(False)
+        self.student.to(self.device_)
+
+    def fit(self, train_loader: DataLoader, epochs: int, val_loader: DataLoader | None = None,
+            callbacks: Sequence[Callback] = ()) -> dict[str, list[float]]:
+        """Train the student for `epochs` epochs (fewer if a callback stops it); returns the history:
+        per epoch `epoch`, `loss` (training objective), `lr` and `val_*` (see `evaluate`)."""
+        if epochs < 1:
+            raise DistillError(f"epochs must be >= 1, got {epochs}")
+        world = init_from_env(resolve_device(self.device))
+        self._prepare(world)
+        batches = RankBatches(train_loader, world, self.seed)
+        self._setup_cache(batches)
+        first_x = to_device(unpack_batch(next(iter(batches.epoch(0)))[0])[0], self.device_)
+        trainee = _Trainee(self.student, self.taps.get("student") if self.method in FEATURE_WEIGHT else None,
+                           self._build_adapter(first_x))
+        model = DistributedDataParallel(trainee) if world.size > 1 else trainee
+        build = self.optimizer or (lambda parameters: make_adam(parameters, self.lr, self.weight_decay))
+        self.optimizer_ = build(trainee.parameters())
+        scaler = torch.amp.GradScaler("cuda") if self.mixed_precision else None
+        clip = next((c.max_norm for c in callbacks if isinstance(c, GradientClipping)), None)
+        for callback in callbacks:
+            callback.on_fit_start(self)
+        self.history_: dict[str, list[float]] = {}
+        try:
+            for epoch in range(epochs):
+                logs = {"epoch": float(epoch + 1), **self._train_epoch(model, batches, epoch, scaler, clip, world)}
+                if val_loader is not None:
+                    logs.update({f"val_{key}": value for key, value in self.evaluate(val_loader).items()})
+                for key, value in logs.items():
+                    self.history_.setdefault(key, []).append(value)
+                if any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks]):
+                    break
+        finally:
+            if trainee.tap is not None:
+                trainee.tap.close()
+        self.adapter_ = trainee.adapter
+        self.student.eval()
+        return self.history_
+
+    def _train_epoch(self, model: nn.Module, batches: RankBatches, epoch: int, scaler: Any, clip: float | None,
+                     world: World) -> dict[str, float]:
+        model.train()
+        summed, rows = torch.zeros((), device=self.device_, dtype=torch.float64), 0
+        for batch, key in batches.epoch(epoch):
+            x, y, privileged = to_device(unpack_batch(batch), self.device_)
+            guide = self._guide(key, x, privileged)
+            loss = train_step(self.optimizer_, lambda x=x, y=y, guide=guide: self._loss(model, x, y, guide),
+                              scaler=scaler, max_grad_norm=clip)
+            summed += loss.double() * len(y)
+            rows += len(y)
+        total = torch.stack([summed, torch.tensor(float(rows), device=self.device_, dtype=torch.float64)])
+        if world.size > 1:
+            dist.all_reduce(total)  # every rank logs the loss over the whole epoch
+        model.eval()
+        return {"loss": float(total[0] / total[1]), "lr": float(self.optimizer_.param_groups[0]["lr"])}
+
+    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+              guide: dict[str, torch.Tensor]) -> torch.Tensor:
+        with autocast(self.device_, self.mixed_precision):
+            outputs, features = model(x)
+            return self._objective(outputs, features, guide, y)
+
+    @torch.no_grad()
+    def predict(self, loader: DataLoader, model: str = "student") -> torch.Tensor:
+        """Outputs of the student (or `model="teacher"`) on every batch of `loader`, on the CPU."""
+        network = self.student if model == "student" else self.teacher
+        device = resolve_device(self.device) if not hasattr(self, "device_") else self.device_
+        network.to(device).eval()
+        outputs = []
+        for batch in eval_batches(loader):
+            x, _, privileged = unpack_batch(batch)
+            source = self._teacher_input(x, privileged) if model == "teacher" else x
+            outputs.append(network(to_device(source, device)).float().cpu())
+        return torch.cat(outputs)
+
+    def evaluate(self, loader: DataLoader, model: str = "student") -> dict[str, float]:
+        """Scores against the truth and, for the student, fidelity to the teacher (all on the CPU).
+
+        classification: `loss` (CE of the true class), `accuracy`, `agreement` (same class as the teacher),
+        `kl` (KL(teacher || student) of the class distributions). regression: `loss` and `mse`, `mae`,
+        `fidelity_mse` (to the teacher's outputs).
+        """
+        if model not in ("student", "teacher"):
+            raise DistillError(f"evaluate model must be 'student' or 'teacher', got {model!r}")
+        y = torch.cat([unpack_batch(batch)[1] for batch in eval_batches(loader)])
+        outputs = self.predict(loader, model)
+        teacher = self.predict(loader, "teacher") if model == "student" else None
+        if self.task == "regression":
+            mse = float(F.mse_loss(outputs, y.float()))
+            scores = {"loss": mse, "mse": mse, "mae": float(F.l1_loss(outputs, y.float()))}
+            if teacher is not None:
+                scores["fidelity_mse"] = float(F.mse_loss(outputs, teacher))
+            return scores
+        log_p = self._class_log_probs(outputs)
+        scores = {"loss": float(F.nll_loss(log_p, y)), "accuracy": float((log_p.argmax(1) == y).float().mean())}
+        if teacher is not None:
+            teacher_log_p = self._class_log_probs(teacher)
+            scores["agreement"] = float((log_p.argmax(1) == teacher_log_p.argmax(1)).float().mean())
+            scores["kl"] = float(F.kl_div(log_p, teacher_log_p, reduction="batchmean", log_target=True))
+        return scores
