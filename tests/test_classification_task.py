@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from distill.config import TrainSection
 from distill.core.task import FoldData
 from distill.errors import DistillError
-from distill.losses import soft_target_loss
+from distill.losses import soft_target_loss, subclass_aux_loss
 from distill.models import build_model
 from distill.protocols.classification.analysis import (
     assign_subclasses,
@@ -77,7 +77,7 @@ def test_student_losses_by_method():
     model = build_model("mlp", (1, 8, 8), 4, hidden=[8])
     kd = student(method="soft_target", temperature=3.0, alpha=0.4)
     guide = task.guide(teacher, x, kd)
-    expected = soft_target_loss(F.log_softmax(model(x), 1), F.log_softmax(teacher(x), 1), y, 3.0, 0.4)
+    expected = soft_target_loss(F.log_softmax(model(x), 1), F.log_softmax(teacher(x), 1), y, temperature=3.0, alpha=0.4)
     assert torch.allclose(task.student_loss(model, x, y, guide, kd), expected, atol=1e-6)
     alone = student(method="none")
     assert task.guide(teacher, x, alone) == {}
@@ -100,7 +100,9 @@ def test_subclass_teacher_loss_uses_aux_term():
     x, y = torch.rand(16, 1, 8, 8), torch.arange(16) % 2
     plain = ClassTeacherSpec(model="mlp", subclasses=3, beta=0.0)
     with_aux = ClassTeacherSpec(model="mlp", subclasses=3, beta=2.0)
-    assert task.teacher_loss(model, x, y, with_aux) > task.teacher_loss(model, x, y, plain)
+    aux = subclass_aux_loss(model(x), temperature=with_aux.aux_temperature)
+    difference = task.teacher_loss(model, x, y, with_aux) - task.teacher_loss(model, x, y, plain)
+    assert difference.item() == pytest.approx(2.0 * aux.item(), abs=1e-5) and aux.item() != 0
 
 
 def nst_spec(**features) -> ClassStudentSpec:

@@ -59,41 +59,62 @@ def test_soft_target_matches_formula(temperature, alpha):
     p_t, p_s = np_softmax(t, temperature), np_softmax(s, temperature)
     kl = np.sum(p_t * (np.log(p_t) - np.log(p_s))) / len(y)
     expected = (1 - alpha) * np_ce(s, y) + alpha * temperature ** 2 * kl
-    got = soft_target_loss(as_tensor(s), as_tensor(t), as_tensor(y), temperature, alpha)
+    got = soft_target_loss(as_tensor(s), as_tensor(t), as_tensor(y), temperature=temperature, alpha=alpha)
     assert got.item() == pytest.approx(expected, abs=TOL)
-    module = SoftTargetLoss(temperature, alpha)(as_tensor(s), as_tensor(t), as_tensor(y))
+    module = SoftTargetLoss(temperature=temperature, alpha=alpha)(as_tensor(s), as_tensor(t), as_tensor(y))
     assert module.item() == pytest.approx(expected, abs=TOL)
 
 
-@pytest.mark.parametrize("temperature, lam", [(1.0, 1.0), (2.0, 0.5), (10.0, 0.2)])
-def test_generalized_matches_formula(temperature, lam):
+def lopez_paz_loss(s: np.ndarray, t: np.ndarray, y: np.ndarray, temperature: float, lam: float) -> float:
+    """Their Keras graph (code/synthetic.py `distillation`, `do_exp`), written out: one dense layer feeds two
+    plain softmax outputs; 'hard' fits one-hot labels with weight 1 - l, 'soft' fits softmax(teacher / t)
+    with weight t*t*l; Keras' categorical cross-entropy is -sum(target * log(output)) averaged over rows."""
+    hard_out = soft_out = np_softmax(s)  # both outputs are the same plain softmax of the student's logits
+    one_hot = np.eye(s.shape[1])[y]
+    soft_targets = np_softmax(t, temperature)
+    keras_ce = lambda target, output: float(np.mean(-np.sum(target * np.log(output), axis=1)))
+    return (1.0 - lam) * keras_ce(one_hot, hard_out) + temperature * temperature * lam * keras_ce(soft_targets, soft_out)
+
+
+@pytest.mark.parametrize("temperature, lam", [(1.0, 1.0), (2.0, 0.5), (10.0, 0.2), (5.0, 1.0)])
+def test_generalized_matches_the_authors_code(temperature, lam):
     s, t, y = logits_and_labels(seed=1)
-    soft_ce = -np.sum(np_softmax(t, temperature) * np.log(np_softmax(s, temperature))) / len(y)
-    expected = (1 - lam) * np_ce(s, y) + lam * temperature ** 2 * soft_ce
-    got = generalized_distillation_loss(as_tensor(s), as_tensor(t), as_tensor(y), temperature, lam)
+    expected = lopez_paz_loss(s, t, y, temperature, lam)
+    got = generalized_distillation_loss(as_tensor(s), as_tensor(t), as_tensor(y), temperature=temperature, lam=lam)
     assert got.item() == pytest.approx(expected, abs=TOL)
-    module = GeneralizedDistillationLoss(temperature, lam)(as_tensor(s), as_tensor(t), as_tensor(y))
+    module = GeneralizedDistillationLoss(temperature=temperature, lam=lam)(as_tensor(s), as_tensor(t), as_tensor(y))
     assert module.item() == pytest.approx(expected, abs=TOL)
+
+
+def test_generalized_softens_only_the_teacher_so_it_is_not_hinton_kd_above_t_1():
+    s, t, y = logits_and_labels(seed=4)
+    student = as_tensor(s.copy()).requires_grad_(True)
+    generalized_distillation_loss(student, as_tensor(t), as_tensor(y), temperature=4.0, lam=1.0).backward()
+    # d/dz_s of T^2 CE(softmax(t / T), softmax(z_s)) = T^2 (softmax(z_s) - softmax(t / T)) / n
+    expected = 16.0 * (np_softmax(s) - np_softmax(t, 4.0)) / len(y)
+    np.testing.assert_allclose(student.grad.numpy(), expected, atol=1e-12)
+    hinton = as_tensor(s.copy()).requires_grad_(True)
+    soft_target_loss(hinton, as_tensor(t), as_tensor(y), temperature=4.0, alpha=1.0).backward()
+    assert not torch.allclose(student.grad, hinton.grad, atol=1e-3)
 
 
 def test_weight_zero_is_plain_cross_entropy():
     s, t, y = logits_and_labels(seed=2)
     plain = np_ce(s, y)
-    args = (as_tensor(s), as_tensor(t), as_tensor(y), 4.0, 0.0)
-    assert soft_target_loss(*args).item() == pytest.approx(plain, abs=TOL)
-    assert generalized_distillation_loss(*args).item() == pytest.approx(plain, abs=TOL)
+    args = (as_tensor(s), as_tensor(t), as_tensor(y))
+    assert soft_target_loss(*args, temperature=4.0, alpha=0.0).item() == pytest.approx(plain, abs=TOL)
+    assert generalized_distillation_loss(*args, temperature=4.0, lam=0.0).item() == pytest.approx(plain, abs=TOL)
 
 
-def soft_term_grad_norm(loss_fn, s: np.ndarray, t: np.ndarray, y: np.ndarray, temperature: float) -> float:
+def soft_term_grad_norm(s: np.ndarray, t: np.ndarray, y: np.ndarray, temperature: float) -> float:
     student = as_tensor(s.copy()).requires_grad_(True)
-    loss_fn(student, as_tensor(t), as_tensor(y), temperature, 1.0).backward()
+    soft_target_loss(student, as_tensor(t), as_tensor(y), temperature=temperature, alpha=1.0).backward()
     return student.grad.norm().item()
 
 
-@pytest.mark.parametrize("loss_fn", [soft_target_loss, generalized_distillation_loss])
-def test_soft_term_gradient_keeps_its_scale_as_temperature_grows(loss_fn):
+def test_soft_term_gradient_keeps_its_scale_as_temperature_grows():
     s, t, y = logits_and_labels(seed=3)
-    norms = {T: soft_term_grad_norm(loss_fn, s, t, y, T) for T in (1.0, 4.0, 16.0)}
+    norms = {T: soft_term_grad_norm(s, t, y, T) for T in (1.0, 4.0, 16.0)}
     # For large T the gradient T * (p_s - p_t) / n tends to the centred logit gap / (n * classes).
     gap = (s - s.mean(1, keepdims=True)) - (t - t.mean(1, keepdims=True))
     limit = np.linalg.norm(gap) / (len(y) * s.shape[1])
@@ -108,22 +129,35 @@ def test_soft_term_gradient_keeps_its_scale_as_temperature_grows(loss_fn):
 def test_bad_temperature_or_weight_raises(loss_fn, temperature, weight):
     s, t, y = logits_and_labels()
     with pytest.raises(DistillError):
-        loss_fn(as_tensor(s), as_tensor(t), as_tensor(y), temperature, weight)
+        loss_fn(as_tensor(s), as_tensor(t), as_tensor(y), **options(loss_fn, temperature, weight))
+
+
+def options(loss, temperature: float, weight: float) -> dict:
+    """The keyword options of a soft-target or generalized loss (function or module)."""
+    generalized = loss in (generalized_distillation_loss, GeneralizedDistillationLoss)
+    return {"temperature": temperature, "lam" if generalized else "alpha": weight}
+
+
+@pytest.mark.parametrize("loss_fn", [soft_target_loss, generalized_distillation_loss])
+def test_options_are_keyword_only_so_a_swap_cannot_run(loss_fn):
+    s, t, y = logits_and_labels()
+    with pytest.raises(TypeError):
+        loss_fn(as_tensor(s), as_tensor(t), as_tensor(y), 2.0, 0.5)
 
 
 @pytest.mark.parametrize("module", [SoftTargetLoss, GeneralizedDistillationLoss])
 def test_module_rejects_bad_settings(module):
     with pytest.raises(DistillError):
-        module(0.0, 0.5)
+        module(**options(module, 0.0, 0.5))
     with pytest.raises(DistillError):
-        module(2.0, 2.0)
+        module(**options(module, 2.0, 2.0))
 
 
 @pytest.mark.parametrize("loss_fn", [soft_target_loss, generalized_distillation_loss])
 def test_class_count_mismatch_raises(loss_fn):
     student, teacher = torch.zeros(4, 10), torch.zeros(4, 5)
     with pytest.raises(DistillError, match="class count mismatch: student has 10 classes, teacher 5"):
-        loss_fn(student, teacher, torch.zeros(4, dtype=torch.long), 2.0, 0.5)
+        loss_fn(student, teacher, torch.zeros(4, dtype=torch.long), **options(loss_fn, 2.0, 0.5))
 
 
 # Neuron Selectivity Transfer (Huang & Wang 2017)
@@ -159,9 +193,9 @@ def features(shape: tuple[int, ...], seed: int) -> np.ndarray:
 def test_nst_matches_formula(spatial, kernel, degree, c, sigma, k):
     s, t = features((3, 4, *spatial), 4), features((3, 6, *spatial), 5)
     expected = np_mmd(s, t, k)
-    got = nst_loss(as_tensor(s), as_tensor(t), kernel, degree, c, sigma)
+    got = nst_loss(as_tensor(s), as_tensor(t), kernel=kernel, degree=degree, c=c, sigma=sigma)
     assert got.item() == pytest.approx(expected, abs=TOL)
-    module = NSTLoss(kernel, degree, c, sigma)(as_tensor(s), as_tensor(t))
+    module = NSTLoss(kernel=kernel, degree=degree, c=c, sigma=sigma)(as_tensor(s), as_tensor(t))
     assert module.item() == pytest.approx(expected, abs=TOL)
 
 
@@ -174,7 +208,7 @@ def test_nst_gaussian_default_sigma_is_median_pairwise_distance():
                            for i in range(len(points)) for j in range(i + 1, len(points))])
         kernel = lambda a, c, sigma=sigma: np.exp(-np.sum((a - c) ** 2) / (2 * sigma ** 2))  # noqa: E731
         expected.append(np_mmd(s[b:b + 1], t[b:b + 1], kernel))
-    got = nst_loss(as_tensor(s), as_tensor(t), "gaussian")
+    got = nst_loss(as_tensor(s), as_tensor(t), kernel="gaussian")
     assert got.item() == pytest.approx(np.mean(expected), abs=TOL)
 
 
@@ -182,7 +216,7 @@ def test_nst_linear_is_squared_distance_of_mean_maps():
     s, t = features((2, 3, 4, 4), 8), features((2, 5, 4, 4), 9)
     gap = np_maps(t).mean(axis=1) - np_maps(s).mean(axis=1)  # (batch, positions)
     expected = np.mean(np.sum(gap ** 2, axis=1))
-    assert nst_loss(as_tensor(s), as_tensor(t), "linear").item() == pytest.approx(expected, abs=TOL)
+    assert nst_loss(as_tensor(s), as_tensor(t), kernel="linear").item() == pytest.approx(expected, abs=TOL)
 
 
 def test_nst_poly2_is_frobenius_distance_of_channel_averaged_spatial_grams():
@@ -193,13 +227,13 @@ def test_nst_poly2_is_frobenius_distance_of_channel_averaged_spatial_grams():
     gram_s = np.einsum("bcp,bcq->bpq", ms, ms) / ms.shape[1]
     gram_t = np.einsum("bcp,bcq->bpq", mt, mt) / mt.shape[1]
     expected = np.mean(np.sum((gram_t - gram_s) ** 2, axis=(1, 2)))
-    assert nst_loss(as_tensor(s), as_tensor(t), "poly", 2, 0.0).item() == pytest.approx(expected, abs=TOL)
+    assert nst_loss(as_tensor(s), as_tensor(t), kernel="poly", degree=2, c=0.0).item() == pytest.approx(expected, abs=TOL)
 
 
 @pytest.mark.parametrize("kernel", ["linear", "poly", "gaussian"])
 def test_nst_is_zero_for_identical_features(kernel):
     x = as_tensor(features((2, 4, 3, 3), 12))
-    assert nst_loss(x, x.clone(), kernel).item() == pytest.approx(0.0, abs=TOL)
+    assert nst_loss(x, x.clone(), kernel=kernel).item() == pytest.approx(0.0, abs=TOL)
 
 
 @pytest.mark.parametrize("large, small, pool", [
@@ -216,7 +250,7 @@ def test_nst_pools_the_larger_map_to_the_smaller(large, small, pool):
 def test_nst_gradient_reaches_the_student():
     s = torch.randn(2, 3, 4, 4, dtype=torch.float64, requires_grad=True)
     for kernel in ("linear", "poly", "gaussian"):
-        nst_loss(s, torch.randn(2, 5, 4, 4, dtype=torch.float64), kernel).backward()
+        nst_loss(s, torch.randn(2, 5, 4, 4, dtype=torch.float64), kernel=kernel).backward()
     assert torch.isfinite(s.grad).all() and s.grad.abs().sum() > 0
 
 
@@ -236,14 +270,15 @@ def test_nst_errors(student, teacher, options):
 
 def test_nst_module_rejects_bad_settings():
     with pytest.raises(DistillError):
-        NSTLoss("cosine")
+        NSTLoss(kernel="cosine")
     with pytest.raises(DistillError):
-        NSTLoss("poly", degree=0)
+        NSTLoss(kernel="poly", degree=0)
 
 
 # Subclass distillation (Mueller, Kornblith, Hinton 2020)
 
 CLASSES, SUBCLASSES = 3, 4
+LAYOUT = {"classes": CLASSES, "subclasses": SUBCLASSES}
 
 
 def subclass_logits(seed: int, batch: int = 6) -> np.ndarray:
@@ -255,13 +290,16 @@ def np_class_probs(z: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 
 def np_aux(z: np.ndarray, temperature: float) -> float:
-    standard = (z - z.mean(axis=0)) / np.sqrt(z.var(axis=0) + 1e-5)
-    unit = standard / np.linalg.norm(standard, axis=1, keepdims=True)
-    total = 0.0
-    for i in range(len(z)):
-        total += np.log(np.exp(unit[i] @ unit[i] / temperature)
-                        / sum(np.exp(unit[i] @ unit[j] / temperature) for j in range(len(z))))
-    return -total / len(z)
+    """The authors' `negative_sampling_loss` (subclass_distillation/mnist_colab.ipynb), written out: per-example
+    moments over the logits, tf.nn.batch_normalization with scale 1 / sqrt(T * n) and epsilon 1e-9, then
+    mean_i logsumexp_j (z_i.z_j) - 1/T - log(batch)."""
+    batch, n = z.shape
+    normal = (z - z.mean(axis=1, keepdims=True)) / np.sqrt(z.var(axis=1, keepdims=True) + 1e-9)
+    normal = normal / np.sqrt(temperature * n)
+    correlations = normal @ normal.T
+    row_max = correlations.max(axis=1, keepdims=True)
+    logsumexp = row_max[:, 0] + np.log(np.exp(correlations - row_max).sum(axis=1))
+    return float(logsumexp.mean() - 1.0 / temperature - np.log(batch))
 
 
 def test_class_probabilities_from_subclasses_sum_subclass_probs_and_to_one():
@@ -274,17 +312,34 @@ def test_class_probabilities_from_subclasses_sum_subclass_probs_and_to_one():
 @pytest.mark.parametrize("temperature", [0.2, 1.0])
 def test_subclass_aux_matches_formula(temperature):
     z = subclass_logits(21)
-    got = subclass_aux_loss(as_tensor(z), temperature)
+    got = subclass_aux_loss(as_tensor(z), temperature=temperature)
     assert got.item() == pytest.approx(np_aux(z, temperature), abs=TOL)
+
+
+@pytest.mark.parametrize("temperature", [0.2, 1.0, 3.0])
+def test_subclass_aux_ignores_a_per_example_offset_that_changes_no_probability(temperature):
+    z = as_tensor(subclass_logits(26))
+    offset = 5.0 * torch.randn(len(z), 1, dtype=z.dtype)  # one number per example, added to all its logits
+    assert torch.allclose(torch.softmax(z + offset, 1), torch.softmax(z, 1))
+    base = subclass_aux_loss(z, temperature=temperature)
+    assert subclass_aux_loss(z + offset, temperature=temperature).item() == pytest.approx(base.item(), abs=1e-9)
+    # and a per-example scale (the normalisation divides it out)
+    assert subclass_aux_loss(z * 3.0, temperature=temperature).item() == pytest.approx(base.item(), abs=1e-6)
+
+
+def test_subclass_aux_is_lowest_for_a_batch_spread_over_the_subclasses():
+    spread = torch.eye(CLASSES * SUBCLASSES, dtype=torch.float64)[:6] * 10.0  # each example its own subclass
+    same = spread[[0] * 6]  # every example in one subclass
+    assert subclass_aux_loss(spread, temperature=1.0) < subclass_aux_loss(same, temperature=1.0)
 
 
 def test_subclass_teacher_loss_matches_formula():
     z, y = subclass_logits(22), rng(22).integers(0, CLASSES, size=6)
     ce = -np.mean(np.log(np_class_probs(z)[np.arange(6), y]))
     expected = ce + 0.5 * np_aux(z, 0.3)
-    got = subclass_teacher_loss(as_tensor(z), as_tensor(y), CLASSES, SUBCLASSES, 0.5, 0.3)
+    got = subclass_teacher_loss(as_tensor(z), as_tensor(y), **LAYOUT, beta=0.5, temperature=0.3)
     assert got.item() == pytest.approx(expected, abs=TOL)
-    module = SubclassTeacherLoss(CLASSES, SUBCLASSES, 0.5, 0.3)(as_tensor(z), as_tensor(y))
+    module = SubclassTeacherLoss(**LAYOUT, beta=0.5, temperature=0.3)(as_tensor(z), as_tensor(y))
     assert module.item() == pytest.approx(expected, abs=TOL)
 
 
@@ -295,9 +350,9 @@ def test_subclass_distillation_matches_formula(temperature, alpha):
     hard_ce = -np.mean(np.log(np_class_probs(s)[np.arange(6), y]))
     expected = alpha * temperature ** 2 * soft_ce + (1 - alpha) * hard_ce
     args = (as_tensor(s), as_tensor(t), as_tensor(y))
-    got = subclass_distillation_loss(*args, CLASSES, SUBCLASSES, temperature, alpha)
+    got = subclass_distillation_loss(*args, **LAYOUT, temperature=temperature, alpha=alpha)
     assert got.item() == pytest.approx(expected, abs=TOL)
-    module = SubclassDistillationLoss(CLASSES, SUBCLASSES, temperature, alpha)(*args)
+    module = SubclassDistillationLoss(**LAYOUT, temperature=temperature, alpha=alpha)(*args)
     assert module.item() == pytest.approx(expected, abs=TOL)
 
 
@@ -306,14 +361,14 @@ def test_subclass_errors():
     with pytest.raises(DistillError, match=r"\(batch, 12\)"):
         class_log_probs_from_subclasses(torch.randn(4, 10), CLASSES, SUBCLASSES)
     with pytest.raises(DistillError):
-        subclass_aux_loss(z, 0.0)
+        subclass_aux_loss(z, temperature=0.0)
     with pytest.raises(DistillError):
-        subclass_teacher_loss(z, y, CLASSES, SUBCLASSES, -1.0, 1.0)
+        subclass_teacher_loss(z, y, **LAYOUT, beta=-1.0, temperature=1.0)
     with pytest.raises(DistillError):
-        subclass_distillation_loss(z, z, y, CLASSES, SUBCLASSES, 1.0, 1.5)
+        subclass_distillation_loss(z, z, y, **LAYOUT, temperature=1.0, alpha=1.5)
     with pytest.raises(DistillError, match="class count mismatch: student has 12 classes, teacher 6"):
-        subclass_distillation_loss(z, z[:, :6], y, CLASSES, SUBCLASSES, 1.0, 0.5)
+        subclass_distillation_loss(z, z[:, :6], y, **LAYOUT, temperature=1.0, alpha=0.5)
     with pytest.raises(DistillError):
-        SubclassTeacherLoss(CLASSES, SUBCLASSES, -0.1, 1.0)
+        SubclassTeacherLoss(**LAYOUT, beta=-0.1, temperature=1.0)
     with pytest.raises(DistillError):
-        SubclassDistillationLoss(CLASSES, SUBCLASSES, -1.0, 0.5)
+        SubclassDistillationLoss(**LAYOUT, temperature=-1.0, alpha=0.5)

@@ -41,7 +41,7 @@ def test_loss_matches_the_formula_on_a_hand_example():
     soft = torch.tensor([[0.7, 0.3], [0.4, 0.6]])
     lam, temperature = 0.25, 2.0
     hard = -torch.log_softmax(logits, -1)[torch.arange(2), labels].mean()
-    soft_ce = -(soft * torch.log_softmax(logits / temperature, -1)).sum(-1).mean()
+    soft_ce = -(soft * torch.log_softmax(logits, -1)).sum(-1).mean()  # the authors' code: student not softened
     expected = (1 - lam) * hard + lam * temperature**2 * soft_ce
     assert torch.allclose(repetition_losses(logits, labels, soft, lam, temperature), expected)
     plain = repetition_losses(logits, labels, None, 0.0, 1.0)
@@ -54,7 +54,7 @@ def test_repetition_losses_are_the_library_loss_per_problem():
     labels = torch.randint(0, 2, (3, 9), generator=generator)
     lam, temperature = 0.4, 3.0
     batched = repetition_losses(student, labels, torch.softmax(teacher / temperature, dim=1), lam, temperature)
-    one_by_one = [generalized_distillation_loss(student[r].T, teacher[r].T, labels[r], temperature, lam)
+    one_by_one = [generalized_distillation_loss(student[r].T, teacher[r].T, labels[r], temperature=temperature, lam=lam)
                   for r in range(3)]
     assert torch.allclose(batched, torch.stack(one_by_one), atol=1e-6)
 
@@ -83,7 +83,7 @@ def test_clipped_gradient_matches_autograd_of_keras_clipped_cross_entropy():
     logits = logits.clone().requires_grad_(True)
     labels = torch.tensor([[0, 0, 1, 1]])
     soft = torch.softmax(torch.randn(1, 2, 4, generator=torch.Generator().manual_seed(2)), dim=1)
-    lam, temperature = 0.4, 1.0
+    lam, temperature = 0.4, 2.0
 
     def clipped_cross_entropy(z, targets):
         q = torch.softmax(z, dim=1).clamp(PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
@@ -91,7 +91,8 @@ def test_clipped_gradient_matches_autograd_of_keras_clipped_cross_entropy():
         return -(targets * torch.log(q)).sum(1).mean()
 
     one_hot = F.one_hot(labels, 2).transpose(1, 2).float()
-    ((1 - lam) * clipped_cross_entropy(logits, one_hot) + lam * clipped_cross_entropy(logits, soft)).backward()
+    ((1 - lam) * clipped_cross_entropy(logits, one_hot)
+     + lam * temperature**2 * clipped_cross_entropy(logits, soft)).backward()
     closed_form = class_one_gradient(logits.detach(), labels, soft, lam, temperature, clip=PROBABILITY_CLIP)
     assert torch.allclose(closed_form, logits.grad[:, 1], atol=1e-7)
     assert torch.allclose(-closed_form, logits.grad[:, 0], atol=1e-7)
@@ -151,7 +152,7 @@ def keras_reference_fit(inputs, labels, init, soft, lam, temperature, epochs, lr
             parameter = weight.clone().requires_grad_(True)
             logits = samples[rows] @ parameter.T
             loss = ((1 - lam) * clipped_cross_entropy(logits, one_hot[rows])
-                    + lam * temperature**2 * clipped_cross_entropy(logits / temperature, soft[rows]))
+                    + lam * temperature**2 * clipped_cross_entropy(logits, soft[rows]))  # their graph: one softmax
             loss.backward()
             keras_rmsprop_step(weight, parameter.grad, mean_square, lr)
     return weight

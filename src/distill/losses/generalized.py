@@ -13,13 +13,21 @@ from distill.losses.checks import check_logit_pair, check_temperature, check_wei
 
 
 def generalized_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
-                                  targets: torch.Tensor, temperature: float, lam: float) -> torch.Tensor:
-    """L = (1 - lambda) * CE(y, softmax(z_s)) + lambda * T^2 * CE(softmax(z_t / T), softmax(z_s / T)).
+                                  targets: torch.Tensor, *, temperature: float, lam: float) -> torch.Tensor:
+    """L = (1 - lambda) * CE(y, softmax(z_s)) + lambda * T^2 * CE(softmax(z_t / T), softmax(z_s)).
 
-    Lopez-Paz, Bottou, Schoelkopf, Vapnik 2016, "Unifying distillation and privileged information". The
-    soft term is a cross-entropy with soft labels, -sum_k p_t,k log p_s,k, averaged over the batch; it
-    differs from the KL of `soft_target_loss` by the teacher's entropy, a constant for the student. The
-    T^2 weight follows their code. `targets` are class indices (batch,). Terms with zero weight are skipped.
+    Lopez-Paz, Bottou, Schoelkopf, Vapnik 2016, "Unifying distillation and privileged information", eq. 4
+    and their code (`distillation()` in code/mnist.py and code/synthetic.py): only the TEACHER is softened;
+    the student's plain softmax fits both the labels and the teacher's soft labels. (Softening the student
+    too, z_s / T, would make this Hinton's soft-target loss with a different hard-term weight.) The soft
+    term is a cross-entropy with soft labels, -sum_k p_t,k log p_s,k, averaged over the batch; it differs
+    from a KL by the teacher's entropy, a constant for the student.
+
+    T^2: kept, as their code weights the soft term (`t*t*l`), so our runs reproduce theirs. With an
+    unsoftened student it does not rescale a gradient (as it does in Hinton et al.); it re-weights the two
+    terms: the paper's convex mix with lambda' = T^2 lambda / (1 - lambda + T^2 lambda), times
+    (1 - lambda + T^2 lambda). At T = 1, the setting of every shipped recipe, paper and code agree.
+    `targets` are class indices (batch,). Terms with zero weight are skipped.
     """
     check_temperature(temperature)
     check_weight("lambda", lam)
@@ -29,19 +37,19 @@ def generalized_distillation_loss(student_logits: torch.Tensor, teacher_logits: 
         loss = loss + (1.0 - lam) * F.cross_entropy(student_logits, targets)
     if lam > 0.0:
         soft_labels = F.softmax(teacher_logits / temperature, dim=1)
-        loss = loss + lam * temperature ** 2 * F.cross_entropy(student_logits / temperature, soft_labels)
+        loss = loss + lam * temperature ** 2 * F.cross_entropy(student_logits, soft_labels)
     return loss
 
 
 class GeneralizedDistillationLoss(nn.Module):
     """Module form of `generalized_distillation_loss` with a fixed temperature and lambda."""
 
-    def __init__(self, temperature: float, lam: float) -> None:
+    def __init__(self, *, temperature: float, lam: float) -> None:
         super().__init__()
         self.temperature = check_temperature(temperature)
         self.lam = check_weight("lambda", lam)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                 targets: torch.Tensor) -> torch.Tensor:
-        return generalized_distillation_loss(student_logits, teacher_logits, targets, self.temperature,
-                                             self.lam)
+        return generalized_distillation_loss(student_logits, teacher_logits, targets,
+                                             temperature=self.temperature, lam=self.lam)

@@ -77,7 +77,7 @@ def _kernel(x: torch.Tensor, y: torch.Tensor, kernel: str, degree: int, c: float
     return torch.exp(-squared / (2.0 * sigma ** 2))
 
 
-def nst_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, kernel: str = "poly",
+def nst_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, *, kernel: str = "poly",
              degree: int = 2, c: float = 0.0, sigma: float | None = None) -> torch.Tensor:
     """MMD^2 = mean_{i,i'} k(t_i, t_i') + mean_{j,j'} k(s_j, s_j') - 2 mean_{i,j} k(t_i, s_j), batch mean.
 
@@ -105,11 +105,12 @@ def nst_loss(student_feature: torch.Tensor, teacher_feature: torch.Tensor, kerne
 class NSTLoss(nn.Module):
     """Module form of `nst_loss` with a fixed kernel and kernel parameters."""
 
-    def __init__(self, kernel: str = "poly", degree: int = 2, c: float = 0.0,
+    def __init__(self, *, kernel: str = "poly", degree: int = 2, c: float = 0.0,
                  sigma: float | None = None) -> None:
         super().__init__()
         _check_kernel(kernel, degree, sigma)
         self.kernel, self.degree, self.c, self.sigma = kernel, degree, c, sigma
 
     def forward(self, student_feature: torch.Tensor, teacher_feature: torch.Tensor) -> torch.Tensor:
-        return nst_loss(student_feature, teacher_feature, self.kernel, self.degree, self.c, self.sigma)
+        return nst_loss(student_feature, teacher_feature, kernel=self.kernel, degree=self.degree, c=self.c,
+                        sigma=self.sigma)

@@ -8,7 +8,7 @@ from torch.nn import functional as F
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 
 
-def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor,
+def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, *,
                      temperature: float, alpha: float) -> torch.Tensor:
     """L = (1 - alpha) * CE(y, softmax(z_s)) + alpha * T^2 * KL(softmax(z_t / T) || softmax(z_s / T)).
 
@@ -33,11 +33,12 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
 class SoftTargetLoss(nn.Module):
     """Module form of `soft_target_loss` with a fixed temperature and alpha."""
 
-    def __init__(self, temperature: float, alpha: float) -> None:
+    def __init__(self, *, temperature: float, alpha: float) -> None:
         super().__init__()
         self.temperature = check_temperature(temperature)
         self.alpha = check_weight("alpha", alpha)
 
     def forward(self, student_logits: torch.Tensor, teacher_logits: torch.Tensor,
                 targets: torch.Tensor) -> torch.Tensor:
-        return soft_target_loss(student_logits, teacher_logits, targets, self.temperature, self.alpha)
+        return soft_target_loss(student_logits, teacher_logits, targets, temperature=self.temperature,
+                                alpha=self.alpha)

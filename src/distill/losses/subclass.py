@@ -7,6 +7,8 @@ over the subclasses) gives the student a richer distribution to match. Layout th
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -14,7 +16,7 @@ from torch.nn import functional as F
 from distill.errors import DistillError
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
 
-STANDARDISE_EPS = 1e-5
+VARIANCE_EPS = 1e-9  # the authors' epsilon
 
 
 def _check_layout(subclass_logits: torch.Tensor, classes: int, subclasses: int) -> None:
@@ -44,34 +46,38 @@ def class_log_probs_from_subclasses(subclass_logits: torch.Tensor, classes: int,
     return grouped.logsumexp(dim=2) - subclass_logits.logsumexp(dim=1, keepdim=True)
 
 
-def normalise_subclass_logits(subclass_logits: torch.Tensor) -> torch.Tensor:
-    """Standardise each logit dimension over the batch, then scale each example's vector to unit L2 norm.
+def normalise_subclass_logits(subclass_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Standardise each example's logits over its subclasses, then scale by 1 / sqrt(T * n): (batch, n).
 
-    Standardising removes what the auxiliary loss should not reward: a per-dimension offset shared by the
-    whole batch and one dimension dominating by sheer scale. The unit norm bounds z_i.z_j to [-1, 1] (a
-    cosine similarity), so the temperature alone sets how sharply examples are pushed apart and the head
-    cannot lower the loss by inflating its logits. The paper's exact normalisation is unverified.
+    As the authors' code does (`negative_sampling_loss`: "subtract per-example (not batch) mean and
+    variance"; population variance, epsilon 1e-9 inside the square root). n = classes * subclasses. Adding
+    the same number to every logit of an example changes none of its probabilities, and changes nothing
+    here either; the scale bounds each z_i.z_j to [-1/T, 1/T], so the head cannot lower the loss by
+    inflating its logits.
     """
-    centred = subclass_logits - subclass_logits.mean(dim=0, keepdim=True)
-    scale = (centred.pow(2).mean(dim=0, keepdim=True) + STANDARDISE_EPS).sqrt()
-    return F.normalize(centred / scale, dim=1)  # (batch, classes * subclasses)
+    mean = subclass_logits.mean(dim=1, keepdim=True)
+    variance = subclass_logits.var(dim=1, unbiased=False, keepdim=True)
+    scale = (variance + VARIANCE_EPS).rsqrt() / math.sqrt(temperature * subclass_logits.shape[1])
+    return (subclass_logits - mean) * scale  # (batch, n)
 
 
-def subclass_aux_loss(subclass_logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """L_aux = -(1/n) sum_i log( exp(z_i.z_i / T) / sum_j exp(z_i.z_j / T) ).
+def subclass_aux_loss(subclass_logits: torch.Tensor, *, temperature: float) -> torch.Tensor:
+    """L_aux = (1/B) sum_i log sum_j exp(z_i.z_j) - 1/T - log B.
 
-    Mueller, Kornblith, Hinton 2020, "Subclass distillation". z_i is example i's subclass-logit vector
-    after `normalise_subclass_logits`. Each example is pushed away from the others in the batch, which
-    spreads the batch over the subclasses; it is the cross-entropy of the similarity rows against the
-    diagonal.
+    Mueller, Kornblith, Hinton 2020, "Subclass distillation", and their code (`negative_sampling_loss` in
+    subclass_distillation/mnist_colab.ipynb). z_i is example i's logit vector after
+    `normalise_subclass_logits`, so z_i.z_i = 1/T (up to epsilon): the loss is the cross-entropy of each
+    example's similarity row against itself, minus log B, its value when all examples are orthogonal
+    enough to be told apart. It penalises examples of a batch whose logits correlate, which spreads the
+    batch over the subclasses. B is the batch size.
     """
     check_temperature(temperature)
-    z = normalise_subclass_logits(subclass_logits)
-    similarity = z @ z.T / temperature  # (batch, batch)
-    return F.cross_entropy(similarity, torch.arange(z.shape[0], device=z.device))
+    z = normalise_subclass_logits(subclass_logits, temperature)
+    similarity = z @ z.T  # (batch, batch)
+    return similarity.logsumexp(dim=1).mean() - 1.0 / temperature - math.log(z.shape[0])
 
 
-def subclass_teacher_loss(subclass_logits: torch.Tensor, targets: torch.Tensor, classes: int,
+def subclass_teacher_loss(subclass_logits: torch.Tensor, targets: torch.Tensor, *, classes: int,
                           subclasses: int, beta: float, temperature: float) -> torch.Tensor:
     """L = CE(y, p(class)) + beta * L_aux, with p(class) summed from the subclass softmax.
 
@@ -82,12 +88,12 @@ def subclass_teacher_loss(subclass_logits: torch.Tensor, targets: torch.Tensor, 
     class_log_p = class_log_probs_from_subclasses(subclass_logits, classes, subclasses)
     loss = F.nll_loss(class_log_p, targets)
     if beta > 0.0:
-        loss = loss + beta * subclass_aux_loss(subclass_logits, temperature)
+        loss = loss + beta * subclass_aux_loss(subclass_logits, temperature=temperature)
     return loss
 
 
 def subclass_distillation_loss(student_subclass_logits: torch.Tensor, teacher_subclass_logits: torch.Tensor,
-                               targets: torch.Tensor, classes: int, subclasses: int, temperature: float,
+                               targets: torch.Tensor, *, classes: int, subclasses: int, temperature: float,
                                alpha: float) -> torch.Tensor:
     """L = alpha * T^2 * CE(softmax(z_t / T), softmax(z_s / T)) + (1 - alpha) * CE(y, p_s(class)).
 
@@ -112,21 +118,21 @@ def subclass_distillation_loss(student_subclass_logits: torch.Tensor, teacher_su
 class SubclassTeacherLoss(nn.Module):
     """Module form of `subclass_teacher_loss` for a fixed head layout, beta and temperature."""
 
-    def __init__(self, classes: int, subclasses: int, beta: float, temperature: float) -> None:
+    def __init__(self, *, classes: int, subclasses: int, beta: float, temperature: float) -> None:
         super().__init__()
         self.classes, self.subclasses = classes, subclasses
         self.beta = _check_beta(beta)
         self.temperature = check_temperature(temperature)
 
     def forward(self, subclass_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return subclass_teacher_loss(subclass_logits, targets, self.classes, self.subclasses, self.beta,
-                                     self.temperature)
+        return subclass_teacher_loss(subclass_logits, targets, classes=self.classes, subclasses=self.subclasses,
+                                     beta=self.beta, temperature=self.temperature)
 
 
 class SubclassDistillationLoss(nn.Module):
     """Module form of `subclass_distillation_loss` for a fixed head layout, temperature and alpha."""
 
-    def __init__(self, classes: int, subclasses: int, temperature: float, alpha: float) -> None:
+    def __init__(self, *, classes: int, subclasses: int, temperature: float, alpha: float) -> None:
         super().__init__()
         self.classes, self.subclasses = classes, subclasses
         self.temperature = check_temperature(temperature)
@@ -135,4 +141,5 @@ class SubclassDistillationLoss(nn.Module):
     def forward(self, student_subclass_logits: torch.Tensor, teacher_subclass_logits: torch.Tensor,
                 targets: torch.Tensor) -> torch.Tensor:
         return subclass_distillation_loss(student_subclass_logits, teacher_subclass_logits, targets,
-                                          self.classes, self.subclasses, self.temperature, self.alpha)
+                                          classes=self.classes, subclasses=self.subclasses,
+                                          temperature=self.temperature, alpha=self.alpha)

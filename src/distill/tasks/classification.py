@@ -186,7 +186,8 @@ class ClassificationTask(Task):
         logits = model(jitter_images(x, spec.jitter))
         if spec.subclasses == 1:
             return F.cross_entropy(logits, targets)
-        return subclass_teacher_loss(logits, targets, self.classes, spec.subclasses, spec.beta, spec.aux_temperature)
+        return subclass_teacher_loss(logits, targets, classes=self.classes, subclasses=spec.subclasses, beta=spec.beta,
+                                     temperature=spec.aux_temperature)
 
     def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ClassStudentSpec) -> dict[str, torch.Tensor]:
         """Teacher outputs (raw and as class log-probabilities) and, for NST, its hooked feature maps;
@@ -219,12 +220,13 @@ class ClassificationTask(Task):
     def _soft_target_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                           guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
         return LOSSES["soft_target"].function(class_log_probs(model(x), self.classes), guide["class_logits"],
-                                              targets, spec.temperature, spec.alpha)
+                                              targets, temperature=spec.temperature, alpha=spec.alpha)
 
     def _subclass_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                        guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        return LOSSES["subclass"].function(model(x), guide["outputs"], targets, self.classes, spec.subclasses,
-                                           spec.temperature, spec.alpha)
+        return LOSSES["subclass"].function(model(x), guide["outputs"], targets, classes=self.classes,
+                                           subclasses=spec.subclasses, temperature=spec.temperature,
+                                           alpha=spec.alpha)
 
     def _nst_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                   guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
@@ -238,9 +240,10 @@ class ClassificationTask(Task):
         if spec.features.adapter:
             features = getattr(model, ADAPTER)(features)
         nst = spec.nst
-        transfer = LOSSES["nst"].function(features, guide["features"], nst.kernel, nst.degree, nst.c, nst.sigma)
+        transfer = LOSSES["nst"].function(features, guide["features"], kernel=nst.kernel, degree=nst.degree, c=nst.c,
+                                          sigma=nst.sigma)
         soft = LOSSES["soft_target"].function(class_log_probs(outputs, self.classes), guide["class_logits"],
-                                              targets, spec.temperature, spec.alpha)
+                                              targets, temperature=spec.temperature, alpha=spec.alpha)
         return soft + nst.weight / 2.0 * transfer
 
     # --- scores ----------------------------------------------------------------------------------

@@ -41,7 +41,8 @@ class GeneralizedDistillationTask(Task):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      guide: dict[str, torch.Tensor], spec: DistilledStudentSpec) -> torch.Tensor:
-        return LOSSES["generalized"].function(model(x), guide["logits"], targets, spec.temperature, spec.lam)
+        return LOSSES["generalized"].function(model(x), guide["logits"], targets, temperature=spec.temperature,
+                                              lam=spec.lam)
 
     def curve_scores(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
         return self.scores.curve_scores(outputs, targets, fold)

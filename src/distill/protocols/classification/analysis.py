@@ -58,9 +58,10 @@ def assign_subclasses(outputs: torch.Tensor, classes: int) -> torch.Tensor:
     """Each row's subclass (class * S + s): the predicted class, and within it the largest subclass logit
     after standardising every logit over the rows.
 
-    The auxiliary loss sees batch-standardised logits, so it spreads examples over subclasses only up
-    to a per-subclass offset; the raw argmax is dominated by those offsets and mostly names one
-    subclass per class. outputs: (rows, classes * S) -> (rows,).
+    The auxiliary loss (Mueller et al.'s per-example normalisation) spreads examples by the pattern of
+    their logits, not by which subclass logit is largest; a per-subclass offset shared by all rows can
+    still make the raw argmax name mostly one subclass per class, and standardising over the rows
+    removes it. outputs: (rows, classes * S) -> (rows,).
     """
     subclasses = outputs.shape[1] // classes
     standard = (outputs - outputs.mean(0)) / outputs.std(0).clamp_min(1e-6)

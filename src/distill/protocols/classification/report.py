@@ -211,8 +211,8 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
     if "subclass_recovery" in results:
         parts += ["## Do the subclasses recover the hidden labels? (test rows)",
                   "Each test image is assigned its predicted class and, within it, the subclass with the largest "
-                  "logit after standardising each logit over the test rows (the auxiliary loss sees standardised "
-                  "logits; raw logits carry per-subclass offsets). Scores: normalised mutual information with the "
+                  "logit after standardising each logit over the test rows (raw logits can carry per-subclass "
+                  "offsets shared by all rows). Scores: normalised mutual information with the "
                   "source's own labels and the accuracy of the best one-to-one matching (Hungarian) of subclasses "
                   "to those labels. `class only` scores the predicted class alone: the floor a head without "
                   "subclasses reaches.",

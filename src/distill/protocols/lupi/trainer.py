@@ -43,10 +43,10 @@ PROBABILITY_CLIP = 1e-7  # Keras 0.x cross-entropy clips probabilities to [PROBA
 
 def repetition_losses(logits: torch.Tensor, labels: torch.Tensor, soft_targets: torch.Tensor | None,
                       lam: float, temperature: float) -> torch.Tensor:
-    """L = (1 - lam) * CE(y, softmax(z)) + lam * T^2 * CE(s, softmax(z / T)), averaged over samples.
+    """L = (1 - lam) * CE(y, softmax(z)) + lam * T^2 * CE(s, softmax(z)), averaged over samples.
 
-    Generalized distillation (Lopez-Paz et al. 2016, eq. 4), with the soft term weighted by T^2 as in their
-    code and in Hinton et al. 2015, so its gradient keeps its scale as T changes: the formula of
+    Generalized distillation (Lopez-Paz et al. 2016, eq. 4), as their code trains it: only the teacher is
+    softened, and the soft term is weighted by T^2 (`t*t*l` in their `distillation()`): the formula of
     `distill.losses.generalized_distillation_loss`, here for a batch of independent problems and with the
     soft labels given as probabilities, computed once per repetition. s are the teacher's soft labels
     softmax(f_t(x*) / T); CE(p, q) = -sum_k p_k log q_k. Shapes follow `F.cross_entropy`, classes on
@@ -62,7 +62,7 @@ def repetition_losses(logits: torch.Tensor, labels: torch.Tensor, soft_targets: 
     if lam > 0.0:
         if soft_targets is None:
             raise DistillError(f"soft targets are required when lambda > 0, got lambda = {lam}")
-        soft = F.cross_entropy(logits / temperature, soft_targets, reduction="none")
+        soft = F.cross_entropy(logits, soft_targets, reduction="none")
         per_sample = per_sample + lam * temperature**2 * soft
     return per_sample.mean(-1)
 
@@ -100,19 +100,19 @@ def margin_gradient(margins: torch.Tensor, labels: torch.Tensor, soft_targets: t
     the class-1 logit z1, in closed form. With m = z1 - z0 the margin and sigma the logistic function,
     softmax(z)_1 = sigma(m), and
 
-        dl/dz1 = (1 - lam) * (sigma(m) - y) + lam * T * (sigma(m / T) - s) = -dl/dz0,
+        dl/dz1 = (1 - lam) * (sigma(m) - y) + lam * T^2 * (sigma(m) - s) = -dl/dz0,
 
     y in {0, 1} the label and s the teacher's soft probability of class 1. margins, labels (as floats) and
     soft_targets have one shape, e.g. (reps, 1, n). With clip > 0 it is the gradient of Keras 0.x's clipped
-    cross-entropy instead: a term gives no gradient for a sample whose probabilities (sigma(m) for the hard
-    term, sigma(m / T) for the soft one) fall outside [clip, 1 - clip] (two-class probabilities are clipped
+    cross-entropy instead: a term gives no gradient for a sample whose probabilities (sigma(m), the output
+    both terms read) fall outside [clip, 1 - clip] (two-class probabilities are clipped
     together, so this is exact). Training uses it in place of autograd, which is about twice as slow here.
     """
     gradient = torch.zeros_like(margins)
     if lam < 1.0:
         gradient += (1.0 - lam) * _clipped(torch.sigmoid(margins), clip, labels)
     if lam > 0.0:
-        gradient += lam * temperature * _clipped(torch.sigmoid(margins / temperature), clip, soft_targets)
+        gradient += lam * temperature ** 2 * _clipped(torch.sigmoid(margins), clip, soft_targets)
     return gradient
 
 
