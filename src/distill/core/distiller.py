@@ -174,14 +174,16 @@ class Distiller:
         teacher = guide["outputs"]
         if self.task == "regression":
             loss = LOSSES["regression"].function(outputs, y, teacher, self.alpha)
-        elif self.method in ("generalized", "subclass"):
-            extra = (self.classes, self.subclasses) if self.method == "subclass" else ()
-            loss = LOSSES[self.method].function(outputs, teacher, y, *extra, self.temperature, self.alpha)
+        elif self.method == "generalized":
+            loss = LOSSES["generalized"].function(outputs, teacher, y, temperature=self.temperature, lam=self.alpha)
+        elif self.method == "subclass":
+            loss = LOSSES["subclass"].function(outputs, teacher, y, classes=self.classes, subclasses=self.subclasses,
+                                               temperature=self.temperature, alpha=self.alpha)
         else:
-            loss = LOSSES["soft_target"].function(outputs, teacher, y, self.temperature, self.alpha)
+            loss = LOSSES["soft_target"].function(outputs, teacher, y, temperature=self.temperature, alpha=self.alpha)
         if self.method == "nst":
             loss = loss + self.feature_weight / 2.0 * LOSSES["nst"].function(features, guide["features"],
-                                                                             self.nst_kernel)
+                                                                             kernel=self.nst_kernel)
         elif self.method == "hint":
             loss = loss + self.feature_weight * LOSSES["hint"].function(features, guide["features"])
         return loss
