@@ -15,7 +15,7 @@ import distill
 ROOT = Path(distill.__file__).parent
 LAYERS = [
     {"errors"},
-    {"config"},
+    {"config", "devices"},  # devices: where tensors live, a leaf every layer from io up needs (export, training)
     {"models", "losses"},
     {"io"},
     {"data"},

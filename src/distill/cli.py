@@ -4,7 +4,7 @@
   distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
-  distill export RUN_DIR NAME [--fold K] [--out FILE]
+  distill export RUN_DIR NAME [--fold K] [--out FILE] [--device D]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
 """
@@ -55,7 +55,7 @@ def _cmd_data(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    path = export_model(args.run_dir, args.name, args.fold, args.out)
+    path = export_model(args.run_dir, args.name, args.fold, args.out, args.device)
     print(f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)")
 
 
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("name", help="model name, e.g. student_kd (see results.json `checkpoints`)")
     export.add_argument("--fold", type=int, default=1, help="which fold's model (1-based; default 1)")
     export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-foldK.pt2)")
+    export.add_argument("--device", default="cpu", help="where the program runs: cpu (default), cuda, cuda:N, mps")
     export.set_defaults(handler=_cmd_export)
     return parser
 

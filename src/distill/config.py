@@ -63,6 +63,8 @@ class TrainSection(Section):
     threads: int | None = Field(None, ge=1, description="torch threads; default: torch's own (one per core)")
     fold_parallel: bool = Field(True, description="train all folds' models at once where the task allows")
     curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
+                        description="auto (a CUDA GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
 
 
 class CVSection(Section):

@@ -24,10 +24,10 @@ from torch.utils.data import DataLoader
 
 from distill.core.batches import RankBatches, eval_batches, unpack_batch
 from distill.core.callbacks import Callback, GradientClipping
-from distill.core.devices import autocast, resolve_device, to_device
 from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
 from distill.core.train import make_adam, train_step
+from distill.devices import autocast, resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LOSSES, class_log_probs_from_subclasses
 

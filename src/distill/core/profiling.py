@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from distill.devices import resolve_device, synchronize
+
 
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable and frozen parameter values (each tensor counted once)."""
@@ -55,22 +57,27 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
 
 
 def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 30, warmup: int = 3) -> float:
-    """Median wall time in milliseconds of one no-grad forward pass on `example`."""
+    """Median wall time in milliseconds of one no-grad forward pass on `example` (on its device; a GPU is
+    synchronised before the clock stops)."""
     model.eval()
     times = []
     with torch.no_grad():
         for index in range(warmup + repeats):
             start = time.perf_counter()
             model(example)
+            synchronize(example.device)
             if index >= warmup:
                 times.append((time.perf_counter() - start) * 1000.0)
     return statistics.median(times)
 
 
-def profile_model(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 30) -> dict:
-    """Params, FLOPs per prediction, bytes and latency at batch 1 and 256 for a model on CPU."""
-    one = torch.zeros((1, *input_shape))
-    many = torch.zeros((256, *input_shape))
+def profile_model(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 30,
+                  device: torch.device | str = "cpu") -> dict:
+    """Params, FLOPs per prediction, bytes and latency at batch 1 and 256 for a model on `device`."""
+    device = resolve_device(device)
+    model = model.to(device)
+    one = torch.zeros((1, *input_shape), device=device)
+    many = torch.zeros((256, *input_shape), device=device)
     return {
         "params": count_parameters(model),
         "flops": count_flops(model, one),

@@ -23,6 +23,7 @@ from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
 from distill.core.train import fit, predict
 from distill.data.windows import gather_rows
+from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.models import build_model
 
@@ -68,7 +69,7 @@ def _seed_for(seed: int, fold: int, role: int) -> int:
 def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "student") -> nn.Module:
     torch.manual_seed(seed)
     shape = _input_shape(fold, role)
-    return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options)
+    return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options).to(fold.y_train.device)
 
 
 class _Curves:
@@ -120,7 +121,9 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
-        x = torch.empty((len(folds), rows.shape[1], *inputs[0].shape[1:]), dtype=inputs[0].dtype)  # (K, batch, ...)
+        rows = rows.to(folds[0].y_train.device)
+        x = torch.empty((len(folds), rows.shape[1], *inputs[0].shape[1:]), dtype=inputs[0].dtype,
+                        device=rows.device)  # (K, batch, ...)
         for k, fold_rows in enumerate(rows):
             gather_rows(inputs[k], fold_rows, out=x[k])
         y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
@@ -234,6 +237,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     _check_chain(students)
     if train.threads is not None:
         torch.set_num_threads(train.threads)
+    device = resolve_device(train.device)
+    on_cpu, folds = folds, [fold.to(device) for fold in folds]  # training and scoring run on the device
     total = len(folds) * sum(spec.epochs or train.epochs for spec in (teacher, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
@@ -246,15 +251,20 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     for name, factory in baselines.items():
         outcomes[name] = []
         for fold in folds:
-            outcomes[name].append(_score(factory(fold), fold, task, {"train": [], "test": []}, role=name))
+            outcomes[name].append(_score(factory(fold).to(device), fold, task, {"train": [], "test": []}, role=name))
     example = folds[0]
     architectures = {"teacher": _build(teacher, example, task, 0, role="teacher"),
                      **{name: _build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
-    profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats)
+    profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats, device)
                 for name, model in architectures.items()}
-    models = [{**fold_models, "teacher": own} for fold_models, own in zip(trained, teachers)]
-    return ProtocolResult(folds=folds, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)
+    models = [{name: model.cpu() for name, model in {**fold_models, "teacher": own}.items()}
+              for fold_models, own in zip(trained, teachers)]
+    for runs in outcomes.values():
+        for run in runs:
+            run.test_outputs = run.test_outputs.cpu()
+            run.train_outputs = None if run.train_outputs is None else run.train_outputs.cpu()
+    return ProtocolResult(folds=on_cpu, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)
 
 
 def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:

@@ -8,7 +8,7 @@ below are what a task that declares nothing gets.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import ClassVar
 
 import torch
@@ -37,6 +37,14 @@ class FoldData:
     offset: float = 0.0
     teacher_x_train: torch.Tensor | None = None
     teacher_x_test: torch.Tensor | None = None
+
+    def to(self, device: torch.device) -> FoldData:
+        """This fold with every tensor (and window set) on `device`; the same object's data on the CPU."""
+        moved = {item.name: getattr(self, item.name) for item in fields(self)}
+        for name, value in moved.items():
+            if isinstance(value, (torch.Tensor, WindowSet)):
+                moved[name] = value.to(device)
+        return FoldData(**moved)
 
     def inputs(self, role: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(train, test) inputs of the teacher (privileged, if any) or of a student."""

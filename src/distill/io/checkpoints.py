@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from distill.config import ModelSpec
+from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.atomic import atomic_open
 from distill.models import build_model
@@ -71,7 +72,7 @@ def _entry(run_dir: Path, name: str, fold: int) -> dict:
 
 def _rebuild(run_dir: Path, entry: dict, fold: int) -> nn.Module:
     model = build_model(entry["model"], tuple(entry["input_shape"]), entry["outputs"], **entry["options"])
-    model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], weights_only=True))
+    model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], map_location="cpu", weights_only=True))
     return model.eval()
 
 
@@ -81,24 +82,28 @@ def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
     return _rebuild(run_dir, _entry(run_dir, name, fold), fold)
 
 
-def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None) -> Path:
+def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None,
+                 device: str = "cpu") -> Path:
     """Write a saved model as a self-contained `torch.export` program (default `models/<name>-fold<k>.pt2`).
 
     The batch size stays free; the program needs no distill to run: `torch.export.load(path).module()(x)`.
-    Before it is written, the exported program is checked against the eager model on a random batch.
+    It is traced on `device` (auto, cpu, cuda, cuda:N, mps) and runs there. Before it is written, the exported
+    program is checked against the eager model on a random batch.
     """
     run_dir = Path(run_dir)
+    target_device = resolve_device(device)
     entry = _entry(run_dir, name, fold)
-    model, input_shape = _rebuild(run_dir, entry, fold), tuple(entry["input_shape"])
+    model, input_shape = _rebuild(run_dir, entry, fold).to(target_device), tuple(entry["input_shape"])
     target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
     batch = torch.export.Dim("batch", min=1)
     try:
         with warnings.catch_warnings():  # nn.LSTM re-assigns its flat weights while tracing: harmless, noisy
             warnings.filterwarnings("ignore", message=".*were assigned during export")
-            program = torch.export.export(model, (torch.zeros(2, *input_shape),), dynamic_shapes=({0: batch},))
+            program = torch.export.export(model, (torch.zeros(2, *input_shape, device=target_device),),
+                                          dynamic_shapes=({0: batch},))
     except Exception as error:  # torch raises many types here; the user needs one line
         raise DistillError(f"model {name!r} cannot be exported: {str(error).splitlines()[0]}") from None
-    check = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(0))
+    check = torch.randn(3, *input_shape, generator=torch.Generator().manual_seed(0)).to(target_device)
     with torch.no_grad():
         if not torch.allclose(program.module()(check), model(check), atol=1e-5):
             raise DistillError(f"the exported {name!r} does not reproduce the model's outputs; nothing written")

@@ -12,7 +12,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
-from distill.config import Section, apply_override, read_recipe, validate_config
+from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
+from distill.devices import resolve_device
 from distill.errors import DistillError
 
 
@@ -50,5 +51,9 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
 
 
 def execute(config: Section, out_dir: Path, show_progress: bool | None = None) -> str:
-    """Run a validated config and write its outputs; returns the summary the CLI prints."""
+    """Run a validated config and write its outputs; returns the summary the CLI prints.
+
+    A device the machine lacks (`train.device: cuda` without a GPU) fails here, before any work."""
+    if isinstance(getattr(config, "train", None), TrainSection):
+        resolve_device(config.train.device)
     return protocol(config.protocol).execute(config, out_dir, show_progress)

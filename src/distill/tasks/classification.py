@@ -167,7 +167,7 @@ class ClassificationTask(Task):
 
     def transfer_rows(self, fold: FoldData, spec: ClassStudentSpec) -> torch.Tensor:
         """The fold's training rows in the student's transfer set: a stratified share, minus omitted classes."""
-        y = fold.y_train.numpy()
+        y = fold.y_train.cpu().numpy()
         rng = np.random.default_rng([self.seed, fold.index])
         keep = []
         for label in np.unique(y):
@@ -257,9 +257,9 @@ class ClassificationTask(Task):
         log_p = class_log_probs(outputs, self.classes)
         predicted = log_p.argmax(1)
         errors = int((predicted != targets).sum())
-        y = targets.numpy()
+        y, predicted = targets.cpu().numpy(), predicted.cpu()
         probs = log_p.double().exp()
-        probs = (probs / probs.sum(1, keepdim=True)).numpy()
+        probs = (probs / probs.sum(1, keepdim=True)).cpu().numpy()
         return {"accuracy": 1.0 - errors / len(y), "errors": float(errors), "error_rate": errors / len(y),
                 "macro_f1": float(f1_score(y, predicted.numpy(), average="macro", labels=list(range(self.classes)),
                                            zero_division=0)),
