@@ -51,17 +51,19 @@ def test_forecast_models_reload_per_fold(forecast_run):
 
 def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run):
     run, out_dir = forecast_run
-    clean, _ = load_frame(load_config("covid-lstm", TINY_FORECAST))
+    clean, _, _ = load_frame(load_config("covid-lstm", TINY_FORECAST))
     assert run.results["scalings"] == ["models/scaling-fold1.json", "models/scaling-fold2.json"]
+    raw = clean.frame.to_numpy(dtype=np.float64)
     for fold_index, fold in enumerate(run.protocol.folds):
         scaling = json.loads((out_dir / run.results["scalings"][fold_index]).read_text())
-        assert scaling["columns"] == list(clean.frame.columns) and "change since the last input day" in scaling["output"]
-        raw = clean.frame.to_numpy(dtype=np.float64)
-        scaled = (raw - np.array(scaling["min"])) / np.where(np.array(scaling["range"]) == 0, 1, scaling["range"])
-        scaled[:, [scaling["columns"].index(name) for name in scaling["zeroed"]]] = 0.0
-        start = int(fold.test_rows[0])
-        window = torch.from_numpy(scaled[start:start + 10].astype(np.float32))
-        assert torch.allclose(window, fold.x_test[0], atol=1e-6)
+        assert scaling["columns"] == list(clean.frame.columns) and scaling["scaling"] == "window_log"
+        start = int(run.table.starts[int(fold.test_rows[0])])
+        logged = np.sign(raw[start:start + 10]) * np.log1p(np.abs(raw[start:start + 10]))  # (days, features)
+        relative = logged - logged[-scaling["level_days"]:].mean(axis=0)
+        window = (relative - np.array(scaling["input_mean"])) / np.array(scaling["input_std"])
+        window[:, [scaling["columns"].index(name) for name in scaling["zeroed"]]] = 0.0
+        window = np.clip(window, -scaling["clip"], scaling["clip"])
+        assert torch.allclose(torch.from_numpy(window.astype(np.float32)), fold.x_test[0], atol=1e-5)
 
 
 def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path):

@@ -44,7 +44,11 @@ class ModelSpec(Section):
 
 
 class TeacherSpec(ModelSpec):
+    """The teacher. With `candidates` (and inner validation windows), each fold trains every candidate and keeps
+    the one with the lowest inner-validation error; the top-level model/options/lr are then not used."""
+
     select: Literal["per_fold", "best"] = "per_fold"
+    candidates: list[ModelSpec] = Field(default_factory=list)
 
 
 class DistilledSpec(ModelSpec):
@@ -65,11 +69,13 @@ class TrainSection(Section):
     curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
                         description="auto (a CUDA GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
+    patience: int | None = Field(None, ge=1, description="with inner validation windows: stop after this many "
+                                 "epochs without improvement (the best epoch's weights are kept in any case)")
 
 
 class CVSection(Section):
     folds: int = Field(5, ge=2)
-    split: Literal["blocked", "shuffled"] = "blocked"
+    split: Literal["blocked", "rolling", "shuffled"] = "blocked"
     random_state: int = 22
 
 

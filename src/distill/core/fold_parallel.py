@@ -216,7 +216,7 @@ def epoch_orders(sizes: list[int], generators: list[torch.Generator]) -> torch.T
 
 def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], sizes: list[int], *,
                 epochs: int, batch_size: int, lr: float, seeds: list[int], weight_decay: float = 0.0,
-                on_epoch_end: Callable[[int], None] | None = None, tick: Callable[[], None] | None = None) -> None:
+                on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None) -> None:
     """Adam over the stack; `batch_loss(rows)` gets (K, batch) row numbers and returns the SUM of the
     K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`."""
     optimizer = make_adam(stacked.parameters(), lr, weight_decay)
@@ -226,7 +226,8 @@ def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.T
         for rows in epoch_orders(sizes, generators).split(batch_size, dim=1):
             train_step(optimizer, lambda batch=rows: batch_loss(batch))
         stacked.eval()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
+        stop = on_epoch_end is not None and on_epoch_end(epoch)
         if tick is not None:
             tick()
+        if stop:
+            break

@@ -51,6 +51,7 @@ class ProtocolResult:
     profiles: dict[str, dict]
     teacher_folds: list[int]
     models: list[dict[str, nn.Module]] = field(default_factory=list)
+    teacher_specs: list[ModelSpec] = field(default_factory=list)  # per fold: what its teacher was built from
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """The input shape of one example, per trained model."""
@@ -93,14 +94,60 @@ class _Curves:
                 self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
 
 
+class _BestEpoch:
+    """Early stopping on the fold's inner validation windows (Prechelt 1998, "Early stopping - but when?").
+
+    After every epoch the model is scored on `x_val` with the task's curve metric (lower is better); the best
+    epoch's weights are kept and put back by `restore`. Returns True (stop) after `patience` epochs without
+    improvement; with `patience` None the model trains every epoch and still ends on its best one.
+    """
+
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task, patience: int | None) -> None:
+        self.model, self.fold, self.task, self.patience = model, fold, task, patience
+        self.best, self.best_epoch, self.waited, self.scores = float("inf"), 0, 0, []
+        self.state: dict[str, torch.Tensor] = {}
+
+    def __call__(self, epoch: int) -> bool:
+        outputs = predict(self.model, self.fold.x_val)
+        score = self.task.metrics(outputs, self.fold.y_val, self.fold)[self.task.curve_metric]
+        self.scores.append(score)
+        if score < self.best:
+            self.best, self.best_epoch, self.waited = score, epoch + 1, 0
+            self.state = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
+        else:
+            self.waited += 1
+        return self.patience is not None and self.waited >= self.patience
+
+    def restore(self, curves: dict[str, list[float]]) -> None:
+        """Put the best epoch's weights back and record the validation curve beside the others."""
+        if self.state:
+            self.model.load_state_dict(self.state)
+        curves.update(val=self.scores, best_epoch=self.best_epoch, best_val=self.best)
+
+
+def _stoppers(models: list[nn.Module], folds: list[FoldData], task: Task, train: TrainSection) -> list[_BestEpoch]:
+    """One early stopper per fold model when the folds carry inner validation windows, else none."""
+    if folds[0].x_val is None:
+        return []
+    return [_BestEpoch(model, fold, task, train.patience) for model, fold in zip(models, folds)]
+
+
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
                n_train: int | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
     curves = _Curves(model, fold, task, role, epochs, train.curve_every)
+    stoppers = _stoppers([model], [fold], task, train)
+
+    def on_epoch_end(epoch: int) -> bool:
+        curves(epoch)
+        return bool(stoppers) and stoppers[0](epoch)
+
     fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
         batch_size=train.batch_size, lr=spec.lr,
-        weight_decay=spec.weight_decay, seed=seed, on_epoch_end=curves, tick=lambda: bar.update(1))
+        weight_decay=spec.weight_decay, seed=seed, on_epoch_end=on_epoch_end, tick=lambda: bar.update(1))
+    for stopper in stoppers:
+        stopper.restore(curves.values)
     return curves.values
 
 
@@ -119,6 +166,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     inputs = [fold.inputs(role)[0] for fold in folds]
     epochs = spec.epochs or train.epochs
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
+    stoppers = _stoppers(models, folds, task, train)
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
         rows = rows.to(folds[0].y_train.device)
@@ -131,16 +179,21 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
                                              for key in guides[0]}
         return task.stacked_loss(stacked(x), y, guide, spec)
 
-    def on_epoch_end(epoch: int) -> None:
-        if (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs:
+    def on_epoch_end(epoch: int) -> bool:
+        scored = (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs
+        if scored or stoppers:
             stacked.unstack_into(models)
+        if scored:
             for curve in curves:
                 curve(epoch)
+        return bool(stoppers) and all([stopper(epoch) for stopper in stoppers])  # a list: every fold is scored
 
     fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
                 batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
                 on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)))
     stacked.unstack_into(models)
+    for stopper, curve in zip(stoppers, curves):
+        stopper.restore(curve.values)
     return [curve.values for curve in curves]
 
 
@@ -175,24 +228,45 @@ def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch
     return {key: value[rows] for key, value in guide.items()}
 
 
-def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
-                  bar: tqdm, outcomes: list[ModelOutcome]) -> list[nn.Module]:
-    """One teacher per fold, fold-parallel where possible; appends each fold's outcome."""
+def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: TrainSection, seed: int,
+                    bar: tqdm) -> tuple[list[nn.Module], list[dict]]:
+    """One teacher of `spec` per fold, fold-parallel where possible: the models and their curves."""
     seeds = [_seed_for(seed, fold.index, 0) for fold in folds]
     teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
     if _can_fit_stacked(task, teachers, folds, train):
         bar.set_description(f"{len(folds)} folds at once: teacher")
-        curves = _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar)
+        return teachers, _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar)
+    curves = []
+    for fold, model, fold_seed in zip(folds, teachers, seeds):
+        bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher ({spec.model})")
+        task.prepare(model, spec, fold, train, fold_seed, None)
+        x_train = fold.inputs("teacher")[0]
+        loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
+        curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher"))
+    return teachers, curves
+
+
+def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
+                  bar: tqdm, outcomes: list[ModelOutcome]) -> tuple[list[nn.Module], list[ModelSpec]]:
+    """One teacher per fold (appending each fold's outcome) and the spec each fold's teacher was built from.
+
+    With `spec.candidates`, every candidate is trained on every fold and each fold keeps the candidate with
+    the lowest error on its own inner validation windows: the choice never sees a test window.
+    """
+    if not spec.candidates:
+        teachers, curves = _train_teachers(folds, task, spec, train, seed, bar)
+        specs = [spec] * len(folds)
     else:
-        curves = []
-        for fold, model, fold_seed in zip(folds, teachers, seeds):
-            bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher")
-            task.prepare(model, spec, fold, train, fold_seed, None)
-            x_train = fold.inputs("teacher")[0]
-            loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
-            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher"))
+        if folds[0].x_val is None:
+            raise DistillError("teacher.candidates are compared on inner validation windows; this protocol "
+                               "has none (set cv.inner_validation > 0)")
+        tried = [_train_teachers(folds, task, candidate, train, seed, bar) for candidate in spec.candidates]
+        picks = [min(range(len(tried)), key=lambda c: tried[c][1][k]["best_val"]) for k in range(len(folds))]
+        teachers = [tried[c][0][k] for k, c in enumerate(picks)]
+        curves = [{**tried[c][1][k], "candidate": c} for k, c in enumerate(picks)]
+        specs = [spec.candidates[c] for c in picks]
     outcomes.extend(_score(model, fold, task, c, role="teacher") for model, fold, c in zip(teachers, folds, curves))
-    return teachers
+    return teachers, specs
 
 
 def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledSpec, role: int,
@@ -239,11 +313,12 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
     on_cpu, folds = folds, [fold.to(device) for fold in folds]  # training and scoring run on the device
-    total = len(folds) * sum(spec.epochs or train.epochs for spec in (teacher, *students.values()))
+    teacher_runs = [*teacher.candidates] or [teacher]
+    total = len(folds) * sum(spec.epochs or train.epochs for spec in (*teacher_runs, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
               disable=None if show_progress is None else not show_progress) as bar:
-        teachers = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"])
+        teachers, teacher_specs = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"])
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
         trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
         for role, (name, spec) in enumerate(students.items(), start=1):
@@ -253,7 +328,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         for fold in folds:
             outcomes[name].append(_score(factory(fold).to(device), fold, task, {"train": [], "test": []}, role=name))
     example = folds[0]
-    architectures = {"teacher": _build(teacher, example, task, 0, role="teacher"),
+    most_chosen = max(teacher_specs, key=teacher_specs.count)
+    architectures = {"teacher": _build(most_chosen, example, task, 0, role="teacher"),
                      **{name: _build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
     profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats, device)
@@ -264,7 +340,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         for run in runs:
             run.test_outputs = run.test_outputs.cpu()
             run.train_outputs = None if run.train_outputs is None else run.train_outputs.cpu()
-    return ProtocolResult(folds=on_cpu, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models)
+    return ProtocolResult(folds=on_cpu, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models,
+                          teacher_specs=teacher_specs)
 
 
 def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:

@@ -24,7 +24,9 @@ class FoldData:
 
     Regression targets in original units are `y * units + offset` (the fold's scaler, inverted).
     `teacher_x_train` / `teacher_x_test`, when given, are what the teacher sees instead of x: privileged
-    information (Lopez-Paz et al. 2016) that students never see.
+    information (Lopez-Paz et al. 2016) that students never see. `x_val` / `y_val`, when given, are inner
+    validation windows carved from the fold's training part (never its test part): every model keeps the
+    weights of its best epoch on them, and a teacher's candidates are compared on them.
     """
 
     index: int
@@ -37,6 +39,8 @@ class FoldData:
     offset: float = 0.0
     teacher_x_train: torch.Tensor | None = None
     teacher_x_test: torch.Tensor | None = None
+    x_val: torch.Tensor | WindowSet | None = None
+    y_val: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> FoldData:
         """This fold with every tensor (and window set) on `device`; the same object's data on the CPU."""

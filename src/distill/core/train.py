@@ -43,11 +43,12 @@ def train_step(optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Ten
 
 def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_train: int, *,
         epochs: int, batch_size: int, lr: float, seed: int, weight_decay: float = 0.0,
-        on_epoch_end: Callable[[int], None] | None = None, tick: Callable[[], None] | None = None) -> None:
-    """Adam (fused CPU kernel) over shuffled mini-batches of row indices for `epochs` epochs.
+        on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None) -> None:
+    """Adam (fused CPU kernel) over shuffled mini-batches of row indices for at most `epochs` epochs.
 
-    `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); `tick()` after
-    every epoch advances a progress bar. The shuffling order depends on `seed` only.
+    `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); when it returns True,
+    training stops (early stopping). `tick()` after every epoch advances a progress bar. The shuffling order
+    depends on `seed` only.
     """
     optimizer = make_adam(model.parameters(), lr, weight_decay)
     generator = torch.Generator().manual_seed(seed)
@@ -56,10 +57,11 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
         for batch in torch.randperm(n_train, generator=generator).split(batch_size):
             train_step(optimizer, lambda rows=batch: batch_loss(rows))
         model.eval()
-        if on_epoch_end is not None:
-            on_epoch_end(epoch)
+        stop = on_epoch_end is not None and on_epoch_end(epoch)
         if tick is not None:
             tick()
+        if stop:
+            break
 
 
 @torch.no_grad()

@@ -1,8 +1,10 @@
-"""COVID-19 Open Data v3 per-location tables: load from a path or a cached download, clean as the seed did.
+"""COVID-19 Open Data v3 per-location tables: load from a path or a cached download, and clean.
 
-Cleaning (as the seed study's notebook did): drop text columns, drop every column with at most 2
-distinct values (NaN counts as a value), drop `cumulative_*` (they duplicate the `new_*` columns),
-fill NaN with 0, sort by date. What was dropped, and why, is returned so reports can show it.
+Columns are cleaned as the seed study's notebook did: drop text columns, every column with at most 2
+distinct values (NaN counts as a value) and `cumulative_*` (they duplicate the `new_*` columns). Missing
+values are not turned into zeros (the seed's `fillna(0)` made every unreported day a day without patients):
+features are filled from the past only and the target keeps its gaps (see `clean_covid_table`). What was
+dropped or filled, and why, is returned so reports can show it.
 """
 from __future__ import annotations
 
@@ -24,11 +26,18 @@ DEFAULT_CACHE = Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "d
 
 @dataclass
 class CleanFrame:
-    """A cleaned table: numeric columns only, sorted by date, no NaN; `dropped` maps reason -> columns."""
+    """A cleaned table: numeric columns only, one row per day, no NaN; `dropped` maps reason -> columns.
+
+    `target` is the target column as observed (NaN where it was not reported, unless the seed's NaN -> 0
+    cleaning was asked for); `rows` counts what cleaning did to the rows (date gaps filled, target-less rows
+    trimmed at either end, target days missing inside).
+    """
 
     frame: pd.DataFrame
     dates: pd.Series
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    target: np.ndarray | None = None
+    rows: dict[str, int] = field(default_factory=dict)
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -64,22 +73,19 @@ def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str 
     return target
 
 
-def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date") -> CleanFrame:
-    """Apply the seed's cleaning; the target column must survive it and hold numbers."""
-    if target not in table.columns:
-        raise DistillError(f"target column {target!r} is not in the data ({len(table.columns)} columns)")
-    if not pd.api.types.is_numeric_dtype(table[target]):
-        raise DistillError(f"target column {target!r} is not numeric")
-    if table[target].isna().all():
-        raise DistillError(f"target column {target!r} has no values (all NaN)")
-    if date_column in table.columns:
-        order = pd.to_datetime(table[date_column], errors="coerce")
-        if order.isna().any():
-            raise DistillError(f"column {date_column!r} has values that are not dates")
-        table = table.assign(**{date_column: order}).sort_values(date_column, kind="stable")
-        dates = table[date_column].reset_index(drop=True)
-    else:
-        dates = pd.Series(pd.RangeIndex(len(table)), name="row")
+def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date", missing: str = "ffill",
+                      min_days: int = 0) -> CleanFrame:
+    """Clean a v3 table for forecasting; the target column must survive it and hold numbers.
+
+    Columns: text, `cumulative_*` (twins of `new_*`) and columns with at most 2 distinct values (NaN counts
+    as one) are dropped. Rows: sorted by date; a repeated date is an error; missing dates are re-indexed to
+    daily rows. `missing="ffill"` fills features from the past only (forward fill; 0 before a source
+    starts) and keeps the target's gaps as NaN (windows that touch one are dropped later), after trimming
+    the rows before its first and after its last observed day. `missing="zero"` is the seed study's
+    NaN -> 0 everywhere, target included (a false zero for every unreported day).
+    """
+    _check_target(table, target)
+    table, dates, gaps = _daily_rows(table, date_column)
     dropped = {
         "text": [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])],
         "cumulative": [c for c in table.columns if c.startswith("cumulative_")],
@@ -87,15 +93,69 @@ def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date
     numeric = table.drop(columns=dropped["text"] + dropped["cumulative"])
     dropped["at_most_2_distinct_values"] = [c for c in numeric.columns
                                             if c != target and numeric[c].nunique(dropna=False) <= 2]
-    numeric = numeric.drop(columns=dropped["at_most_2_distinct_values"])
-    frame = numeric.fillna(0.0).astype(np.float32).reset_index(drop=True)
-    return CleanFrame(frame=frame, dates=dates, dropped=dropped)
+    numeric = numeric.drop(columns=dropped["at_most_2_distinct_values"]).astype(np.float64)
+    if not np.isfinite(numeric.to_numpy()[~numeric.isna().to_numpy()]).all():
+        bad = [c for c in numeric.columns if np.isinf(numeric[c]).any()]
+        raise DistillError(f"the data holds infinite values in {len(bad)} column(s), e.g. {bad[0]!r}")
+    observed = numeric[target].notna().to_numpy()
+    rows = {"date_gaps_filled": gaps, "leading_trimmed": 0, "trailing_trimmed": 0}
+    if missing == "ffill":
+        first, last = np.flatnonzero(observed)[[0, -1]]
+        rows.update(leading_trimmed=int(first), trailing_trimmed=int(len(numeric) - 1 - last))
+        numeric, dates = numeric.iloc[first:last + 1], dates.iloc[first:last + 1]
+        target_values = numeric[target].to_numpy(dtype=np.float64)
+        frame = numeric.ffill().fillna(0.0)
+    else:
+        frame = numeric.fillna(0.0)
+        target_values = frame[target].to_numpy(dtype=np.float64)
+    _check_target_values(target_values, target, min_days)
+    rows["target_missing_inside"] = int(np.isnan(target_values).sum())
+    return CleanFrame(frame=frame.astype(np.float32).reset_index(drop=True), dates=dates.reset_index(drop=True),
+                      dropped=dropped, target=target_values, rows=rows)
+
+
+def _check_target(table: pd.DataFrame, target: str) -> None:
+    if target not in table.columns:
+        raise DistillError(f"target column {target!r} is not in the data ({len(table.columns)} columns)")
+    if not pd.api.types.is_numeric_dtype(table[target]):
+        raise DistillError(f"target column {target!r} is not numeric")
+    if table[target].isna().all():
+        raise DistillError(f"target column {target!r} has no values (all NaN)")
+
+
+def _check_target_values(values: np.ndarray, target: str, min_days: int) -> None:
+    observed = values[~np.isnan(values)]
+    if len(observed) < min_days:
+        raise DistillError(f"target column {target!r} has {len(observed)} observed days; need at least "
+                           f"{min_days} (2 x (input_days + horizon))")
+    if np.ptp(observed) == 0:
+        raise DistillError(f"target column {target!r} is constant ({observed[0]:g}): there is nothing to forecast")
+
+
+def _daily_rows(table: pd.DataFrame, date_column: str) -> tuple[pd.DataFrame, pd.Series, int]:
+    """Sort by date, refuse repeated dates, insert the missing days as empty rows; (table, dates, days added)."""
+    if date_column not in table.columns:
+        return table.reset_index(drop=True), pd.Series(pd.RangeIndex(len(table)), name="row"), 0
+    order = pd.to_datetime(table[date_column], errors="coerce")
+    if order.isna().any():
+        raise DistillError(f"column {date_column!r} has values that are not dates")
+    repeated = order[order.duplicated()]
+    if len(repeated):
+        raise DistillError(f"column {date_column!r} repeats {len(repeated)} date(s), first "
+                           f"{repeated.iloc[0].date()}: give one row per day")
+    table = table.assign(**{date_column: order}).set_index(order).sort_index()
+    days = pd.date_range(table.index[0].normalize(), table.index[-1].normalize(), freq="D")
+    if len(table) > len(days) or not table.index.normalize().equals(table.index):
+        return table.reset_index(drop=True), pd.Series(table.index, name=date_column), 0  # not daily: keep as is
+    gaps = len(days) - len(table)
+    table = table.reindex(days).assign(**{date_column: days})
+    return table.reset_index(drop=True), pd.Series(days, name=date_column), int(gaps)
 
 
 def load_covid(target: str, path: str | Path | None = None, location: str | None = None,
-               cache_dir: str | Path = DEFAULT_CACHE) -> CleanFrame:
+               cache_dir: str | Path = DEFAULT_CACHE, missing: str = "ffill", min_days: int = 0) -> CleanFrame:
     """Load and clean a v3 location table from `path`, or from the cached download of `location`."""
     if path is None and location is None:
         raise DistillError("give data.path (a v3 location CSV) or data.location (e.g. US_TX)")
     source = Path(path) if path is not None else download_location(location, cache_dir)
-    return clean_covid_table(read_table(source), target)
+    return clean_covid_table(read_table(source), target, missing=missing, min_days=min_days)

@@ -15,7 +15,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 from distill.errors import DistillError
 
-SPLITS = ("blocked", "shuffled")
+SPLITS = ("blocked", "rolling", "shuffled")
 
 
 def window_count(days: int, input_days: int, horizon: int) -> int:
@@ -86,16 +86,25 @@ def shuffled_folds(n_windows: int, folds: int, random_state: int) -> list[tuple[
     return [(train, test) for train, test in splitter.split(np.arange(n_windows))]
 
 
-def blocked_folds(n_windows: int, folds: int, span: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _starts(n_windows: int, starts: np.ndarray | None) -> np.ndarray:
+    """The first day of every window (consecutive days unless windows were dropped)."""
+    return np.arange(n_windows) if starts is None else np.asarray(starts)
+
+
+def blocked_folds(n_windows: int, folds: int, span: int,
+                  starts: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Contiguous test blocks; training windows that share any day with a test window are purged.
 
-    Window j covers days j .. j+span-1, so it overlaps the test block [a, b] iff a-span < j < b+span.
+    A window starting on day j covers days j .. j+span-1, so it overlaps the test block of windows starting
+    on days a .. b iff a-span < j < b+span. `starts` gives each window's first day (default: window i starts
+    on day i); returned indices are positions in the list of windows.
     """
+    starts = _starts(n_windows, starts)
+    position = np.arange(n_windows)
     splits = []
-    for test in np.array_split(np.arange(n_windows), folds):
-        start, stop = test[0], test[-1]
-        window = np.arange(n_windows)
-        train = window[(window <= start - span) | (window >= stop + span)]
+    for test in np.array_split(position, folds):
+        first, last = starts[test[0]], starts[test[-1]]
+        train = position[(starts <= first - span) | (starts >= last + span)]
         if len(train) == 0:
             raise DistillError(f"{n_windows} windows are too few for {folds} blocked folds with a purge gap "
                                f"of {span - 1} windows on each side; use fewer folds or more data")
@@ -103,15 +112,48 @@ def blocked_folds(n_windows: int, folds: int, span: int) -> list[tuple[np.ndarra
     return splits
 
 
-def make_folds(n_windows: int, folds: int, split: str, span: int,
-               random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def rolling_folds(n_windows: int, folds: int, span: int, starts: np.ndarray | None = None,
+                  first_origin: float = 0.4) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Rolling origin (Tashman 2000, "Out-of-sample tests of forecasting accuracy"): the windows after the first
+    `first_origin` share are cut into `folds` consecutive test blocks, and each fold trains only on windows
+    that end before its test block begins - never on the future, as a deployed forecaster."""
+    starts = _starts(n_windows, starts)
+    position = np.arange(n_windows)
+    splits = []
+    for test in np.array_split(position[int(n_windows * first_origin):], folds):
+        train = position[starts <= starts[test[0]] - span]
+        if len(train) < 2:
+            raise DistillError(f"{n_windows} windows are too few for {folds} rolling-origin folds; use fewer "
+                               "folds or more data")
+        splits.append((train, test))
+    return splits
+
+
+def inner_validation(train: np.ndarray, span: int, fraction: float,
+                     starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Carve (fit, validation) from a fold's training windows: the latest `fraction` of them validate, and
+    fitting windows that share a day with them are purged. The test windows are never touched."""
+    starts = _starts(int(train.max()) + 1, starts)
+    count = max(1, int(round(len(train) * fraction)))
+    val = train[-count:]
+    fit = train[:-count][starts[train[:-count]] <= starts[val[0]] - span]
+    if len(fit) < 2:
+        raise DistillError(f"a fold has {len(train)} training windows: too few to keep {fraction:g} of them for "
+                           "inner validation with a purge gap; lower cv.inner_validation or use fewer folds")
+    return fit, val
+
+
+def make_folds(n_windows: int, folds: int, split: str, span: int, random_state: int,
+               starts: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
     """Dispatch on `cv.split`; checks there are enough windows for the folds."""
     if folds < 2:
         raise DistillError(f"cv.folds must be at least 2, got {folds}")
     if n_windows < 2 * folds:
         raise DistillError(f"{n_windows} windows are too few for {folds} folds; need at least {2 * folds}")
     if split == "blocked":
-        return blocked_folds(n_windows, folds, span)
+        return blocked_folds(n_windows, folds, span, starts)
+    if split == "rolling":
+        return rolling_folds(n_windows, folds, span, starts)
     if split == "shuffled":
         return shuffled_folds(n_windows, folds, random_state)
     raise DistillError(f"unknown cv.split {split!r}; allowed: {', '.join(SPLITS)}")

@@ -37,16 +37,25 @@ def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...
             "outputs": outputs}
 
 
-def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec],
+def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec | list[ModelSpec]],
                      input_shapes: dict[str, tuple[int, ...]], out_dir: Path, folder: str = FOLDER) -> dict[str, dict]:
     """Write `<folder>/<name>-fold<k>.pt` (default `models/`) for every fold's model of every role in `specs`;
-    return the `checkpoints` entries of results.json (architecture and relative file paths per model)."""
+    return the `checkpoints` entries of results.json (architecture and relative file paths per model).
+
+    A role whose folds were built from different specs (a teacher picked per fold among candidates) gets a
+    list of specs, one per fold, and its entry a `fold_architectures` list beside the first fold's."""
     entries = {}
     for name, spec in specs.items():
-        entry = _architecture(spec, models[0][name], input_shapes[name])
-        own_keys = build_model(spec.model, input_shapes[name], entry["outputs"], **spec.options).state_dict().keys()
+        fold_specs = spec if isinstance(spec, list) else [spec] * len(models)
+        architectures = [_architecture(s, fold_models[name], input_shapes[name])
+                         for s, fold_models in zip(fold_specs, models)]
+        entry = dict(architectures[0])
+        if any(a != architectures[0] for a in architectures):
+            entry["fold_architectures"] = architectures
         entry["files"] = []
-        for fold, fold_models in enumerate(models, start=1):
+        for fold, (fold_spec, fold_models) in enumerate(zip(fold_specs, models), start=1):
+            own_keys = build_model(fold_spec.model, input_shapes[name], entry["outputs"],
+                                   **fold_spec.options).state_dict().keys()
             relative = f"{folder}/{name}-fold{fold}.pt"
             state = {key: value for key, value in fold_models[name].state_dict().items() if key in own_keys}
             with atomic_open(out_dir / relative, "wb") as out:
@@ -71,7 +80,8 @@ def _entry(run_dir: Path, name: str, fold: int) -> dict:
 
 
 def _rebuild(run_dir: Path, entry: dict, fold: int) -> nn.Module:
-    model = build_model(entry["model"], tuple(entry["input_shape"]), entry["outputs"], **entry["options"])
+    architecture = entry.get("fold_architectures", [entry] * fold)[fold - 1]
+    model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"], **architecture["options"])
     model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], map_location="cpu", weights_only=True))
     return model.eval()
 

@@ -13,7 +13,8 @@ import numpy as np  # noqa: E402
 from distill.io.atomic import atomic_open  # noqa: E402
 
 COLORS = {"teacher": "tab:blue", "student_kd": "tab:orange", "student_scratch": "tab:green",
-          "persistence": "tab:gray", "majority": "tab:gray"}
+          "persistence": "tab:gray", "majority": "tab:gray", "seven_day_mean": "tab:olive", "linear_drift": "tab:pink",
+          "ridge": "tab:purple", "oracle": "black"}
 MODEL_COLORS = {"teacher": "tab:blue", "privileged": "tab:blue", "student_distilled": "tab:orange",  # privileged roles
                 "distilled": "tab:orange", "student_alone": "tab:green", "regular": "tab:green",
                 "majority": "tab:gray", "persistence": "tab:gray"}

@@ -55,7 +55,7 @@ class TrainedModels:
     """
 
     models: list[dict[str, nn.Module]]
-    specs: dict[str, ModelSpec]
+    specs: dict[str, ModelSpec | list[ModelSpec]]  # a list: one spec per fold (a teacher chosen per fold)
     input_shapes: dict[str, tuple[int, ...]]
     folder: str = "models"
     prefix: str = ""

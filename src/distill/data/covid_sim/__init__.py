@@ -40,6 +40,7 @@ from distill.data.covid_sim.observation import (
     age_columns,
     epidemiology_columns,
     expected_counts,
+    expected_target,
     government_columns,
     hospital_columns,
     mobility_columns,
@@ -54,12 +55,20 @@ from distill.data.covid_sim.schema import TARGET, index_columns, static_columns
 from distill.errors import DistillError
 from distill.io.atomic import write_csv_atomic
 
-__all__ = ["TARGET", "simulate_covid", "write_covid_sim"]
+__all__ = ["TARGET", "simulate_covid", "simulate_covid_with_oracle", "write_covid_sim"]
 MIN_DAYS = 100  # hospital reporting starts by day 70; keep at least a month of target
 
 
 def simulate_covid(days: int = 860, seed: int = 0, start: str = "2020-01-01") -> pd.DataFrame:
     """A v3-schema location table of `days` rows from `start`, deterministic for a seed."""
+    return simulate_covid_with_oracle(days, seed, start)[0]
+
+
+def simulate_covid_with_oracle(days: int = 860, seed: int = 0,
+                               start: str = "2020-01-01") -> tuple[pd.DataFrame, pd.Series]:
+    """The table and, by date, the noise-free expected value of its target (`TARGET`) that the latent epidemic
+    implies: an oracle that knows the future epidemic and only cannot know the reporting noise. Its error is
+    the floor of what any forecaster of this table can reach."""
     _check_arguments(days, seed, start)
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=days, freq="D")
@@ -83,7 +92,8 @@ def simulate_covid(days: int = 860, seed: int = 0, start: str = "2020-01-01") ->
         **with_gaps(weather, rng),
         **search_trend_columns(expected["symptomatic_per_100k"], dates, timeline, rng),
     }
-    return pd.DataFrame(columns)
+    oracle = pd.Series(expected_target(expected, weekdays, timeline), index=dates, name=TARGET)
+    return pd.DataFrame(columns), oracle
 
 
 def write_covid_sim(path: str | Path, days: int = 860, seed: int = 0) -> Path:

@@ -98,6 +98,13 @@ def _in_care(admissions: np.ndarray, mean_stay: float) -> np.ndarray:
     return np.convolve(admissions, still_there)[: admissions.size]
 
 
+def expected_target(expected: dict[str, np.ndarray], weekdays: np.ndarray, timeline: Timeline) -> np.ndarray:
+    """The mean of the reported target on each day: expected admissions times the weekday profile (NaN before
+    hospitals report). The best any forecaster can do is this value: the rest is negative-binomial noise."""
+    weights = np.asarray(ADMISSIONS_BY_WEEKDAY) / np.mean(ADMISSIONS_BY_WEEKDAY)
+    return _starting_on(timeline.hospital_reporting, expected["hospitalized_patients"] * weights[weekdays])
+
+
 def _reported(
     rng: np.random.Generator,
     expected: np.ndarray,

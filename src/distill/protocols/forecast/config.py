@@ -15,10 +15,20 @@ class ForecastData(Section):
     target: str = "new_hospitalized_patients"
     input_days: int = Field(10, ge=1)
     horizon: int = Field(14, ge=1)
-    scale_on: Literal["train", "all"] = "train"
-    target_mode: Literal["level", "change"] = "level"
+    missing: Literal["ffill", "zero"] = Field("ffill", description="ffill: features from the past, target gaps "
+                                              "kept (windows touching one are dropped); zero: the seed's NaN -> 0")
+    features: Literal["all", "leading"] | list[str] = "all"
+    scaling: Literal["window_log", "minmax"] = "window_log"
+    level_days: int = Field(7, ge=1, description="window_log: input days that define a window's level")
+    scale_on: Literal["train", "all"] = Field("train", description="minmax only")
+    target_mode: Literal["level", "change"] = Field("level", description="minmax only")
     sim_days: int = Field(860, ge=100)
     sim_seed: int = 0
+
+
+class ForecastCV(CVSection):
+    inner_validation: float = Field(0.2, ge=0, lt=0.9, description="share of each fold's training windows (the "
+                                    "latest) kept for early stopping and choosing the teacher; 0: none")
 
 
 class ReportSection(Section):
@@ -32,7 +42,7 @@ class ForecastConfig(RecipeConfig):
 
     protocol: Literal["forecast"] = "forecast"
     data: ForecastData = Field(default_factory=ForecastData)
-    cv: CVSection = Field(default_factory=CVSection)
+    cv: ForecastCV = Field(default_factory=ForecastCV)
     train: TrainSection = Field(default_factory=TrainSection)
     teacher: TeacherSpec
     students: dict[str, StudentSpec]

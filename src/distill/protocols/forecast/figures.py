@@ -1,18 +1,19 @@
-"""Figures of the forecasting protocol: learning curves, forecasts beside the truth on test windows."""
+"""Figures of the forecasting protocol: learning curves, forecasts beside the truth, error by horizon day, cost."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
 
-from distill.core.protocol import ProtocolResult
 from distill.io.plotting import COLORS, plot_cost, plt, save_figure
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.report import ForecastRun
 
+SHOWN_BASELINES = ("persistence", "oracle")
+
 
 def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
-    """One panel per model: train (dashed) and test (solid) metric per epoch, one line pair per fold."""
+    """One panel per model: train (dashed), inner validation (dotted) and test (solid) metric per epoch."""
     names = list(curves)
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), sharey=True, squeeze=False)
     for ax, name in zip(axes[0], names):
@@ -20,57 +21,79 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
             color = plt.cm.viridis(fold / max(1, len(curves[name]) - 1))
             ax.plot(run["epoch"], run["train"], "--", color=color, lw=1)
             ax.plot(run["epoch"], run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}")
+            if "val" in run:
+                ax.plot(np.arange(1, len(run["val"]) + 1), run["val"], ":", color=color, lw=1)
+                ax.axvline(run["best_epoch"], color=color, lw=0.6, alpha=0.5)
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{metric} (dashed: train, solid: test)")
+    axes[0][0].set_ylabel(f"{metric} (dashed: train, dotted: inner validation, solid: test; line: best epoch)",
+                          fontsize=8)
     axes[0][-1].legend(fontsize=7)
     return save_figure(fig, path)
 
 
-def plot_forecasts(protocol: ProtocolResult, dates: list[str], target_index: int, samples: int, seed: int,
-                   path: Path, change: bool = False) -> Path:
-    """Sampled test windows: the input days, the truth and every model's forecast, in original units.
-
-    `target_index` is the target's column in the inputs; with `change`, targets are changes since the
-    last input day and are added back to it.
-    """
+def plot_forecasts(run: ForecastRun, samples: int, seed: int, path: Path) -> Path:
+    """Sampled test windows: the input days, the truth and the forecasts, in the target's own units."""
     rng = np.random.default_rng(seed)
-    picks = [(fold, int(rng.integers(len(fold.y_test)))) for fold in
-             (protocol.folds[i % len(protocol.folds)] for i in range(samples))]
+    folds = len(run.splits)
+    picks = [(i % folds, int(rng.integers(len(run.splits[i % folds][2])))) for i in range(samples)]
     cols = min(samples, 2)
     rows = int(np.ceil(samples / cols))
     fig, axes = plt.subplots(rows, cols, figsize=(6 * cols, 3.2 * rows), squeeze=False)
     for ax, (fold, row) in zip(axes.ravel(), picks):
-        history = fold.x_test[row, :, target_index].numpy()  # (input_days,)
-        start = int(fold.test_rows[row]) + len(history)
-        days = np.arange(len(fold.y_test[row]))
-        base = float(history[-1]) if change else 0.0
-        ax.plot(np.arange(-len(history), 0), history * fold.units + fold.offset, "k:", lw=1.5, label="input days")
-        ax.plot(days, (fold.y_test[row].numpy() + base) * fold.units + fold.offset, "k-", lw=2.2, label="truth")
-        for name, runs in protocol.outcomes.items():
-            forecast = (runs[fold.index].test_outputs[row].numpy() + base) * fold.units + fold.offset
-            ax.plot(days, forecast, "-", color=COLORS.get(name), lw=1.3, label=name)
-        ax.set_title(f"fold {fold.index + 1}, forecast from {dates[start] if start < len(dates) else start}",
+        window = run.splits[fold][2][row]
+        history, truth = run.table.history[window], run.table.targets[window]
+        days = np.arange(1, len(truth) + 1)
+        ax.plot(np.arange(1 - len(history), 1), history, "k:", lw=1.5, label="input days")
+        ax.plot(days, truth, "k-", lw=2.2, label="truth")
+        for name, forecast in run.forecasts[fold].items():
+            if name in run.protocol.outcomes or name in SHOWN_BASELINES:
+                style = "--" if name in SHOWN_BASELINES else "-"
+                ax.plot(days, forecast[row], style, color=COLORS.get(name), lw=1.3, label=name)
+        start = int(run.table.starts[window]) + len(history)
+        ax.set_title(f"fold {fold + 1}, forecast from {run.dates[start] if start < len(run.dates) else start}",
                      fontsize=9)
-        ax.set_xlabel("day (< 0: input days, >= 0: forecast horizon)")
+        ax.set_xlabel("day (<= 0: input days, >= 1: forecast horizon)")
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(picks):]:
         ax.axis("off")
-    axes[0][0].set_ylabel("target (original units)")
+    axes[0][0].set_ylabel("target per day")
     axes[0][0].legend(fontsize=7)
     return save_figure(fig, path)
 
 
+def plot_horizon(models: dict[str, dict], unit: str, path: Path) -> Path:
+    """MAE (mean +- SEM over folds) and skill against persistence for every horizon day, one line per model."""
+    fig, (error_ax, skill_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    persistence = np.array(models["persistence"]["test"]["mae_by_horizon"]["mean"])
+    for name, entry in models.items():
+        by_day = entry["test"]["mae_by_horizon"]
+        mean, sem = np.array(by_day["mean"]), np.array(by_day["sem"], dtype=float)
+        days = np.arange(1, len(mean) + 1)
+        style = "--" if entry.get("kind") == "baseline" else "-"
+        error_ax.plot(days, mean, style, color=COLORS.get(name), label=name, lw=1.5)
+        error_ax.fill_between(days, mean - sem, mean + sem, color=COLORS.get(name), alpha=0.12)
+        skill_ax.plot(days, 1 - mean / persistence, style, color=COLORS.get(name), label=name, lw=1.5)
+    error_ax.set(xlabel="horizon day", ylabel=f"MAE ({unit}); band: +- SEM", title="error by horizon day")
+    skill_ax.set(xlabel="horizon day", ylabel="skill = 1 - MAE / MAE(persistence)", title="skill by horizon day")
+    skill_ax.axhline(0, color="k", lw=0.8)
+    for ax in (error_ax, skill_ax):
+        ax.grid(alpha=0.3)
+    error_ax.legend(fontsize=7)
+    return save_figure(fig, path)
+
+
 def forecast_figures(run: ForecastRun, config: ForecastConfig, out_dir: Path) -> dict[str, str]:
-    """curves.png, forecasts.png and cost.png; {title: file name}."""
+    """curves.png, forecasts.png, horizon.png and cost.png; {title: file name}."""
     results = run.results
+    trained = {name: entry for name, entry in results["models"].items() if entry.get("kind") != "baseline"}
     return {
         "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
-        "Forecasts on test windows": plot_forecasts(run.protocol, run.dates, run.target_index,
-                                                    config.report.sample_windows, config.seed,
-                                                    out_dir / "forecasts.png",
-                                                    change=config.data.target_mode == "change").name,
-        "Error vs cost": plot_cost(results["models"], "mae_original", out_dir / "cost.png").name,
+        "Forecasts on test windows": plot_forecasts(run, config.report.sample_windows, config.seed,
+                                                    out_dir / "forecasts.png").name,
+        "Error and skill by horizon day": plot_horizon(results["models"], results["data"]["unit"],
+                                                       out_dir / "horizon.png").name,
+        "Error vs cost": plot_cost(trained, "mae_original", out_dir / "cost.png").name,
     }

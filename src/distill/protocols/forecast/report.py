@@ -1,43 +1,73 @@
-"""Outputs of the forecasting protocol: report.md, the honesty notes, each fold's scaling, the figure list."""
+"""report.md of the forecasting protocol: data, the table in the target's units, verdicts, errors by horizon
+day, notes on the protocol (every leak named), and each fold's scaling beside its models."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from distill.core.protocol import ProtocolResult
+from distill.data.covid import CleanFrame
 from distill.io.checkpoints import checkpoint_section
 from distill.io.run_writer import results_json, write_atomic
-from distill.io.tables import comparison_lines, findings, format_mean_sem, markdown_table, model_table
+from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.windows import WindowTable
 
 
 @dataclass
 class ForecastRun:
-    """Everything a report needs: the JSON-able results and the tensors behind the figures."""
+    """Everything a report needs: the JSON-able results and the arrays behind the figures."""
 
     results: dict
     protocol: ProtocolResult
     dates: list[str]
-    target_index: int
-    scalings: list[dict]  # per fold, `TableScaler.describe`: what a saved model's inputs went through
+    forecasts: list[dict[str, np.ndarray]]  # per fold: {name: (test windows, horizon)} in the target's units
+    table: WindowTable
+    splits: list  # per fold: (fit, validation, test) window positions
+    scalings: list[dict]  # per fold: what a saved model's inputs went through
 
 
-def forecast_notes(config: ForecastConfig) -> list[str]:
+def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable) -> list[str]:
     """Plain-language notes on every way this protocol departs from honest evaluation (and what we do right)."""
-    notes = ["Every model, including student_kd, is scored against the TRUE test targets; agreement with "
-             "the teacher is reported separately as fidelity_to_teacher.",
+    data, cv = config.data, config.cv
+    span = data.input_days + data.horizon
+    notes = ["Every model, including student_kd, is scored against the TRUE test targets in the target's own "
+             "units; agreement with the teacher is reported separately as fidelity_to_teacher.",
              "Parameters, FLOPs and latency are measured by code (the seed study's 1595 / 5048 parameter "
              "counts added up tensor dimensions)."]
-    span = config.data.input_days + config.data.horizon
-    if config.cv.split == "shuffled":
+    if cv.split == "shuffled":
         notes.append(f"LEAK: shuffled K-fold over overlapping windows - a test window shares up to {span - 1} "
-                     f"of its {span} days with training windows (use cv.split: blocked).")
+                     f"of its {span} days with training windows (use cv.split: blocked or rolling).")
+    elif cv.split == "rolling":
+        notes.append("Rolling origin: every fold trains only on windows that end before its test block begins.")
     else:
-        notes.append("Blocked folds with a purge gap: no day of a test window is in any training window.")
-    if config.data.scale_on == "all":
-        notes.append("LEAK: the MinMax scaler was fitted on all rows, test rows included (use data.scale_on: train).")
+        notes.append("Blocked folds with a purge gap: no day of a test window is in any training window (a fold "
+                     "may train on windows after its test block).")
+    if cv.inner_validation > 0:
+        notes.append(f"Inner validation: the latest {cv.inner_validation:g} of each fold's training windows (purged) "
+                     "choose every model's best epoch, the ridge penalty and the teacher among candidates; test "
+                     "windows are never used to choose anything.")
+    if data.missing == "zero":
+        notes.append("LEAK-FREE BUT WRONG: missing values were set to 0 as the seed did, so unreported target "
+                     "days count as days without patients (use data.missing: ffill).")
     else:
-        notes.append("The MinMax scaler of each fold is fitted on the days of its training windows only.")
+        rows = clean.rows
+        notes.append(f"Missing data: features filled from the past only; {rows['leading_trimmed']} leading and "
+                     f"{rows['trailing_trimmed']} trailing rows without a target trimmed, "
+                     f"{rows['date_gaps_filled']} missing dates re-indexed as empty days, "
+                     f"{rows['target_missing_inside']} unreported target days kept missing; "
+                     f"{table.dropped} windows that touch one were dropped.")
+    if data.scaling == "minmax":
+        if data.scale_on == "all":
+            notes.append("LEAK: the MinMax scaler was fitted on all rows, test rows included (use data.scale_on: train).")
+        else:
+            notes.append("The MinMax scaler of each fold is fitted on the days of its fitting windows only.")
+    else:
+        notes.append(f"Each window is read relative to its own level (mean log of the last {data.level_days} input "
+                     "days), with per-feature statistics fitted on the fold's fitting windows only.")
     if config.teacher.select == "best":
         notes.append("LEAK: one best-fold teacher labels every fold for student_kd, including windows it was "
                      "trained on and other folds' test windows (use teacher.select: per_fold).")
@@ -50,16 +80,58 @@ def forecast_notes(config: ForecastConfig) -> list[str]:
 def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path) -> list[str]:
     """`models/scaling-fold<k>.json`: how fold k's models read a window and what their outputs mean."""
     data = config.data
-    meaning = {"input": f"{data.input_days} consecutive days x every column, each scaled as (x - min) / range "
-                        "(0 in the zeroed columns)",
-               "output": f"{data.horizon} days of {data.target}, scaled; "
-                         + ("the change since the last input day" if data.target_mode == "change" else "the level")}
+    if data.scaling == "window_log":
+        meaning = {"input": f"{data.input_days} consecutive days x every column: z = clip((slog(x) - mean of slog(x) "
+                            f"over the last {data.level_days} days - input_mean) / input_std, -clip, clip), "
+                            "slog(x) = sign(x) log1p(|x|), 0 in the zeroed columns",
+                   "output": f"{data.horizon} days of {data.target}: expm1(clip(out * target_std + target_mean, "
+                             f"change_range) + mean of log1p(target) over the last {data.level_days} input days)"}
+    else:
+        meaning = {"input": f"{data.input_days} consecutive days x every column, each scaled as (x - min) / range "
+                            "(0 in the zeroed columns)",
+                   "output": f"{data.horizon} days of {data.target}, scaled; "
+                             + ("the change since the last input day" if data.target_mode == "change" else "the level")}
     paths = []
     for fold, scaling in enumerate(scalings, start=1):
         relative = f"models/scaling-fold{fold}.json"
         write_atomic(out_dir / relative, results_json({**meaning, "target": data.target, **scaling}))
         paths.append(relative)
     return paths
+
+
+def _digits(value: float) -> int:
+    """Decimals that keep about 3 significant digits."""
+    return max(0, 2 - int(math.floor(math.log10(abs(value))))) if value and math.isfinite(value) else 2
+
+
+def _cell(summary: dict | None, digits: int | None = None) -> str:
+    if summary is None or summary["mean"] is None or not math.isfinite(summary["mean"]):
+        return "-"
+    return format_mean_sem(summary, _digits(summary["mean"]) if digits is None else digits)
+
+
+def score_table(models: dict[str, dict], oracle: bool) -> list[list[str]]:
+    """Rows: model, parameters, MAE and RMSE in the target's units, skill, share of achievable skill, spread."""
+    header = ["model", "params", "MAE", "RMSE", "skill vs persistence"]
+    header += ["share of achievable"] if oracle else []
+    rows = [header + ["output spread"]]
+    for name, entry in models.items():
+        test = entry["test"]
+        row = [name, str(entry.get("params", "-")), _cell(test["mae_original"]), _cell(test["rmse_original"]),
+               _cell(test["skill"], 3)]
+        row += [_cell(test.get("share_of_achievable"), 2)] if oracle else []
+        rows.append(row + [_cell(entry["diagnostics"]["output_spread"], 2)])
+    return rows
+
+
+def horizon_table(models: dict[str, dict]) -> list[list[str]]:
+    """Mean MAE per horizon day, one row per model."""
+    days = len(next(iter(models.values()))["test"]["mae_by_horizon"]["mean"])
+    rows = [["model"] + [f"d{day}" for day in range(1, days + 1)]]
+    for name, entry in models.items():
+        rows.append([name] + [f"{value:.0f}" if abs(value) >= 10 else f"{value:.2f}"
+                              for value in entry["test"]["mae_by_horizon"]["mean"]])
+    return rows
 
 
 SEED_PAPER_TABLE = {"teacher": ("2.22 +- 0.09", "1.64 +- 0.26"), "student_kd": ("2.85 +- 0.14", "1.91 +- 0.09"),
@@ -77,27 +149,39 @@ def _seed_table(models: dict) -> str:
     return markdown_table(rows)
 
 
+def verdict_lines(comparison: dict, unit: str) -> list[str]:
+    return [verdict_line(entry, unit if entry["metric"].startswith("mae") else "") for entry in comparison.values()]
+
+
 def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, str]) -> str:
-    """report.md: data, table, comparisons, notes, figures."""
+    """report.md: data, table, verdicts, errors by horizon day, fidelity, notes, figures."""
     data = results["data"]
-    metrics = ["mse", "mae", "mae_original"]
+    unit = data["unit"]
     parts = [
         f"# {config.name}: teacher vs students, {results['folds']}-fold cross-validation",
         config.description,
         f"Data: {data['source']}; {data['days']} days ({data['first_date'][:10]} .. {data['last_date'][:10]}), "
-        f"{data['features']} features after cleaning, {data['windows']} windows of "
-        f"{config.data.input_days} input days -> {config.data.horizon} days of `{data['target']}`. "
-        f"Split: {config.cv.split}; scaler fitted on: {config.data.scale_on} rows; teacher selection: "
-        f"{config.teacher.select}.",
-        "## Results (test scored on the truth; mean +- SEM over folds)",
-        markdown_table(model_table(results["models"], metrics)),
-        "`mse`/`mae` are in scaled units (MinMax of the fold); `mae_original` is in the target's own units "
-        "(per day). FLOPs are per prediction; latency is the median CPU wall time of one forward pass.",
-        "## Findings",
-        "\n".join(f"- {line}" for line in findings(results["models"], results["comparison"])),
-        "## Paired comparisons (same folds)",
-        "\n".join(f"- {line}" for line in comparison_lines(results["comparison"])),
-        "## Fidelity to the teacher (test, students vs teacher outputs)",
+        f"{data['features']} features ({data['feature_set']}) after cleaning, {data['windows']} windows of "
+        f"{config.data.input_days} input days -> {config.data.horizon} days of `{data['target']}` "
+        f"({data['windows_dropped_missing_target']} dropped for a missing target day). Split: {config.cv.split}; "
+        f"scaling: {data['scaling']}; teacher per fold: {', '.join(results['teacher_choice'])}.",
+        f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} folds)",
+        markdown_table(score_table(results["models"], data["oracle"])),
+        "skill = 1 - MAE / MAE(persistence) (above 0: better than holding the last day); "
+        + ("share of achievable = (MAE(persistence) - MAE) / (MAE(persistence) - MAE(oracle)), where the oracle "
+           "knows the simulator's noise-free expected target; " if data["oracle"] else "")
+        + "output spread = std of the forecasts across test windows / the truth's (near 0: a constant model). "
+          "Baselines: persistence (last day held), seven_day_mean, linear_drift (least-squares line through the "
+          "input days), ridge (ridge regression on the scaled input windows, penalty chosen on inner validation).",
+    ]
+    if results["warnings"]:
+        parts += ["## Warnings", "\n".join(f"- {warning}" for warning in results["warnings"])]
+    parts += [
+        "## Verdicts (paired over folds; a difference is named only at Holm-corrected p < 0.05)",
+        "\n".join(f"- {line}" for line in verdict_lines(results["comparison"], unit)),
+        f"## Error by horizon day (MAE, {unit}, mean over folds)",
+        markdown_table(horizon_table(results["models"])),
+        "## Fidelity to the teacher (test, students vs teacher outputs, model units)",
         "\n".join(f"- {name}: mse {format_mean_sem(entry['fidelity_to_teacher']['mse'], 5)}"
                   for name, entry in results["models"].items() if "fidelity_to_teacher" in entry),
     ]
@@ -107,9 +191,7 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
               "## Dropped columns",
               "\n".join(f"- {reason}: {len(columns)}" for reason, columns in results["dropped_columns"].items()),
               "## Trained models", checkpoint_section(results["checkpoints"]) + " Their inputs are scaled per fold as "
-              "`models/scaling-fold<k>.json` records (columns, min, range, zeroed columns, what the outputs mean).",
+              "`models/scaling-fold<k>.json` records (columns, fitted statistics, what the outputs mean).",
               "## Figures"]
     parts += [f"![{title}]({name})" for title, name in figures.items()]
     return "\n\n".join(part for part in parts if part) + "\n"
-
-

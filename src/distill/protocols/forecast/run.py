@@ -1,117 +1,133 @@
-"""The forecasting recipes (covid-lstm, covid-seed, ...): table -> windows -> folds -> protocol.
+"""The forecasting recipes (covid-lstm, covid-seed, ...): table -> windows -> folds -> protocol -> scores.
 
-Preprocessing is fitted inside each fold (MinMax on the days the training windows cover) unless the
-config asks to reproduce the seed (`data.scale_on: all`), and every departure from honest
-evaluation that a config asks for is written into the results as a note.
+Everything fitted is fitted inside each fold on its training windows only (scaling, ridge, early stopping
+and the teacher's choice on inner validation windows carved from the training part), unless the config asks
+to reproduce the seed's leaks (`data.scale_on: all`, `cv.split: shuffled`, `teacher.select: best`); every
+departure from honest evaluation is written into the results as a note. Scores are in the target's own
+units (patients/day), beside naive baselines, with skill against persistence.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
-import torch
+import pandas as pd
 
-from distill.core.protocol import FoldData, run_protocol, summarize_protocol
+from distill.core.protocol import run_protocol, summarize_protocol
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
-from distill.data.covid_sim import simulate_covid
-from distill.data.windows import TableScaler, WindowSet, covered_days, make_folds, make_windows, window_count
+from distill.data.covid_sim import simulate_covid_with_oracle
 from distill.errors import DistillError
-from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.io.tables import comparison_lines, model_table, text_table
-from distill.models.baselines import Persistence
+from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.figures import forecast_figures
-from distill.protocols.forecast.report import ForecastRun, forecast_markdown, forecast_notes, write_scalings
+from distill.protocols.forecast.evaluation import comparisons, fold_forecasts, score_forecasts, summaries
+from distill.protocols.forecast.output import forecast_output
+from distill.protocols.forecast.report import ForecastRun, forecast_notes
+from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
 from distill.tasks.regression import RegressionTask
 
+# Columns that lead or mirror hospital admissions: cases, deaths, tests, admissions and census, by age and sex.
+LEADING = re.compile(r"^(new|current)_(hospitalized|intensive_care|ventilator|confirmed|deceased|tested)")
+RENAMED = {"mae": "mae_original", "rmse": "rmse_original"}
 
-def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str]:
-    """The cleaned table and a description of where it came from."""
+
+def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str, np.ndarray | None]:
+    """The cleaned table, where it came from, and (simulated data only) the oracle's expected target by row."""
     data = config.data
+    options = {"missing": data.missing, "min_days": 2 * (data.input_days + data.horizon)}
     if data.path or data.location:
         cache = {"cache_dir": data.cache_dir} if data.cache_dir else {}
         source = data.path or f"COVID-19 Open Data v3 location {data.location}"
-        return load_covid(data.target, path=data.path, location=data.location, **cache), source
-    table = simulate_covid(days=data.sim_days, seed=data.sim_seed)
-    return clean_covid_table(table, data.target), f"simulated epidemic (days={data.sim_days}, seed={data.sim_seed})"
+        return load_covid(data.target, path=data.path, location=data.location, **cache, **options), source, None
+    table, oracle = simulate_covid_with_oracle(days=data.sim_days, seed=data.sim_seed)
+    clean = clean_covid_table(table, data.target, **options)
+    expected = oracle.reindex(pd.DatetimeIndex(clean.dates)).to_numpy(dtype=np.float64)
+    return clean, f"simulated epidemic (days={data.sim_days}, seed={data.sim_seed})", expected
 
 
-def make_window_folds(config: ForecastConfig, values: np.ndarray,
-                   target_index: int) -> tuple[list[FoldData], list[TableScaler]]:
-    """Scale per fold (or on all rows), window as views, gather each fold's rows; also each fold's fitted
-    scaler (what a saved model's inputs went through)."""
-    data, cv = config.data, config.cv
-    span = data.input_days + data.horizon
-    n_windows = window_count(len(values), data.input_days, data.horizon)
-    if n_windows < 1:
-        raise DistillError(f"the data has {len(values)} rows; one window needs input_days + horizon = {span}")
-    splits = make_folds(n_windows, cv.folds, cv.split, span, cv.random_state)
-    folds, scalers = [], []
-    for index, (train_rows, test_rows) in enumerate(splits):
-        fit_rows = None if data.scale_on == "all" else covered_days(train_rows, span)
-        scaler = TableScaler(keep_columns=(target_index,)).fit(values, fit_rows)
-        scalers.append(scaler)
-        scaled = torch.from_numpy(scaler.transform(values))  # (days, features)
-        x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
-        if data.target_mode == "change":
-            y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
-        train_index, test_index = torch.from_numpy(train_rows), torch.from_numpy(test_rows)
-        folds.append(FoldData(index=index, x_train=WindowSet(x, train_index), y_train=y[train_index],
-                              x_test=WindowSet(x, test_index), y_test=y[test_index], test_rows=test_index,
-                              units=scaler.column_range(target_index),
-                              offset=scaler.column_min(target_index)))
-    return folds, scalers
+def select_features(frame: pd.DataFrame, features: str | list[str], target: str) -> pd.DataFrame:
+    """`all` columns, the `leading` indicators, or the named ones; the target is always an input."""
+    if features == "all":
+        return frame
+    if features == "leading":
+        names = [column for column in frame.columns if LEADING.match(column)]
+    else:
+        missing = [name for name in features if name not in frame.columns]
+        if missing:
+            raise DistillError(f"data.features names {missing[0]!r}, which is not a column after cleaning")
+        names = list(features)
+    return frame[[target] + [name for name in names if name != target]]
+
+
+def _check(config: ForecastConfig) -> None:
+    data = config.data
+    if data.scaling == "window_log" and data.level_days > data.input_days:
+        raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({data.input_days})")
+
+
+def _results_models(protocol, forecast_scores: dict[str, list[dict]]) -> tuple[dict, list[str]]:
+    """results.json `models`: trained models (cost, model-space scores, forecast scores) and the baselines."""
+    summary = summarize_protocol(protocol, [], metric="mse")["models"]
+    scored, warnings = summaries(forecast_scores)
+    models = {}
+    for name, entry in scored.items():
+        renamed = {RENAMED.get(key, key): value for key, value in entry.items()}
+        if name in summary:
+            models[name] = summary[name]
+            models[name]["test"].update(renamed)
+            models[name]["train"].pop("mae_original", None)
+        else:
+            models[name] = {"kind": "baseline", "test": renamed}
+        models[name]["diagnostics"] = {"output_spread": entry["output_spread"]}
+    return models, warnings
 
 
 def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> ForecastRun:
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
-    clean, source = load_frame(config)
-    values = clean.frame.to_numpy(dtype=np.float32)
-    target_index = clean.frame.columns.get_loc(config.data.target)
-    folds, scalers = make_window_folds(config, values, target_index)
-    horizon = config.data.horizon
+    _check(config)
+    data = config.data
+    clean, source, oracle = load_frame(config)
+    frame = select_features(clean.frame, data.features, data.target)
+    values = frame.to_numpy(dtype=np.float64)
+    target_index = frame.columns.get_loc(data.target)
+    table = make_window_table(values, clean.target, data.input_days, data.horizon, oracle)
+    splits = split_windows(config, table)
+    if data.scaling == "window_log":
+        folds, codecs = window_log_folds(config, table, target_index, splits)
+    else:
+        folds, codecs = minmax_folds(config, values, table, target_index, splits)
     task = RegressionTask(seed_sums=config.report.seed_sums)
-    protocol = run_protocol(folds, task, config.teacher,
-                            config.students, config.train, config.seed,
-                            baselines={"persistence": lambda fold: Persistence(target_index, horizon,
-                                                                               config.data.target_mode)},
+    protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
-    comparisons = [("student_kd", "student_scratch"), ("student_kd", "teacher"), ("student_scratch", "teacher"),
-                   ("teacher", "persistence")]
-    summary = summarize_protocol(protocol, comparisons, metric="mse")
+    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon)
+    scores = score_forecasts(forecasts, table, splits)
+    models, warnings = _results_models(protocol, scores)
     results = {
         "recipe": config.name,
         "task": task.name,
         "folds": len(folds),
-        **summary,
+        "models": models,
+        "comparison": comparisons(scores, list(config.students)),
+        "warnings": warnings,
         "dropped_columns": clean.dropped,
-        "data": {"source": source, "days": len(values), "features": values.shape[1],
-                 "windows": window_count(len(values), config.data.input_days, horizon),
-                 "target": config.data.target, "first_date": str(clean.dates.iloc[0]),
-                 "last_date": str(clean.dates.iloc[-1])},
+        "data": {"source": source, "days": len(values), "features": values.shape[1], "feature_set": data.features,
+                 "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
+                 "windows_dropped_missing_target": table.dropped, "rows": clean.rows,
+                 "oracle": oracle is not None, "target": data.target, "unit": f"{data.target} per day",
+                 "first_date": str(clean.dates.iloc[0]), "last_date": str(clean.dates.iloc[-1]),
+                 "fold_windows": [{"fit": len(fit), "validation": len(val), "test": len(test)}
+                                  for fit, val, test in splits]},
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
-        "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items() if runs[0].curves["train"]},
-        "notes": forecast_notes(config),
+        "teacher_choice": [spec.model + (f" {spec.options}" if spec.options else "") for spec in protocol.teacher_specs],
+        "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
+                   if runs[0].curves["train"]},
+        "notes": forecast_notes(config, clean, table),
     }
     dates = [str(d)[:10] for d in clean.dates]
-    columns = list(clean.frame.columns)
-    return ForecastRun(results=results, protocol=protocol, dates=dates, target_index=target_index,
-                       scalings=[scaler.describe(columns) for scaler in scalers])
+    return ForecastRun(results=results, protocol=protocol, dates=dates, forecasts=forecasts, table=table,
+                       splits=splits, scalings=[codec.describe(list(frame.columns)) for codec in codecs])
 
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a forecasting recipe; the returned text is what the CLI prints."""
     return write_run(forecast_output(run_forecast(config, show_progress), config), config, out_dir)
-
-
-def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
-    """What the run writer writes: every fold's models and scaling, figures, report.md, results.json."""
-    results = run.results
-    protocol = run.protocol
-    trained = TrainedModels(protocol.models, {"teacher": config.teacher, **config.students}, protocol.input_shapes())
-    summary = [text_table(model_table(results["models"], ["mse", "mae_original"])), "",
-               *comparison_lines(results["comparison"])[:1]]
-    return RunOutput(results=results, figures=lambda out_dir: forecast_figures(run, config, out_dir),
-                     report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
-                     trained=[trained],
-                     files=lambda out_dir: {"scalings": write_scalings(run.scalings, config, out_dir)})

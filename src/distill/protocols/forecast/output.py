@@ -1,0 +1,26 @@
+"""What a forecasting run hands the run writer: models and scalings, figures, report.md, the terminal summary."""
+from __future__ import annotations
+
+from distill.io.run_writer import RunOutput, TrainedModels
+from distill.io.tables import text_table
+from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.figures import forecast_figures
+from distill.protocols.forecast.report import ForecastRun, forecast_markdown, score_table, verdict_lines, write_scalings
+
+SUMMARY_VERDICTS = ("teacher_vs_persistence", "student_kd_vs_teacher", "student_kd_vs_student_scratch")
+
+
+def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
+    """Every fold's models and scaling, figures, report.md, results.json, and the table for the terminal."""
+    results, protocol = run.results, run.protocol
+    trained = TrainedModels(protocol.models, {"teacher": protocol.teacher_specs, **config.students},
+                            protocol.input_shapes())
+    unit = results["data"]["unit"]
+    shown = {key: entry for key, entry in results["comparison"].items() if key in SUMMARY_VERDICTS}
+    summary = [f"test error in {unit}, mean +- SEM over {results['folds']} folds:",
+               text_table(score_table(results["models"], results["data"]["oracle"])), "",
+               *results["warnings"], *verdict_lines(shown, unit)]
+    return RunOutput(results=results, figures=lambda out_dir: forecast_figures(run, config, out_dir),
+                     report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
+                     trained=[trained],
+                     files=lambda out_dir: {"scalings": write_scalings(run.scalings, config, out_dir)})

@@ -1,0 +1,123 @@
+"""From a cleaned table to the folds the protocol trains on, and from model outputs back to the target's units.
+
+Windows: one per start day whose input days and horizon days all have an observed target (a window that
+touches an unreported target day is dropped, never filled). Folds: blocked, rolling-origin or shuffled over
+those windows (`distill.data.windows`), with inner validation windows carved from each fold's training part.
+Scaling, fitted on each fold's fitting windows only:
+- `window_log` (default): every window read relative to its own recent level in log space
+  (`distill.data.window_scaling.WindowLogScaler`);
+- `minmax`: the seed study's MinMax of the table (optionally on all rows: a leak), targets as levels or as
+  changes since the last input day.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from distill.core.task import FoldData
+from distill.data.window_scaling import WindowLogScaler
+from distill.data.windows import TableScaler, WindowSet, covered_days, inner_validation, make_folds, make_windows
+from distill.errors import DistillError
+from distill.protocols.forecast.config import ForecastConfig
+
+
+@dataclass
+class WindowTable:
+    """Every usable window of a table, in the target's own units; `starts` are their first days."""
+
+    inputs: np.ndarray  # (windows, input_days, features): the cleaned table, features filled from the past
+    targets: np.ndarray  # (windows, horizon): the observed target
+    history: np.ndarray  # (windows, input_days): the observed target on the input days
+    starts: np.ndarray  # (windows,)
+    oracle: np.ndarray | None  # (windows, horizon): the noise-free expected target, where the data has one
+    dropped: int  # windows dropped because a target day of theirs was not observed
+
+
+def make_window_table(values: np.ndarray, target: np.ndarray, input_days: int, horizon: int,
+                      oracle: np.ndarray | None = None) -> WindowTable:
+    """Window a (days, features) table and its (days,) target; drop windows with an unobserved target day."""
+    span = input_days + horizon
+    count = len(values) - span + 1
+    if count < 1:
+        raise DistillError(f"the data has {len(values)} rows; one window needs input_days + horizon = {span}")
+    days = np.arange(count)[:, None] + np.arange(span)[None, :]  # (windows, span)
+    observed = ~np.isnan(target[days]).any(axis=1)
+    starts = np.flatnonzero(observed)
+    if len(starts) == 0:
+        raise DistillError(f"no window of {span} days has the target observed on every day")
+    inputs = np.lib.stride_tricks.sliding_window_view(values, input_days, axis=0)[starts].transpose(0, 2, 1)
+    window_days = days[starts]
+    return WindowTable(inputs=np.ascontiguousarray(inputs), targets=target[window_days[:, input_days:]],
+                       history=target[window_days[:, :input_days]], starts=starts,
+                       oracle=None if oracle is None else oracle[window_days[:, input_days:]],
+                       dropped=int(count - len(starts)))
+
+
+class FoldCodec:
+    """One fold's way from model outputs back to forecasts in the target's own units, and its description."""
+
+    def __init__(self, decode, describe) -> None:
+        self.decode, self.describe = decode, describe  # decode(rows, outputs) -> (rows, horizon)
+
+
+def split_windows(config: ForecastConfig, table: WindowTable) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """(fit, validation, test) window positions per fold; validation is empty without inner validation."""
+    cv, data = config.cv, config.data
+    span = data.input_days + data.horizon
+    splits = make_folds(len(table.starts), cv.folds, cv.split, span, cv.random_state, starts=table.starts)
+    if cv.inner_validation == 0:
+        return [(train, np.array([], dtype=int), test) for train, test in splits]
+    return [(*inner_validation(train, span, cv.inner_validation, table.starts), test) for train, test in splits]
+
+
+def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: int,
+                     splits: list) -> tuple[list[FoldData], list[FoldCodec]]:
+    """Per fold: a WindowLogScaler fitted on the fitting windows; every window encoded with it."""
+    folds, codecs = [], []
+    for index, (fit, val, test) in enumerate(splits):
+        scaler = WindowLogScaler(target_index, config.data.level_days).fit(table.inputs[fit], table.targets[fit])
+        x = torch.from_numpy(scaler.transform_inputs(table.inputs))  # (windows, days, features)
+        y = torch.from_numpy(scaler.encode_targets(table.inputs, table.targets))  # (windows, horizon)
+        folds.append(_fold(index, x, y, fit, val, test))
+        codecs.append(FoldCodec(lambda rows, out, s=scaler: s.decode(table.inputs[rows], out), scaler.describe))
+    return folds, codecs
+
+
+def minmax_folds(config: ForecastConfig, values: np.ndarray, table: WindowTable, target_index: int,
+                 splits: list) -> tuple[list[FoldData], list[FoldCodec]]:
+    """The seed's scaling: MinMax of the table per fold (or on all rows), windows as strided views."""
+    data = config.data
+    span = data.input_days + data.horizon
+    folds, codecs = [], []
+    for index, (fit, val, test) in enumerate(splits):
+        fit_days = None if data.scale_on == "all" else covered_days(table.starts[fit], span)
+        scaler = TableScaler(keep_columns=(target_index,)).fit(values.astype(np.float32), fit_days)
+        scaled = torch.from_numpy(scaler.transform(values.astype(np.float32)))  # (days, features)
+        x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
+        x, y = WindowSet(x, torch.from_numpy(table.starts)), y[torch.from_numpy(table.starts)]
+        if data.target_mode == "change":
+            y = y - x[:, -1, target_index:target_index + 1]  # change since the last input day
+        folds.append(_fold(index, x, y, fit, val, test))
+        codecs.append(FoldCodec(lambda rows, out, s=scaler, x=x: _minmax_decode(s, x, rows, out, target_index,
+                                                                                data.target_mode),
+                                scaler.describe))
+    return folds, codecs
+
+
+def _minmax_decode(scaler: TableScaler, x: WindowSet, rows: np.ndarray, outputs: np.ndarray, target_index: int,
+                   target_mode: str) -> np.ndarray:
+    base = x[torch.from_numpy(rows)][:, -1, target_index:target_index + 1].numpy() if target_mode == "change" else 0.0
+    return (outputs + base) * scaler.column_range(target_index) + scaler.column_min(target_index)
+
+
+def _fold(index: int, x, y: torch.Tensor, fit: np.ndarray, val: np.ndarray, test: np.ndarray) -> FoldData:
+    def part(rows: np.ndarray):
+        rows = torch.from_numpy(rows)
+        return (WindowSet(x.windows, x.index[rows]) if isinstance(x, WindowSet) else x[rows]), y[rows]
+
+    (x_fit, y_fit), (x_test, y_test) = part(fit), part(test)
+    x_val, y_val = part(val) if len(val) else (None, None)
+    return FoldData(index=index, x_train=x_fit, y_train=y_fit, x_test=x_test, y_test=y_test,
+                    test_rows=torch.from_numpy(test), x_val=x_val, y_val=y_val)
