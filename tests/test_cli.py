@@ -58,7 +58,8 @@ def test_run_on_the_real_florida_file(tmp_path, capsys):
                              "--set", f"data.path={REAL_FILE}")
     assert status == 0, err
     results = json.loads((tmp_path / "results.json").read_text())
-    assert results["data"]["days"] == 405 and str(REAL_FILE) in results["data"]["source"]
+    assert results["data"]["days"] == 376 and str(REAL_FILE) in results["data"]["source"]  # 405 rows, 29 without target
+    assert results["data"]["rows"]["leading_trimmed"] + results["data"]["rows"]["trailing_trimmed"] == 29
 
 
 def test_data_command_writes_the_simulator(tmp_path, capsys):
@@ -97,10 +98,17 @@ def test_bad_input_is_one_line_and_status_2(tmp_path, capsys, case, message):
 def test_data_problems_in_a_user_file(tmp_path, capsys):
     short = write_csv(tmp_path / "short.csv", 20)
     status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={short}")
-    assert status == 2 and "one window needs input_days + horizon = 24" in err
-    few = write_csv(tmp_path / "few.csv", 30)
+    assert status == 2 and "has 20 observed days; need at least 48 (2 x (input_days + horizon))" in err
+    few = write_csv(tmp_path / "few.csv", 60)
     status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={few}")
-    assert status == 2 and "too few for 5 folds" in err
+    assert status == 2 and "too few" in err
+    constant = write_csv(tmp_path / "constant.csv", 60, [5.0] * 60)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={constant}")
+    assert status == 2 and "is constant (5)" in err
+    repeated = tmp_path / "repeated.csv"
+    pd.concat([pd.read_csv(few), pd.read_csv(few).iloc[[3]]]).to_csv(repeated, index=False)
+    status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={repeated}")
+    assert status == 2 and "repeats 1 date(s), first 2020-01-04" in err
     nan_target = write_csv(tmp_path / "nan.csv", 60, [float("nan")] * 60)
     status, _, err = run_cli(capsys, "run", "covid-lstm", "--set", f"data.path={nan_target}")
     assert status == 2 and "all NaN" in err

@@ -39,13 +39,44 @@ def test_sorting_by_date_moves_the_values_with_their_dates():
     clean = clean_covid_table(small_table(), TARGET)
     # the table was given newest first; after sorting the search trend must run from 1 down to 0
     assert clean.frame["search_trends_cough"].iloc[0] == pytest.approx(1.0)
-    assert clean.frame[TARGET].iloc[-1] == 0.0  # NaN filled with 0
+    assert clean.rows["trailing_trimmed"] == 2  # the two newest rows had no target: trimmed, not zero-filled
+    assert clean.frame[TARGET].iloc[-1] == 0.0  # the last observed day (the oldest rows hold 9, 8, ...)
+
+
+def test_features_are_filled_from_the_past_and_target_gaps_stay_missing():
+    table = small_table().iloc[::-1].reset_index(drop=True)  # oldest first
+    table.loc[5, "search_trends_cough"] = np.nan
+    table.loc[6, TARGET] = np.nan
+    clean = clean_covid_table(table, TARGET)
+    assert clean.frame["search_trends_cough"].iloc[5] == pytest.approx(table["search_trends_cough"].iloc[4])  # day before
+    assert np.isnan(clean.target[6]) and clean.rows["target_missing_inside"] == 1
+    seed = clean_covid_table(table, TARGET, missing="zero")
+    assert seed.target[6] == 0.0 and len(seed.frame) == 12  # the seed's cleaning: NaN -> 0, nothing trimmed
+
+
+def test_date_gaps_are_reindexed_and_repeated_dates_refused():
+    table = small_table().drop(index=[4, 5])
+    clean = clean_covid_table(table, TARGET)
+    assert clean.rows["date_gaps_filled"] == 2 and (clean.dates.diff().dropna() == pd.Timedelta(days=1)).all()
+    with pytest.raises(DistillError, match="repeats 1 date"):
+        clean_covid_table(pd.concat([small_table(), small_table().iloc[[0]]]), TARGET)
+
+
+def test_constant_short_and_infinite_targets_are_refused():
+    table = small_table()
+    with pytest.raises(DistillError, match="observed days; need at least 48"):
+        clean_covid_table(table, TARGET, min_days=48)
+    with pytest.raises(DistillError, match="is constant"):
+        clean_covid_table(table.assign(**{TARGET: 3.0}), TARGET)
+    with pytest.raises(DistillError, match="infinite values"):
+        clean_covid_table(table.assign(search_trends_cough=[np.inf] + [1.0, 2.0] * 5 + [3.0]), TARGET)
 
 
 @pytest.mark.skipif(not REAL_FILE.is_file(), reason="shared data not present")
 def test_real_florida_file_loads_and_cleans():
     clean = load_covid(TARGET, path=REAL_FILE)
-    assert clean.frame.shape[0] == 405
+    assert clean.frame.shape[0] == 376 and clean.rows["leading_trimmed"] == 28 and clean.rows["trailing_trimmed"] == 1
+    assert load_covid(TARGET, path=REAL_FILE, missing="zero").frame.shape[0] == 405
     assert TARGET in clean.frame.columns
     assert 400 < clean.frame.shape[1] < 566
     assert all(name.startswith("cumulative_") for name in clean.dropped["cumulative"])

@@ -73,7 +73,8 @@ def folds_of_equal_size(count=2, rows=24):
 def test_fold_parallel_protocol_gives_the_sequential_numbers(teacher_model):
     options = {"lstm": {"hidden": 4, "layers": 2, "head": [5]}, "mlp": {"hidden": [6]}}[teacher_model]
     overrides = ["train.epochs=3", "train.batch_size=5", f"teacher.model={teacher_model}",
-                 "students.student_kd.options.hidden=[5]", "students.student_scratch.options.hidden=[5]"]
+                 "students.student_kd.options.hidden=[5]", "students.student_scratch.options.hidden=[5]",
+                 "students.student_kd.options.dropout=0", "students.student_scratch.options.dropout=0"]
     results = {}
     for parallel in (True, False):
         config = load_config("covid-lstm", overrides + [f"train.fold_parallel={parallel}"])

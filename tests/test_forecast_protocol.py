@@ -22,14 +22,23 @@ def tiny_run():
 def test_results_follow_the_contract(tiny_run):
     results = tiny_run.results
     assert results["recipe"] == "covid-lstm" and results["task"] == "regression" and results["folds"] == 2
-    assert set(results["models"]) == {"teacher", "student_kd", "student_scratch", "persistence"}
-    for entry in results["models"].values():
-        assert {"params", "flops", "bytes", "latency_ms", "test", "train"} <= set(entry)
-        for metric in ("mse", "mae", "mae_original"):
+    trained = {"teacher", "student_kd", "student_scratch"}
+    baselines = {"persistence", "seven_day_mean", "linear_drift", "ridge", "oracle"}
+    assert set(results["models"]) == trained | baselines
+    for name, entry in results["models"].items():
+        if name in trained:
+            assert {"params", "flops", "bytes", "latency_ms", "test", "train"} <= set(entry)
+        for metric in ("mae_original", "rmse_original", "skill", "share_of_achievable", "mae_first_week"):
             summary = entry["test"][metric]
             assert len(summary["per_fold"]) == 2
             assert summary["mean"] == pytest.approx(np.mean(summary["per_fold"]))
-    assert "student_kd_vs_student_scratch" in results["comparison"]
+        assert len(entry["test"]["mae_by_horizon"]["mean"]) == 14
+        assert len(entry["diagnostics"]["output_spread"]["per_fold"]) == 2
+    assert results["models"]["persistence"]["test"]["skill"]["mean"] == 0.0
+    assert results["models"]["oracle"]["test"]["share_of_achievable"]["mean"] == pytest.approx(1.0)
+    for entry in results["comparison"].values():
+        assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
+    assert results["comparison"]["student_kd_vs_student_scratch"]["metric"] == "mae_original"
     assert {"text", "cumulative", "at_most_2_distinct_values"} == set(results["dropped_columns"])
     assert results["data"]["features"] > 400
 
@@ -43,10 +52,16 @@ def test_students_are_scored_on_the_truth_and_fidelity_separately(tiny_run):
     assert kd.fidelity["mse"] != pytest.approx(truth_mse, rel=1e-3)
 
 
-def test_original_units_are_scaled_errors_times_the_fold_range(tiny_run):
-    for fold, run in zip(tiny_run.protocol.folds, tiny_run.protocol.outcomes["teacher"]):
-        assert run.test["mae_original"] == pytest.approx(run.test["mae"] * fold.units, rel=1e-6)
-        assert fold.units > 1.0  # hospitalizations per day, not [0, 1]
+def test_scores_are_in_patients_per_day_from_the_decoded_forecasts(tiny_run):
+    table, models = tiny_run.table, tiny_run.results["models"]
+    for k, (_, _, test) in enumerate(tiny_run.splits):
+        truth = table.targets[test]
+        assert truth.min() >= 0 and truth.max() > 50  # hospitalizations per day, not scaled units
+        forecasts = tiny_run.forecasts[k]
+        teacher_mae = np.abs(forecasts["teacher"] - truth).mean()
+        assert models["teacher"]["test"]["mae_original"]["per_fold"][k] == pytest.approx(teacher_mae)
+        persistence = np.abs(np.repeat(table.history[test][:, -1:], 14, axis=1) - truth).mean()
+        assert models["teacher"]["test"]["skill"]["per_fold"][k] == pytest.approx(1 - teacher_mae / persistence)
 
 
 def test_curves_are_scored_every_n_epochs_and_after_the_last(tiny_run):
@@ -75,7 +90,7 @@ def test_seed_protocol_options_are_applied_and_labelled():
 
 
 def test_per_fold_scaler_never_sees_test_days():
-    config = load_config("covid-lstm", TINY + ["data.target_mode=level"])
+    config = load_config("covid-lstm", TINY + ["data.scaling=minmax", "data.target_mode=level"])
     results = run_forecast(config, show_progress=False)
     assert not any("LEAK" in note for note in results.results["notes"])
     # test targets can leave [0, 1] because the scaler was fitted without them
@@ -93,9 +108,12 @@ def test_persistence_holds_the_last_observed_target():
 
 
 def test_change_targets_are_level_minus_last_input_day_and_windows_stay_views(tiny_run):
-    level = run_forecast(load_config("covid-lstm", TINY + ["data.target_mode=level"]), show_progress=False)
-    for changed, leveled in zip(tiny_run.protocol.folds, level.protocol.folds):
-        last = leveled.x_test[:][:, -1, tiny_run.target_index].unsqueeze(1)
+    minmax = TINY + ["data.scaling=minmax"]
+    level = run_forecast(load_config("covid-lstm", minmax + ["data.target_mode=level"]), show_progress=False)
+    change = run_forecast(load_config("covid-lstm", minmax + ["data.target_mode=change"]), show_progress=False)
+    target_index = change.scalings[0]["columns"].index("new_hospitalized_patients")
+    for changed, leveled in zip(change.protocol.folds, level.protocol.folds):
+        last = leveled.x_test[:][:, -1, target_index].unsqueeze(1)
         assert torch.allclose(changed.y_test, leveled.y_test - last, atol=1e-6)
         assert changed.x_train.windows.untyped_storage().nbytes() < 4 * 200 * 500  # one scaled table, no copies
 
@@ -121,4 +139,4 @@ def test_privileged_teacher_inputs_are_used_by_the_teacher_only():
     result = run_protocol([fold], RegressionTask(), teacher, students, config.train, 0, {}, latency_repeats=3,
                           show_progress=False)
     assert result.profiles["teacher"]["params"] == 5 * 8 + 8 + 8 * 2 + 2
-    assert result.profiles["student_kd"]["params"] == 6 * 50 + 50 + 50 * 50 + 50 + 50 * 2 + 2
+    assert result.profiles["student_kd"]["params"] == 6 * 64 + 64 + 64 * 64 + 64 + 64 * 2 + 2

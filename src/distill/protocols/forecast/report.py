@@ -51,7 +51,7 @@ def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable
                      "choose every model's best epoch, the ridge penalty and the teacher among candidates; test "
                      "windows are never used to choose anything.")
     if data.missing == "zero":
-        notes.append("LEAK-FREE BUT WRONG: missing values were set to 0 as the seed did, so unreported target "
+        notes.append("MISSING AS ZERO: missing values were set to 0 as the seed did, so unreported target "
                      "days count as days without patients (use data.missing: ffill).")
     else:
         rows = clean.rows

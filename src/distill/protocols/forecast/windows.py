@@ -96,9 +96,9 @@ def minmax_folds(config: ForecastConfig, values: np.ndarray, table: WindowTable,
         scaler = TableScaler(keep_columns=(target_index,)).fit(values.astype(np.float32), fit_days)
         scaled = torch.from_numpy(scaler.transform(values.astype(np.float32)))  # (days, features)
         x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
-        x, y = WindowSet(x, torch.from_numpy(table.starts)), y[torch.from_numpy(table.starts)]
         if data.target_mode == "change":
-            y = y - x[:, -1, target_index:target_index + 1]  # change since the last input day
+            y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
+        x, y = WindowSet(x, torch.from_numpy(table.starts)), y[torch.from_numpy(table.starts)]
         folds.append(_fold(index, x, y, fit, val, test))
         codecs.append(FoldCodec(lambda rows, out, s=scaler, x=x: _minmax_decode(s, x, rows, out, target_index,
                                                                                 data.target_mode),
