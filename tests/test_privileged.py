@@ -290,7 +290,7 @@ def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, sets, message):
 def test_constant_target_is_an_error(tmp_path, capsys):
     write_constant_direction(tmp_path / "up.csv")
     sets = [*TINY, "data.source=csv", f"data.path={tmp_path / 'up.csv'}", "data.target=level", "data.time=t"]
-    status, _, err = run(capsys, "run", "mackey-glass-pi", "--out", str(tmp_path), *cli_args(*sets))
+    status, _, err = run(capsys, "run", "mackey-glass-pi", "--out", str(tmp_path / "out"), *cli_args(*sets))
     assert status == 2 and "constant target" in err and "up" in err and err.count("\n") == 1
 
 

@@ -16,6 +16,13 @@ from typing import IO
 import pandas as pd
 
 
+def _file_mode() -> int:
+    """0o666 under the process umask: 0644 under the usual 022."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
 @contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w", **options) -> Iterator[IO]:
     """Open a temporary file next to `path`; rename it onto `path` only if the block succeeds."""
@@ -23,6 +30,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w", **options) -> Iterator
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        os.fchmod(handle, _file_mode())  # mkstemp makes 0600; a result is for others to read too (0644)
         with os.fdopen(handle, mode, **options) as out:
             yield out
         os.replace(temporary, target)

@@ -1,16 +1,17 @@
 """Writing a run to disk, the same way for every protocol (`write_run`): the output folder, the trained models,
 the figures, the resolved config.yaml, report.md, and results.json LAST.
 
-Every file is written to a temporary name and renamed into place, results.json last, so a crash or a
-bad input never leaves a half-written result behind and never destroys an earlier one.
+The run is built in a temporary sibling folder and moved into place when complete (`distill.io.run_folder`),
+so a folder never holds the models of one run beside the results of another, and a crash or a bad input
+never leaves a half-written result behind and never destroys an earlier one.
 """
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from torch import nn
@@ -18,10 +19,9 @@ from torch import nn
 from distill.config import ModelSpec, Section, config_to_yaml
 from distill.io.atomic import write_text_atomic
 from distill.io.checkpoints import checkpoint_line, save_checkpoints
+from distill.io.run_folder import default_out_dir, publish, staging_folder
 
-
-def default_out_dir(recipe: str) -> Path:
-    return Path("runs") / f"{recipe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+__all__ = ["RunOutput", "TrainedModels", "default_out_dir", "results_json", "write_atomic", "write_run"]
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -79,20 +79,28 @@ class RunOutput:
 
 
 def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
-    """The one output pipeline: folder -> models -> figures -> config.yaml -> report.md -> results.json (last);
-    returns the terminal summary."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = output.results
-    for trained in output.trained:
-        entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, out_dir, trained.folder)
-        results.setdefault("checkpoints", {}).update({trained.prefix + name: entry for name, entry in entries.items()})
-    if output.files is not None:
-        results.update(output.files(out_dir))
-    figures = output.figures(out_dir)
-    write_atomic(out_dir / "config.yaml", config_to_yaml(config))
-    write_atomic(out_dir / "report.md", output.report(figures))
-    write_atomic(out_dir / "results.json", results_json(results))
+    """The one output pipeline: models -> figures -> config.yaml -> report.md -> results.json (last), all into a
+    temporary sibling folder that then replaces `out_dir` whole; returns the terminal summary."""
+    staging = staging_folder(out_dir)
+    try:
+        _write_files(output, config, staging)
+        publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
     lines = [*output.summary, f"report: {out_dir / 'report.md'}"]
     if output.trained:
         lines.append(checkpoint_line(out_dir))
     return "\n".join(lines)
+
+
+def _write_files(output: RunOutput, config: Section, folder: Path) -> None:
+    results = output.results
+    for trained in output.trained:
+        entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, folder, trained.folder)
+        results.setdefault("checkpoints", {}).update({trained.prefix + name: entry for name, entry in entries.items()})
+    if output.files is not None:
+        results.update(output.files(folder))
+    figures = output.figures(folder)
+    write_atomic(folder / "config.yaml", config_to_yaml(config))
+    write_atomic(folder / "report.md", output.report(figures))
+    write_atomic(folder / "results.json", results_json(results))

@@ -15,6 +15,7 @@ from typing import NamedTuple
 from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
 from distill.devices import resolve_device
 from distill.errors import DistillError
+from distill.io.run_folder import claim_run_folder
 
 
 class Protocol(NamedTuple):
@@ -53,7 +54,10 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
 def execute(config: Section, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run a validated config and write its outputs; returns the summary the CLI prints.
 
-    A device the machine lacks (`train.device: cuda` without a GPU) fails here, before any work."""
+    A device the machine lacks (`train.device: cuda` without a GPU) fails here, before any work; the output
+    folder is checked and claimed here too, before any training (one run at a time per folder)."""
     if isinstance(getattr(config, "train", None), TrainSection):
         resolve_device(config.train.device)
-    return protocol(config.protocol).execute(config, out_dir, show_progress)
+    runner = protocol(config.protocol).execute
+    with claim_run_folder(out_dir):
+        return runner(config, out_dir, show_progress)
