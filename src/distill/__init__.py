@@ -14,10 +14,11 @@ from distill.core.distiller import Distiller
 from distill.errors import DistillError
 from distill.io import checkpoints
 from distill.io.run_writer import default_out_dir
+from distill.models import build_model, register_model
 from distill.protocols import execute, load_config
 
 __all__ = ["Callback", "Checkpoint", "Distiller", "DistillError", "EarlyStopping", "EpochEnd", "GradientClipping",
-           "LRScheduler", "checkpoints", "load_config", "run"]
+           "LRScheduler", "build_model", "checkpoints", "load_config", "register_model", "run"]
 __version__ = "0.1.0"
 
 

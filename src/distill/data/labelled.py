@@ -17,6 +17,7 @@ from distill.config import Section
 from distill.data.digits import load_digits_images
 from distill.data.images import load_image_csv, load_image_folders
 from distill.data.mnist import download_mnist, load_mnist
+from distill.data.tensors import load_tensors
 from distill.errors import DistillError
 
 
@@ -27,12 +28,14 @@ class ClassificationData(Section):
     - mnist: the four IDX files in `path` (`download: true` fetches them there first), 28x28 or `size`.
     - folders: `path/train/<class>/*` and `path/test/<class>/*`, resized to `size` (default 32).
     - csv: images in `path` listed in the CSV file `csv` (file, label, partition: the MHIST layout).
+    - tensors: your own `.pt` / `.npz` file of x, y and optionally privileged (`distill.data.tensors`); x may
+      have any shape per example (not only images); the teacher alone sees `privileged` when given.
     `groups` merges the source's classes (class i of the task = the union of groups[i]); the source's own
     label is kept as the hidden subclass identity. `subset` keeps a stratified random sample of that many
     images (a fixed split keeps its train/test proportions): a CPU-sized share of MNIST, or a quick try.
     """
 
-    source: Literal["digits", "mnist", "folders", "csv"] = "digits"
+    source: Literal["digits", "mnist", "folders", "csv", "tensors"] = "digits"
     path: str | None = None
     csv: str | None = None
     size: int | None = Field(None, ge=1)
@@ -57,6 +60,7 @@ class LabelledImages:
     classes: tuple[str, ...]
     test_start: int | None
     source: str
+    privileged: torch.Tensor | None = None  # (N, ...) inputs only the teacher sees (data.source tensors)
 
 
 def resize(x: np.ndarray, size: int | None) -> torch.Tensor:
@@ -82,6 +86,10 @@ def load_source(data: ClassificationData) -> LabelledImages:
                               "scikit-learn's bundled digits")
     if data.path is None:
         raise DistillError(f"data.source {data.source!r} needs data.path")
+    if data.source == "tensors":
+        x, y, privileged = load_tensors(data.path)
+        classes = tuple(map(str, range(int(y.max()) + 1))) if len(y) else ()
+        return LabelledImages(x, y, y.numpy(), classes, None, f"tensors in {data.path}", privileged)
     if data.source == "mnist":
         folder = download_mnist(data.path) if data.download else data.path
         x_train, y_train, x_test, y_test = load_mnist(folder)
@@ -109,7 +117,8 @@ def group_classes(images: LabelledImages, groups: list[list[int]]) -> LabelledIm
     for index, group in enumerate(groups):
         lookup[group] = index
     names = tuple("+".join(images.classes[label] for label in group) for group in groups)
-    return LabelledImages(images.x, lookup[images.y], images.hidden, names, images.test_start, images.source)
+    return LabelledImages(images.x, lookup[images.y], images.hidden, names, images.test_start, images.source,
+                          images.privileged)
 
 
 def stratified_sample(rows: np.ndarray, y: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -134,7 +143,8 @@ def take_subset(images: LabelledImages, size: int, seed: int) -> LabelledImages:
         rows, test_start = np.concatenate([train, test]), len(train)
     index = torch.from_numpy(rows)
     return LabelledImages(images.x[index], images.y[index], images.hidden[rows], images.classes, test_start,
-                          f"{images.source} (stratified subset of {len(rows)} images)")
+                          f"{images.source} (stratified subset of {len(rows)} images)",
+                          None if images.privileged is None else images.privileged[index])
 
 
 def load_images(data: ClassificationData, seed: int) -> LabelledImages:

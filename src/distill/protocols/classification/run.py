@@ -59,8 +59,11 @@ def make_image_folds(config: ClassificationConfig, images: LabelledImages) -> li
     folds = []
     for index, (train_rows, test_rows) in enumerate(splits):
         train_index, test_index = torch.from_numpy(train_rows), torch.from_numpy(test_rows)
+        privileged = images.privileged  # what the teacher sees instead of x, when the data has it
         folds.append(FoldData(index=index, x_train=images.x[train_index], y_train=images.y[train_index],
-                              x_test=images.x[test_index], y_test=images.y[test_index], test_rows=test_index))
+                              x_test=images.x[test_index], y_test=images.y[test_index], test_rows=test_index,
+                              teacher_x_train=None if privileged is None else privileged[train_index],
+                              teacher_x_test=None if privileged is None else privileged[test_index]))
     return folds
 
 
@@ -76,7 +79,7 @@ def _hooked_shape(spec_model: str, options: dict, path: str, shape: tuple[int, .
 
 
 def check_feature_maps(config: ClassificationConfig, students: dict[str, ClassStudentSpec],
-                       shape: tuple[int, ...], classes: int) -> None:
+                       shape: tuple[int, ...], classes: int, teacher_shape: tuple[int, ...] | None = None) -> None:
     """Before any training: every NST feature path names a module, and both maps have a rank NST accepts."""
     specs = {"teacher": config.teacher, **students}
     for name, spec in students.items():
@@ -84,8 +87,8 @@ def check_feature_maps(config: ClassificationConfig, students: dict[str, ClassSt
             continue
         guide = specs.get(spec.teacher, config.teacher)
         mine = _hooked_shape(spec.model, spec.options, spec.features.student, shape, classes * spec.subclasses)
-        theirs = _hooked_shape(guide.model, guide.options, spec.features.teacher, shape,
-                               classes * guide.subclasses)
+        theirs = _hooked_shape(guide.model, guide.options, spec.features.teacher,
+                               teacher_shape or shape if spec.teacher == "teacher" else shape, classes * guide.subclasses)
         if len(mine) != len(theirs) or len(mine) not in (3, 4):
             raise DistillError(f"feature maps of incompatible rank for student {name!r}: {spec.features.student!r} "
                                f"gives {tuple(mine)}, {spec.teacher}'s {spec.features.teacher!r} {tuple(theirs)}; "
@@ -139,7 +142,8 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
     classes = len(images.classes)
     students = all_students(config)
     check_students(config, students, classes)
-    check_feature_maps(config, students, tuple(images.x.shape[1:]), classes)
+    check_feature_maps(config, students, tuple(images.x.shape[1:]), classes,
+                       None if images.privileged is None else tuple(images.privileged.shape[1:]))
     folds = make_image_folds(config, images)
     task = ClassificationTask(classes, config.seed)
     protocol = run_protocol(folds, task, config.teacher, students, config.train,
