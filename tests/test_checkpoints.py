@@ -98,7 +98,7 @@ def test_loading_errors_name_the_problem(forecast_run, tmp_path):
         load_model(tmp_path, "student_kd")
     with pytest.raises(DistillError, match="saved no model 'persistence'; saved: teacher, student_kd"):
         load_model(out_dir, "persistence")
-    with pytest.raises(DistillError, match=r"fold must be in 1..2, got 3"):
+    with pytest.raises(DistillError, match=r"fold must be in 1..2 or .final., got 3"):
         load_model(out_dir, "teacher", fold=3)
 
 

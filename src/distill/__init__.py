@@ -16,9 +16,10 @@ from distill.io import checkpoints
 from distill.io.run_writer import default_out_dir
 from distill.models import build_model, register_model
 from distill.protocols import execute, load_config
+from distill.protocols.serve import load_predictor
 
 __all__ = ["Callback", "Checkpoint", "Distiller", "DistillError", "EarlyStopping", "EpochEnd", "GradientClipping",
-           "LRScheduler", "build_model", "checkpoints", "load_config", "register_model", "run"]
+           "LRScheduler", "build_model", "checkpoints", "load", "load_config", "register_model", "run"]
 __version__ = "0.1.0"
 
 
@@ -29,3 +30,11 @@ def run(recipe: str, out: str | Path | None = None, overrides: list[str] = (),
     out_dir = Path(out) if out is not None else default_out_dir(config.name)
     execute(config, out_dir, show_progress)
     return json.loads((out_dir / "results.json").read_text())
+
+
+def load(run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None, **options):
+    """A trained model of a finished run, ready to serve (`distill predict` uses the same object):
+    `.predict(table)` forecasts the days after a table's end (forecasting runs; `intervals=True` adds the fold
+    models' spread), `.predict(image_files)` classifies (classification runs); tensors of raw windows or
+    preprocessed images work too. `fold`: "final" (the default when the run saved one) or 1..K."""
+    return load_predictor(run_dir, name, fold, **options)

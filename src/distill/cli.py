@@ -5,6 +5,7 @@
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
   distill export RUN_DIR NAME [--fold K] [--out FILE] [--device D]
+  distill predict RUN_DIR --data FILE|FOLDER [--model NAME] [--fold K|final] [--out FILE.csv] [--intervals]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
 """
@@ -17,11 +18,14 @@ from pathlib import Path
 
 from distill import protocols
 from distill.config import read_recipe, recipe_names
+from distill.data.covid import read_table
 from distill.data.covid_sim import write_covid_sim
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
+from distill.io.atomic import write_text_atomic
 from distill.io.checkpoints import export_model
 from distill.io.run_writer import default_out_dir
+from distill.protocols.serve import load_predictor, run_protocol_name
 
 SUMMARY_CHARS = 100
 
@@ -59,6 +63,28 @@ def _cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)")
 
 
+def _fold(text: str) -> int | str:
+    """--fold: a fold number or `final`."""
+    if text == "final":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fold number or 'final', got {text!r}") from None
+
+
+def _cmd_predict(args: argparse.Namespace) -> None:
+    predictor = load_predictor(args.run_dir, args.model, args.fold, **({"intervals": True} if args.intervals else {}))
+    data = read_table(args.data) if run_protocol_name(args.run_dir) == "forecast" else Path(args.data)
+    table = predictor.predict(data)
+    text = table.to_csv(index=False, float_format="%.6g")
+    if args.out:
+        print(f"wrote {write_text_atomic(Path(args.out), text)}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    print(f"# {predictor.describe()}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description="Knowledge distillation with honest, "
                                      "cross-validated teacher vs student comparisons.")
@@ -84,10 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
     export = commands.add_parser("export", help="write a trained model of a run as a torch.export program")
     export.add_argument("run_dir", help="the --out folder of a finished run")
     export.add_argument("name", help="model name, e.g. student_kd (see results.json `checkpoints`)")
-    export.add_argument("--fold", type=int, default=1, help="which fold's model (1-based; default 1)")
-    export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-foldK.pt2)")
+    export.add_argument("--fold", type=_fold, help="a fold model 1..K, or final (default: final if saved, else 1)")
+    export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-final.pt2 or NAME-foldK.pt2)")
     export.add_argument("--device", default="cpu", help="where the program runs: cpu (default), cuda, cuda:N, mps")
     export.set_defaults(handler=_cmd_export)
+    serve = commands.add_parser("predict", help="forecast (or classify) new data with a trained model of a run")
+    serve.add_argument("run_dir", help="the --out folder of a finished forecasting or classification run")
+    serve.add_argument("--data", required=True, help="forecasting: a CSV in the layout the run was trained on; "
+                       "classification: an image file or a folder of images")
+    serve.add_argument("--model", default="student_kd", help="which trained model (default student_kd)")
+    serve.add_argument("--fold", type=_fold, help="a fold model 1..K, or final (default: final if saved, else 1)")
+    serve.add_argument("--out", help="CSV file to write (default: standard output)")
+    serve.add_argument("--intervals", action="store_true",
+                       help="forecasting: add fold_min / fold_max, the spread of the fold models' forecasts")
+    serve.set_defaults(handler=_cmd_predict)
     return parser
 
 

@@ -74,7 +74,7 @@ def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str 
 
 
 def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date", missing: str = "ffill",
-                      min_days: int = 0) -> CleanFrame:
+                      min_days: int = 0, columns: list[str] | None = None) -> CleanFrame:
     """Clean a v3 table for forecasting; the target column must survive it and hold numbers.
 
     Columns: text, `cumulative_*` (twins of `new_*`) and columns with at most 2 distinct values (NaN counts
@@ -83,9 +83,15 @@ def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date
     starts) and keeps the target's gaps as NaN (windows that touch one are dropped later), after trimming
     the rows before its first and after its last observed day. `missing="zero"` is the seed study's
     NaN -> 0 everywhere, target included (a false zero for every unreported day).
+
+    `columns` (serving a trained model) keeps exactly these columns in this order instead of choosing them:
+    a missing or non-numeric one is an error, target-less rows at both ends are trimmed whatever `missing`
+    says (a forecast starts after the last day that reports the target), and a constant target is allowed.
     """
     _check_target(table, target)
     table, dates, gaps = _daily_rows(table, date_column)
+    if columns is not None:
+        return _rows_and_gaps(_saved_columns(table, columns), dates, gaps, {}, target, missing, min_days, serving=True)
     dropped = {
         "text": [c for c in table.columns if not pd.api.types.is_numeric_dtype(table[c])],
         "cumulative": [c for c in table.columns if c.startswith("cumulative_")],
@@ -94,21 +100,40 @@ def clean_covid_table(table: pd.DataFrame, target: str, date_column: str = "date
     dropped["at_most_2_distinct_values"] = [c for c in numeric.columns
                                             if c != target and numeric[c].nunique(dropna=False) <= 2]
     numeric = numeric.drop(columns=dropped["at_most_2_distinct_values"]).astype(np.float64)
+    return _rows_and_gaps(numeric, dates, gaps, dropped, target, missing, min_days)
+
+
+def _saved_columns(table: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """The named columns, in order, as numbers; one line for the first one missing or not numeric."""
+    absent = [name for name in columns if name not in table.columns]
+    if absent:
+        raise DistillError(f"the data lacks {len(absent)} of the {len(columns)} columns the model reads, "
+                           f"first {absent[0]!r}")
+    text = [name for name in columns if not pd.api.types.is_numeric_dtype(table[name])]
+    if text:
+        raise DistillError(f"column {text[0]!r} holds text; the model reads it as numbers")
+    return table[columns].astype(np.float64)
+
+
+def _rows_and_gaps(numeric: pd.DataFrame, dates: pd.Series, gaps: int, dropped: dict, target: str, missing: str,
+                   min_days: int, serving: bool = False) -> CleanFrame:
+    """Fill or zero the gaps, trim target-less rows at both ends (ffill, or serving), check the target."""
     if not np.isfinite(numeric.to_numpy()[~numeric.isna().to_numpy()]).all():
         bad = [c for c in numeric.columns if np.isinf(numeric[c]).any()]
         raise DistillError(f"the data holds infinite values in {len(bad)} column(s), e.g. {bad[0]!r}")
     observed = numeric[target].notna().to_numpy()
     rows = {"date_gaps_filled": gaps, "leading_trimmed": 0, "trailing_trimmed": 0}
-    if missing == "ffill":
+    if missing == "ffill" or serving:
         first, last = np.flatnonzero(observed)[[0, -1]]
         rows.update(leading_trimmed=int(first), trailing_trimmed=int(len(numeric) - 1 - last))
         numeric, dates = numeric.iloc[first:last + 1], dates.iloc[first:last + 1]
+    if missing == "ffill":
         target_values = numeric[target].to_numpy(dtype=np.float64)
         frame = numeric.ffill().fillna(0.0)
     else:
         frame = numeric.fillna(0.0)
         target_values = frame[target].to_numpy(dtype=np.float64)
-    _check_target_values(target_values, target, min_days)
+    _check_target_values(target_values, target, min_days, varying=not serving)
     rows["target_missing_inside"] = int(np.isnan(target_values).sum())
     return CleanFrame(frame=frame.astype(np.float32).reset_index(drop=True), dates=dates.reset_index(drop=True),
                       dropped=dropped, target=target_values, rows=rows)
@@ -123,12 +148,12 @@ def _check_target(table: pd.DataFrame, target: str) -> None:
         raise DistillError(f"target column {target!r} has no values (all NaN)")
 
 
-def _check_target_values(values: np.ndarray, target: str, min_days: int) -> None:
+def _check_target_values(values: np.ndarray, target: str, min_days: int, varying: bool = True) -> None:
     observed = values[~np.isnan(values)]
     if len(observed) < min_days:
         raise DistillError(f"target column {target!r} has {len(observed)} observed days; need at least "
                            f"{min_days} (2 x (input_days + horizon))")
-    if np.ptp(observed) == 0:
+    if varying and np.ptp(observed) == 0:
         raise DistillError(f"target column {target!r} is constant ({observed[0]:g}): there is nothing to forecast")
 
 

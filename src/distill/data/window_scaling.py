@@ -77,3 +77,16 @@ class WindowLogScaler:
                 "input_std": self.input_std_.tolist(), "zeroed": [c for c, s in zip(columns, self.silent_) if s],
                 "target_mean": self.target_mean_.tolist(), "target_std": self.target_std_,
                 "change_range": list(self.change_range_), "clip": CLIP}
+
+    @classmethod
+    def from_description(cls, description: dict) -> WindowLogScaler:
+        """The fitted scaler back from `describe`'s data (a run's `models/scaling-*.json`), without refitting."""
+        scaler = cls(int(description["target_index"]), int(description["level_days"]))
+        zeroed = set(description["zeroed"])
+        scaler.silent_ = np.array([column in zeroed for column in description["columns"]])
+        scaler.input_mean_ = np.asarray(description["input_mean"], dtype=np.float64)
+        scaler.input_std_ = np.asarray(description["input_std"], dtype=np.float64)
+        scaler.target_mean_ = np.asarray(description["target_mean"], dtype=np.float64)
+        scaler.target_std_ = float(description["target_std"])
+        scaler.change_range_ = tuple(float(v) for v in description["change_range"])
+        return scaler

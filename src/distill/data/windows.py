@@ -192,6 +192,22 @@ class TableScaler:
                 "range": self.scaler_.data_range_.tolist(),
                 "zeroed": [name for name, silent in zip(columns, self.silent_) if silent]}
 
+    @classmethod
+    def from_description(cls, description: dict, keep_columns: tuple[int, ...] = ()) -> TableScaler:
+        """The fitted scaler back from `describe`'s data (a run's `models/scaling-*.json`), without refitting."""
+        data_min = np.asarray(description["min"], dtype=np.float64)
+        data_range = np.asarray(description["range"], dtype=np.float64)
+        scaler = cls(keep_columns)
+        scaler.scaler_ = MinMaxScaler()
+        scaler.scaler_.n_features_in_ = len(data_min)
+        scaler.scaler_.data_min_, scaler.scaler_.data_range_ = data_min, data_range
+        scaler.scaler_.data_max_ = data_min + data_range
+        scaler.scaler_.scale_ = 1.0 / np.where(data_range == 0, 1.0, data_range)
+        scaler.scaler_.min_ = -data_min * scaler.scaler_.scale_
+        zeroed = set(description["zeroed"])
+        scaler.silent_ = np.array([column in zeroed for column in description["columns"]])
+        return scaler
+
     def column_range(self, column: int) -> float:
         """Width of the fitted range of one column: multiply a scaled error by it for original units."""
         return float(self.scaler_.data_range_[column]) or 1.0

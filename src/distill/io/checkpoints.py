@@ -28,6 +28,7 @@ from distill.io.atomic import atomic_open
 from distill.models import build_model
 
 FOLDER = "models"
+FINAL = "final"
 
 
 def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...]) -> dict:
@@ -65,8 +66,11 @@ def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelS
     return entries
 
 
-def _entry(run_dir: Path, name: str, fold: int) -> dict:
-    """The results.json `checkpoints` entry of model `name`, with `fold` checked."""
+Fold = int | str | None  # 1..K, "final" (the model fitted on all the data), or None: final if saved, else 1
+
+
+def _entry(run_dir: Path, name: str, fold: Fold) -> tuple[dict, int | str]:
+    """The results.json `checkpoints` entry of model `name` and the fold it resolves to (checked)."""
     results_file = run_dir / "results.json"
     if not results_file.is_file():
         raise DistillError(f"no results.json in {run_dir}: not the folder of a finished run")
@@ -74,27 +78,49 @@ def _entry(run_dir: Path, name: str, fold: int) -> dict:
     if name not in checkpoints:
         raise DistillError(f"run {run_dir} saved no model {name!r}; saved: {', '.join(checkpoints) or 'none'}")
     entry = checkpoints[name]
-    if not 1 <= fold <= len(entry["files"]):
-        raise DistillError(f"fold must be in 1..{len(entry['files'])}, got {fold}")
-    return entry
+    if fold is None:
+        fold = FINAL if FINAL in entry else 1
+    if fold == FINAL:
+        if FINAL not in entry:
+            raise DistillError(f"run {run_dir} has no final {name!r} (train.final_fit was off); pick a fold model")
+        return entry, fold
+    if not isinstance(fold, int) or not 1 <= fold <= len(entry["files"]):
+        raise DistillError(f"fold must be in 1..{len(entry['files'])} or 'final', got {fold!r}")
+    return entry, fold
 
 
-def _rebuild(run_dir: Path, entry: dict, fold: int) -> nn.Module:
-    architecture = entry.get("fold_architectures", [entry] * fold)[fold - 1]
+def _rebuild(run_dir: Path, entry: dict, fold: int | str) -> nn.Module:
+    if fold == FINAL:
+        architecture, path = entry.get("final_architecture", entry), entry[FINAL]
+    else:
+        architecture, path = entry.get("fold_architectures", [entry] * fold)[fold - 1], entry["files"][fold - 1]
     model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"], **architecture["options"])
-    model.load_state_dict(torch.load(run_dir / entry["files"][fold - 1], map_location="cpu", weights_only=True))
+    model.load_state_dict(torch.load(run_dir / path, map_location="cpu", weights_only=True))
     return model.eval()
 
 
-def load_model(run_dir: str | Path, name: str, fold: int = 1) -> nn.Module:
-    """The trained model `name` of fold `fold` (1-based) of the run written to `run_dir`, in eval mode."""
+def load_model(run_dir: str | Path, name: str, fold: Fold = None) -> nn.Module:
+    """The trained model `name` of the run written to `run_dir`, in eval mode: fold `fold` (1-based), or
+    "final" (fitted on all the data after cross-validation); by default the final model if the run saved one,
+    else fold 1."""
     run_dir = Path(run_dir)
-    return _rebuild(run_dir, _entry(run_dir, name, fold), fold)
+    entry, fold = _entry(run_dir, name, fold)
+    return _rebuild(run_dir, entry, fold)
 
 
-def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path | None = None,
+def model_input_shape(run_dir: str | Path, name: str) -> tuple[int, ...]:
+    """One example's input shape for the saved model `name`."""
+    return tuple(_entry(Path(run_dir), name, 1)[0]["input_shape"])
+
+
+def model_label(fold: int | str) -> str:
+    """How a file name says which model it holds: `final` or `fold<k>`."""
+    return FINAL if fold == FINAL else f"fold{fold}"
+
+
+def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | Path | None = None,
                  device: str = "cpu") -> Path:
-    """Write a saved model as a self-contained `torch.export` program (default `models/<name>-fold<k>.pt2`).
+    """Write a saved model as a self-contained `torch.export` program (default `models/<name>-<final|fold<k>>.pt2`).
 
     The batch size stays free; the program needs no distill to run: `torch.export.load(path).module()(x)`.
     It is traced on `device` (auto, cpu, cuda, cuda:N, mps) and runs there. Before it is written, the exported
@@ -102,9 +128,9 @@ def export_model(run_dir: str | Path, name: str, fold: int = 1, out: str | Path 
     """
     run_dir = Path(run_dir)
     target_device = resolve_device(device)
-    entry = _entry(run_dir, name, fold)
+    entry, fold = _entry(run_dir, name, fold)
     model, input_shape = _rebuild(run_dir, entry, fold).to(target_device), tuple(entry["input_shape"])
-    target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-fold{fold}.pt2"
+    target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-{model_label(fold)}.pt2"
     batch = torch.export.Dim("batch", min=1)
     try:
         with warnings.catch_warnings():  # nn.LSTM re-assigns its flat weights while tracing: harmless, noisy
