@@ -6,12 +6,13 @@ names the key, the value and what is allowed.
 """
 from __future__ import annotations
 
+import math
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from distill.errors import DistillError
 
@@ -19,8 +20,12 @@ Lambda = Annotated[float, Field(ge=0, le=1, description="imitation weight lambda
 Temperature = Annotated[float, Field(gt=0, description="softmax temperature T > 0")]
 
 
+MAX_BATCH = 2**31 - 1  # larger than any training set here (a batch >= the rows trains full batch); torch's limit
+MAX_CONFIG_BYTES = 1 << 20  # a recipe is a few kB; a larger "YAML" file is refused before it is read
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every float is finite (no .inf, no .nan)
 
 
 class RecipeConfig(Section):
@@ -33,6 +38,28 @@ class RecipeConfig(Section):
     seed: int = 0
 
 
+MODEL_SIZES = ("hidden", "layers", "channels", "head", "levels", "depth")  # an int or a list of ints, each >= 1
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_model_option(model: str, option: str, value: object) -> None:
+    """The ranges every model family shares, checked when the config is read (before any training) and again
+    by `build_model`: sizes (widths, layer counts, channels, depth) are whole numbers >= 1, alone or in a list;
+    `dropout` is a probability in [0, 1); `width` (a multiplier) is a finite number > 0."""
+    where = f"model {model!r} option {option}"
+    if option in MODEL_SIZES:
+        sizes = value if isinstance(value, list | tuple) else [value]
+        if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in sizes):
+            raise DistillError(f"{where}: {value!r} is not allowed; sizes are whole numbers >= 1 (or a list of them)")
+    elif option == "dropout" and not (_number(value) and 0.0 <= value < 1.0):
+        raise DistillError(f"{where}: {value!r} is not allowed; dropout is a probability in [0, 1)")
+    elif option == "width" and not (_number(value) and value > 0):
+        raise DistillError(f"{where}: {value!r} is not allowed; width is a finite multiplier > 0")
+
+
 class ModelSpec(Section):
     """A model family from `distill.models.MODELS`, its constructor options, and its learning rate."""
 
@@ -41,6 +68,14 @@ class ModelSpec(Section):
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     epochs: int | None = Field(None, ge=1, description="this model's epochs; default train.epochs")
+
+    @model_validator(mode="after")
+    def _options_in_range(self) -> ModelSpec:
+        if ":" in self.model:  # a user's own factory (package.module:Factory) defines its own options
+            return self
+        for option, value in self.options.items():
+            check_model_option(self.model, option, value)
+        return self
 
 
 class TeacherSpec(ModelSpec):
@@ -63,7 +98,7 @@ class StudentSpec(DistilledSpec):
 
 class TrainSection(Section):
     epochs: int = Field(100, ge=1)
-    batch_size: int = Field(32, ge=1)
+    batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     threads: int | None = Field(None, ge=1, description="torch threads; default: torch's own (one per core)")
     fold_parallel: bool = Field(True, description="train all folds' models at once where the task allows")
     curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
@@ -93,7 +128,14 @@ def read_recipe(name_or_path: str) -> dict:
         path = Path(name_or_path)
         if not path.is_file():
             raise DistillError(f"config file not found: {path}")
-        text = path.read_text()
+        if path.stat().st_size > MAX_CONFIG_BYTES:
+            raise DistillError(f"config file {path} is {path.stat().st_size:,} bytes; a recipe is at most "
+                               f"{MAX_CONFIG_BYTES:,}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as error:
+            raise DistillError(f"config file {path} is not UTF-8 text (byte {error.start}: "
+                               f"{error.object[error.start:error.start + 1]!r})") from None
     elif name_or_path in recipe_names():
         text = (RECIPES / f"{name_or_path}.yaml").read_text()
     else:

@@ -17,12 +17,17 @@ from pandas.api.types import is_numeric_dtype
 from distill.errors import DistillError
 
 SHOWN_COLUMNS = 8  # how many available columns an error message lists
+MAX_CSV_BYTES = 1 << 30  # larger files are refused by their size, before reading (pandas needs several times more)
 
 
 def read_csv_file(path: str | os.PathLike) -> pd.DataFrame:
     """Read a CSV file into a frame with stripped column names; a missing or unreadable file is a DistillError."""
     if not Path(path).is_file():
         raise DistillError(f"data file not found: {str(path)!r}")
+    size = Path(path).stat().st_size
+    if size > MAX_CSV_BYTES:
+        raise DistillError(f"{str(path)!r} is {size / 2**30:.1f} GiB; data files up to {MAX_CSV_BYTES / 2**30:.0f} GiB "
+                           "are read (a series this tool trains on fits in far less)")
     try:
         frame = pd.read_csv(path)
     except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:

@@ -91,5 +91,18 @@ def file_series(data: SeriesData) -> SeriesTable:
 
 
 def load_series(data: SeriesData) -> SeriesTable:
-    """The configured series as a numeric table, rows in time order (NaN where a value is missing)."""
-    return mackey_glass_series(data) if data.source == "mackey-glass" else file_series(data)
+    """The configured series as a numeric table, rows in time order (NaN where a value is missing); an
+    infinite value is an error, not a missing one."""
+    table = mackey_glass_series(data) if data.source == "mackey-glass" else file_series(data)
+    check_finite(table)
+    return table
+
+
+def check_finite(table: SeriesTable) -> None:
+    """Raise DistillError naming the first +-inf in the table (row counted from 1 in time order) and the count."""
+    infinite = np.isinf(table.values)
+    if infinite.any():
+        row, column = np.argwhere(infinite)[0]
+        raise DistillError(f"{table.source}: column {table.columns[column]!r} holds {int(infinite.sum())} infinite "
+                           f"value(s), the first {table.values[row, column]} in row {row + 1}; replace them by "
+                           "numbers or leave the cells empty (missing)")

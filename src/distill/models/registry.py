@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from distill.config import check_model_option
 from distill.errors import DistillError
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
@@ -51,6 +52,8 @@ def build_model(name: str, input_shape: tuple[int, ...], output_dim: int, **opti
         family = imported_family(name)
     elif name in MODELS:
         family = MODELS[name]
+        for option, value in options.items():
+            check_model_option(name, option, value)  # the shared ranges of the built-in families
     else:
         raise DistillError(f"unknown model {name!r}; allowed: {', '.join(sorted(MODELS))} or package.module:Factory")
     parameters = inspect.signature(family).parameters

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from distill.config import LambdaTemperatureGrid, RecipeConfig, Section
+from distill.config import MAX_BATCH, LambdaTemperatureGrid, RecipeConfig, Section
 from distill.protocols.lupi.experiments import EXPERIMENTS
 from distill.protocols.lupi.trainer import DEFAULT_BATCH_SIZE, DEFAULT_LR
 from distill.tasks.specs import GeneralizedDistillation
@@ -22,7 +22,7 @@ class SyntheticSettings(Section):
     dim: int = Field(50, ge=3)
     epochs: int = Field(1000, ge=1)
     lr: float = Field(DEFAULT_LR, gt=0)
-    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1)
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=MAX_BATCH)
     experiments: list[Experiment] = Field(default_factory=lambda: list(EXPERIMENTS), min_length=1)
 
 
