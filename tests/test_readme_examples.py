@@ -1,0 +1,48 @@
+"""The README's Library examples run as written; the DDP example gives the same student on 2 CPU processes as on 1."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BLOCK = re.compile(r"```python\n# file: (\S+)\n(.*?)```", re.S)
+
+
+def examples() -> dict[str, str]:
+    return {name: code for name, code in BLOCK.findall(README.read_text())}
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_the_readme_has_the_three_examples():
+    assert set(examples()) == {"distiller_digits.py", "own_model_and_data.py", "distiller_ddp.py"}
+
+
+@pytest.mark.parametrize("name", ["distiller_digits.py", "own_model_and_data.py"])
+def test_example_runs(name, tmp_path):
+    (tmp_path / name).write_text(examples()[name])
+    result = run([sys.executable, name], tmp_path)
+    assert "accuracy" in result.stdout
+
+
+def test_ddp_example_matches_one_process(tmp_path):
+    students = []
+    for nproc in (1, 2):
+        folder = tmp_path / f"nproc{nproc}"
+        folder.mkdir()
+        (folder / "distiller_ddp.py").write_text(examples()["distiller_ddp.py"])
+        result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+                      "distiller_ddp.py"], folder)
+        assert f"{nproc} process(es): accuracy" in result.stdout
+        students.append(torch.load(folder / "ddp-student.pt", weights_only=True))
+    for key in students[0]:
+        torch.testing.assert_close(students[0][key], students[1][key], atol=1e-5, rtol=1e-4)
