@@ -47,7 +47,7 @@ def part1(epochs: int, folds: int) -> None:
     for fold in make_image_folds(config, images):
         torch.manual_seed(fold.index)
         teacher = build_model("cnn", (1, 8, 8), 10, **config.teacher.options)
-        fit(teacher, lambda r: task.teacher_loss(teacher, fold.x_train[r], fold.y_train[r], config.teacher),
+        fit(teacher, lambda r, m=teacher, f=fold: task.teacher_loss(m, f.x_train[r], f.y_train[r], config.teacher),
             len(fold.x_train), epochs=10, batch_size=64, lr=1e-3, seed=fold.index)
         for way in ("recipe", "Distiller"):
             torch.manual_seed(100 + fold.index)
@@ -55,8 +55,8 @@ def part1(epochs: int, folds: int) -> None:
             start = time.perf_counter()
             if way == "recipe":
                 guide = task.guide(teacher, fold.x_train, spec)
-                fit(student, lambda r: task.student_loss(student, fold.x_train[r], fold.y_train[r],
-                                                         {k: v[r] for k, v in guide.items()}, spec),
+                fit(student, lambda r, m=student, f=fold, g=guide: task.student_loss(
+                    m, f.x_train[r], f.y_train[r], {k: v[r] for k, v in g.items()}, spec),
                     len(fold.x_train), epochs=epochs, batch_size=64, lr=spec.lr, seed=fold.index)
             else:
                 Distiller(teacher, student, temperature=spec.temperature, alpha=spec.alpha, lr=spec.lr, device="cpu",
