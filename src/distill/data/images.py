@@ -10,6 +10,7 @@ sorted class names.
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ import pandas as pd
 from PIL import Image
 
 from distill.errors import DistillError
+
+MAX_PIXELS = 50_000_000  # checked from the header, before decoding; a whole-slide scan is far larger than this tool needs
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,16 @@ def read_image(path: Path, size: int, grayscale: bool) -> np.ndarray:
     """(C, size, size) float32 in [0, 1]; an undecodable file raises a DistillError naming it."""
     mode = "L" if grayscale else "RGB"
     try:
-        with Image.open(path) as image:
-            image.draft(mode, (size, size))  # lets JPEG decode at reduced scale; a no-op for other formats
-            pixels = np.asarray(image.convert(mode).resize((size, size), Image.Resampling.BILINEAR))
+        with warnings.catch_warnings():  # Pillow warns above MAX_IMAGE_PIXELS and raises above twice that
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:  # reads the header only
+                if image.width * image.height > MAX_PIXELS:
+                    raise Image.DecompressionBombError(f"{image.width} x {image.height} pixels exceed {MAX_PIXELS:,}")
+                image.draft(mode, (size, size))  # lets JPEG decode at reduced scale; a no-op for other formats
+                pixels = np.asarray(image.convert(mode).resize((size, size), Image.Resampling.BILINEAR))
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DistillError(f"image {path} is refused before decoding: {str(error).split('. ')[0]} (a possible "
+                           "decompression bomb)") from None
     except (OSError, SyntaxError, ValueError) as error:
         raise DistillError(f"cannot decode image {path}: {error}") from error
     pixels = pixels.astype(np.float32) / 255.0  # (size, size) or (size, size, 3)

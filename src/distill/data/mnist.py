@@ -26,15 +26,21 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
+CLASSES = 10
+MAX_IDX_BYTES = 1 << 30  # the largest IDX file read (MNIST's largest is 47 MB); checked before reading it all
 IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
 def read_idx(path: Path) -> np.ndarray:
     """Read one IDX file (gzipped when its name ends in .gz) into an array of its stored shape and type."""
     opener = gzip.open if path.suffix == ".gz" else open
+    if path.stat().st_size > MAX_IDX_BYTES:
+        raise DistillError(f"{path} is {path.stat().st_size:,} bytes; IDX files up to {MAX_IDX_BYTES:,} are read")
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read()
+            raw = handle.read(MAX_IDX_BYTES + 1)  # a gzip file cannot inflate past the limit either
+        if len(raw) > MAX_IDX_BYTES:
+            raise DistillError(f"{path} inflates past {MAX_IDX_BYTES:,} bytes; refused (not an MNIST file)")
     except (OSError, EOFError, zlib.error) as error:
         raise DistillError(f"cannot read IDX file {path}: {error}") from error
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
@@ -84,6 +90,12 @@ def load_split(folder: Path, part: str) -> tuple[np.ndarray, np.ndarray]:
     images_path = find_idx_file(folder, FILES[f"{part}_images"])
     labels_path = find_idx_file(folder, FILES[f"{part}_labels"])
     x, y = read_images(images_path), read_labels(labels_path)
+    if len(x) == 0:
+        raise DistillError(f"MNIST {part} file {images_path.name} holds 0 images")
+    if y.max(initial=0) >= CLASSES:
+        row = int(np.argmax(y >= CLASSES))
+        raise DistillError(f"MNIST {part} labels in {labels_path.name}: label {int(y[row])} at row {row + 1}; "
+                           f"MNIST labels are 0..{CLASSES - 1}")
     if len(x) != len(y):
         raise DistillError(f"MNIST {part} files disagree: {images_path.name} has {len(x)} images, "
                            f"{labels_path.name} has {len(y)} labels")

@@ -74,7 +74,7 @@ def _entry(run_dir: Path, name: str, fold: Fold) -> tuple[dict, int | str]:
     results_file = run_dir / "results.json"
     if not results_file.is_file():
         raise DistillError(f"no results.json in {run_dir}: not the folder of a finished run")
-    checkpoints = json.loads(results_file.read_text()).get("checkpoints", {})
+    checkpoints = _read_checkpoints(results_file)
     if name not in checkpoints:
         raise DistillError(f"run {run_dir} saved no model {name!r}; saved: {', '.join(checkpoints) or 'none'}")
     entry = checkpoints[name]
@@ -89,13 +89,45 @@ def _entry(run_dir: Path, name: str, fold: Fold) -> tuple[dict, int | str]:
     return entry, fold
 
 
+def _read_checkpoints(results_file: Path) -> dict:
+    """results.json `checkpoints`; a file that is not a run's results.json is one DistillError line."""
+    try:
+        checkpoints = json.loads(results_file.read_text(encoding="utf-8")).get("checkpoints", {})
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as error:
+        raise DistillError(f"{results_file} is not a distill results.json ({str(error).splitlines()[0]})") from None
+    if not isinstance(checkpoints, dict) or not all(
+            isinstance(entry, dict) and {"model", "options", "input_shape", "outputs", "files"} <= set(entry)
+            for entry in checkpoints.values()):
+        raise DistillError(f"{results_file}: its `checkpoints` entries lack model, options, input_shape, outputs "
+                           "or files; not a results.json this version wrote")
+    return checkpoints
+
+
+def _load_state(path: Path) -> dict:
+    """A saved state dict (weights only); a missing, truncated or foreign file is one DistillError line."""
+    if not path.is_file():
+        raise DistillError(f"checkpoint {path} is missing")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, UnpicklingError, EOFError, ... for a bad file
+        first = str(error).splitlines()[0].split(". ")[0] if str(error) else type(error).__name__
+        raise DistillError(f"checkpoint {path} cannot be read as saved weights ({first})") from None
+    if not isinstance(state, dict) or not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise DistillError(f"checkpoint {path} holds a {type(state).__name__}, not a state dict of tensors")
+    return state
+
+
 def _rebuild(run_dir: Path, entry: dict, fold: int | str) -> nn.Module:
     if fold == FINAL:
         architecture, path = entry.get("final_architecture", entry), entry[FINAL]
     else:
         architecture, path = entry.get("fold_architectures", [entry] * fold)[fold - 1], entry["files"][fold - 1]
     model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"], **architecture["options"])
-    model.load_state_dict(torch.load(run_dir / path, map_location="cpu", weights_only=True))
+    try:
+        model.load_state_dict(_load_state(run_dir / path))
+    except RuntimeError as error:
+        raise DistillError(f"checkpoint {run_dir / path} does not fit its model {architecture['model']!r}: "
+                           f"{str(error).splitlines()[1 if len(str(error).splitlines()) > 1 else 0].strip()}") from None
     return model.eval()
 
 
@@ -131,6 +163,8 @@ def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | P
     entry, fold = _entry(run_dir, name, fold)
     model, input_shape = _rebuild(run_dir, entry, fold).to(target_device), tuple(entry["input_shape"])
     target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-{model_label(fold)}.pt2"
+    if target.is_dir():
+        raise DistillError(f"--out {target} is a folder; give the .pt2 file to write")
     batch = torch.export.Dim("batch", min=1)
     try:
         with warnings.catch_warnings():  # nn.LSTM re-assigns its flat weights while tracing: harmless, noisy
