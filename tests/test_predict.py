@@ -14,7 +14,8 @@ from distill.protocols import load_config
 from distill.protocols.classification import run as classification
 from distill.protocols.forecast.run import forecast_output, run_forecast
 
-TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4", "report.latency_repeats=3"]
+TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4", "report.latency_repeats=3",
+        "train.final_fit=false"]
 
 
 @pytest.fixture(scope="module")

@@ -38,13 +38,24 @@ def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...
             "outputs": outputs}
 
 
+def _save_state(model: nn.Module, spec: ModelSpec, input_shape: tuple[int, ...], outputs: int, path: Path) -> None:
+    """The model's own parameters (not a training-only adapter's), written atomically."""
+    own_keys = build_model(spec.model, input_shape, outputs, **spec.options).state_dict().keys()
+    with atomic_open(path, "wb") as out:
+        torch.save({key: value for key, value in model.state_dict().items() if key in own_keys}, out)
+
+
 def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec | list[ModelSpec]],
-                     input_shapes: dict[str, tuple[int, ...]], out_dir: Path, folder: str = FOLDER) -> dict[str, dict]:
+                     input_shapes: dict[str, tuple[int, ...]], out_dir: Path, folder: str = FOLDER,
+                     final: dict[str, nn.Module] | None = None,
+                     final_specs: dict[str, ModelSpec] | None = None) -> dict[str, dict]:
     """Write `<folder>/<name>-fold<k>.pt` (default `models/`) for every fold's model of every role in `specs`;
     return the `checkpoints` entries of results.json (architecture and relative file paths per model).
 
     A role whose folds were built from different specs (a teacher picked per fold among candidates) gets a
-    list of specs, one per fold, and its entry a `fold_architectures` list beside the first fold's."""
+    list of specs, one per fold, and its entry a `fold_architectures` list beside the first fold's. `final`
+    models (fitted on all the data after cross-validation, built from `final_specs`) are written as
+    `<folder>/<name>-final.pt`, the entry's `final` (and `final_architecture` where it differs)."""
     entries = {}
     for name, spec in specs.items():
         fold_specs = spec if isinstance(spec, list) else [spec] * len(models)
@@ -55,13 +66,15 @@ def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelS
             entry["fold_architectures"] = architectures
         entry["files"] = []
         for fold, (fold_spec, fold_models) in enumerate(zip(fold_specs, models), start=1):
-            own_keys = build_model(fold_spec.model, input_shapes[name], entry["outputs"],
-                                   **fold_spec.options).state_dict().keys()
             relative = f"{folder}/{name}-fold{fold}.pt"
-            state = {key: value for key, value in fold_models[name].state_dict().items() if key in own_keys}
-            with atomic_open(out_dir / relative, "wb") as out:
-                torch.save(state, out)
+            _save_state(fold_models[name], fold_spec, input_shapes[name], entry["outputs"], out_dir / relative)
             entry["files"].append(relative)
+        if final and name in final:
+            architecture = _architecture(final_specs[name], final[name], input_shapes[name])
+            if architecture != architectures[0]:
+                entry["final_architecture"] = architecture
+            entry[FINAL] = f"{folder}/{name}-{FINAL}.pt"
+            _save_state(final[name], final_specs[name], input_shapes[name], entry["outputs"], out_dir / entry[FINAL])
         entries[name] = entry
     return entries
 
@@ -189,7 +202,17 @@ def checkpoint_section(entries: dict[str, dict]) -> str:
     return (f"Every fold's trained {names} is saved as `{FOLDER}/<name>-fold<k>.pt` (k = 1..{folds}, state dicts). "
             "`distill.checkpoints.load_model(run_dir, name, fold)` rebuilds one in eval mode and `distill export` "
             "writes one as a torch.export program. A saved teacher can start a classification run on another data "
-            "set as `teacher.pretrained.checkpoint`; on this data set it would have seen other folds' test rows.")
+            "set as `teacher.pretrained.checkpoint`; on this data set it would have seen other folds' test rows."
+            + (final_section(entries) if any(FINAL in entry for entry in entries.values()) else ""))
+
+
+def final_section(entries: dict[str, dict]) -> str:
+    """The report's sentences on the models fitted on all the data after cross-validation."""
+    names = ", ".join(f"`{name}`" for name, entry in entries.items() if FINAL in entry)
+    return (f" After cross-validation, {names} were fitted once more on all the data (`{FOLDER}/<name>-final.pt`, "
+            "the teacher first and the students distilled from the final teacher, for the median best epoch of "
+            "their folds): these are the models to deploy (`distill predict` and `distill export` use them by "
+            "default), and the cross-validated scores above estimate their error; no data is left to score them on.")
 
 
 def checkpoint_line(out_dir: Path) -> str:

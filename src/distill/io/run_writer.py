@@ -59,6 +59,8 @@ class TrainedModels:
     input_shapes: dict[str, tuple[int, ...]]
     folder: str = "models"
     prefix: str = ""
+    final: dict[str, nn.Module] = field(default_factory=dict)  # fitted on all the data after cross-validation
+    final_specs: dict[str, ModelSpec] = field(default_factory=dict)
 
 
 @dataclass
@@ -96,7 +98,8 @@ def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
 def _write_files(output: RunOutput, config: Section, folder: Path) -> None:
     results = output.results
     for trained in output.trained:
-        entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, folder, trained.folder)
+        entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, folder, trained.folder,
+                                   trained.final, trained.final_specs)
         results.setdefault("checkpoints", {}).update({trained.prefix + name: entry for name, entry in entries.items()})
     if output.files is not None:
         results.update(output.files(folder))

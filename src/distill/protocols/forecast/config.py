@@ -31,6 +31,11 @@ class ForecastCV(CVSection):
                                     "latest) kept for early stopping and choosing the teacher; 0: none")
 
 
+class ForecastTrain(TrainSection):
+    final_fit: bool = Field(False, description="after cross-validation, fit the teacher and every student once "
+                            "more on all windows (models/<name>-final.pt), for the median best epoch of their folds")
+
+
 class ReportSection(Section):
     sample_windows: int = Field(4, ge=1)
     seed_sums: bool = False
@@ -43,7 +48,7 @@ class ForecastConfig(RecipeConfig):
     protocol: Literal["forecast"] = "forecast"
     data: ForecastData = Field(default_factory=ForecastData)
     cv: ForecastCV = Field(default_factory=ForecastCV)
-    train: TrainSection = Field(default_factory=TrainSection)
+    train: ForecastTrain = Field(default_factory=ForecastTrain)
     teacher: TeacherSpec
     students: dict[str, StudentSpec]
     report: ReportSection = Field(default_factory=ReportSection)

@@ -13,8 +13,10 @@ SUMMARY_VERDICTS = ("teacher_vs_persistence", "student_kd_vs_teacher", "student_
 def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     """Every fold's models and scaling, figures, report.md, results.json, and the table for the terminal."""
     results, protocol = run.results, run.protocol
+    final = run.final
     trained = TrainedModels(protocol.models, {"teacher": protocol.teacher_specs, **config.students},
-                            protocol.input_shapes())
+                            protocol.input_shapes(), final=final.models if final else {},
+                            final_specs=final.specs if final else {})
     unit = results["data"]["unit"]
     shown = {key: entry for key, entry in results["comparison"].items() if key in SUMMARY_VERDICTS}
     summary = [f"test error in {unit}, mean +- SEM over {results['folds']} folds:",
@@ -23,4 +25,13 @@ def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     return RunOutput(results=results, figures=lambda out_dir: forecast_figures(run, config, out_dir),
                      report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
                      trained=[trained],
-                     files=lambda out_dir: {"scalings": write_scalings(run.scalings, config, out_dir)})
+                     files=lambda out_dir: _scaling_files(run, config, out_dir))
+
+
+def _scaling_files(run: ForecastRun, config: ForecastConfig, out_dir) -> dict:
+    """Every fold's scaling (and the final models') beside the models; their paths for results.json."""
+    files = {"scalings": write_scalings(run.scalings, config, out_dir)}
+    if run.final is not None:
+        files["final_fit"] = {**run.results["final_fit"],
+                              "scaling": write_scalings([run.final.scaling], config, out_dir, ["final"])[0]}
+    return files

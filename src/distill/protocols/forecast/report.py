@@ -14,6 +14,7 @@ from distill.io.checkpoints import checkpoint_section
 from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.final import FinalModels
 from distill.protocols.forecast.windows import WindowTable
 
 
@@ -28,6 +29,7 @@ class ForecastRun:
     table: WindowTable
     splits: list  # per fold: (fit, validation, test) window positions
     scalings: list[dict]  # per fold: what a saved model's inputs went through
+    final: FinalModels | None = None  # fitted on all windows after cross-validation (train.final_fit)
 
 
 def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable) -> list[str]:
@@ -77,8 +79,10 @@ def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable
     return notes
 
 
-def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path) -> list[str]:
-    """`models/scaling-fold<k>.json`: how fold k's models read a window and what their outputs mean."""
+def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path,
+                   labels: list[str] | None = None) -> list[str]:
+    """`models/scaling-fold<k>.json` (or `scaling-<label>.json`): how fold k's models read a window and what their
+    outputs mean."""
     data = config.data
     if data.scaling == "window_log":
         meaning = {"input": f"{data.input_days} consecutive days x every column: z = clip((slog(x) - mean of slog(x) "
@@ -92,8 +96,8 @@ def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path) 
                    "output": f"{data.horizon} days of {data.target}, scaled; "
                              + ("the change since the last input day" if data.target_mode == "change" else "the level")}
     paths = []
-    for fold, scaling in enumerate(scalings, start=1):
-        relative = f"models/scaling-fold{fold}.json"
+    for label, scaling in zip(labels or [f"fold{k}" for k in range(1, len(scalings) + 1)], scalings):
+        relative = f"models/scaling-{label}.json"
         write_atomic(out_dir / relative, results_json({**meaning, "target": data.target, **scaling}))
         paths.append(relative)
     return paths

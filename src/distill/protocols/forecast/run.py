@@ -21,6 +21,7 @@ from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.evaluation import comparisons, fold_forecasts, score_forecasts, summaries
+from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
 from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
@@ -123,9 +124,14 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                    if runs[0].curves["train"]},
         "notes": forecast_notes(config, clean, table),
     }
+    final = None
+    if config.train.final_fit:
+        final = fit_final_models(config, table, values, list(frame.columns), target_index, protocol, task)
+        results["final_fit"] = {"windows": final.windows, "epochs": final.epochs}
+        results["notes"].append(final_note(final))
     dates = [str(d)[:10] for d in clean.dates]
     return ForecastRun(results=results, protocol=protocol, dates=dates, forecasts=forecasts, table=table,
-                       splits=splits, scalings=[codec.describe(list(frame.columns)) for codec in codecs])
+                       splits=splits, scalings=[codec.describe(list(frame.columns)) for codec in codecs], final=final)
 
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:

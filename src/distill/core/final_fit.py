@@ -1,0 +1,67 @@
+"""After cross-validation: the teacher and every student fitted once more on all the data, the models to deploy.
+
+Cross-validation scores a procedure (this architecture, these settings, this many epochs) on data each fold
+model never saw; the fold models themselves never train on their own test block, so none has seen all the
+data, and in a time series none of the blocked folds' models has both the newest and the oldest days. The
+final models repeat the procedure on every window, and the CV scores estimate their error.
+
+Nothing is left to validate on, so each model trains for a fixed number of epochs: the median of the best
+epochs its fold copies reached on their inner validation windows (`curves["best_epoch"]`), or its configured
+epochs when the protocol had no inner validation. The teacher is fitted first; each student then learns from
+the final model its spec names (the final teacher, or an earlier final student).
+"""
+from __future__ import annotations
+
+import statistics
+
+import torch
+from torch import nn
+
+from distill.config import DistilledSpec, ModelSpec, TrainSection
+from distill.core.task import FoldData, Task
+from distill.core.train import fit
+from distill.devices import resolve_device
+from distill.models import build_model
+
+FINAL_SEED_OFFSET = 999_983  # final models draw their own initialisation and batch order from the run's seed
+
+
+def final_epochs(curves: list[dict], spec: ModelSpec, train: TrainSection) -> int:
+    """The median best epoch of a model's folds on inner validation, else its configured epochs."""
+    best = [curve["best_epoch"] for curve in curves if curve.get("best_epoch")]
+    return max(1, round(statistics.median(best))) if best else spec.epochs or train.epochs
+
+
+def _fit_one(model: nn.Module, loss, n_rows: int, spec: ModelSpec, train: TrainSection, epochs: int, seed: int) -> None:
+    fit(model, loss, n_rows, epochs=epochs, batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,
+        seed=seed)
+    model.eval()
+
+
+def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str, DistilledSpec],
+              train: TrainSection, seed: int, epochs: dict[str, int]) -> dict[str, nn.Module]:
+    """Teacher, then every student, fitted on all of `data`'s training rows for `epochs[name]` epochs; the
+    models on the CPU in eval mode, by name."""
+    device = resolve_device(train.device)
+    data = data.to(device)
+    base = seed * 1_000_003 + FINAL_SEED_OFFSET
+    x_teacher = data.inputs("teacher")[0]
+    torch.manual_seed(base)
+    model = build_model(teacher.model, tuple(x_teacher.shape[1:]), task.output_dim(teacher, data),
+                        **teacher.options).to(device)
+    task.prepare(model, teacher, data, train, base, None)
+    _fit_one(model, lambda rows: task.teacher_loss(model, x_teacher[rows], data.y_train[rows], teacher),
+             len(x_teacher), teacher, train, epochs["teacher"], base)
+    trained = {"teacher": model}
+    for role, (name, spec) in enumerate(students.items(), start=1):
+        rows = task.transfer_rows(data, spec)
+        guide = task.guide(trained[spec.teacher], data.inputs(spec.teacher)[0][rows], spec)  # computed once
+        torch.manual_seed(base + role)
+        student = build_model(spec.model, tuple(data.x_train.shape[1:]), task.output_dim(spec, data),
+                              **spec.options).to(device)
+        task.prepare(student, spec, data, train, base + role, guide)
+        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: task.student_loss(
+            m, data.x_train[r[batch]], data.y_train[r[batch]], {key: value[batch] for key, value in g.items()}, s))
+        _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role)
+        trained[name] = student
+    return {name: model.cpu().eval() for name, model in trained.items()}
