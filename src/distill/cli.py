@@ -4,7 +4,7 @@
   distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
-  distill export RUN_DIR NAME [--fold K] [--out FILE] [--device D]
+  distill export RUN_DIR NAME [--fold K] [--format torch|onnx] [--quantize int8] [--out FILE] [--device D]
   distill predict RUN_DIR --data FILE|FOLDER [--model NAME] [--fold K|final] [--out FILE.csv] [--intervals]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
@@ -23,9 +23,8 @@ from distill.data.covid_sim import write_covid_sim
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
 from distill.io.atomic import write_text_atomic
-from distill.io.checkpoints import export_model
 from distill.io.run_writer import default_out_dir
-from distill.protocols.serve import load_predictor, run_protocol_name
+from distill.protocols.serve import export_run_model, load_predictor, run_protocol_name
 
 SUMMARY_CHARS = 100
 
@@ -59,8 +58,8 @@ def _cmd_data(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    path = export_model(args.run_dir, args.name, args.fold, args.out, args.device)
-    print(f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)")
+    for line in export_run_model(args.run_dir, args.name, args.fold, args.format, args.quantize, args.out, args.device):
+        print(line)
 
 
 def _fold(text: str) -> int | str:
@@ -111,7 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", help="the --out folder of a finished run")
     export.add_argument("name", help="model name, e.g. student_kd (see results.json `checkpoints`)")
     export.add_argument("--fold", type=_fold, help="a fold model 1..K, or final (default: final if saved, else 1)")
-    export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-final.pt2 or NAME-foldK.pt2)")
+    export.add_argument("--out", help="file to write (default RUN_DIR/models/NAME-<final|foldK>[-int8].<pt2|onnx|pt>)")
+    export.add_argument("--format", choices=["torch", "onnx"], default="torch",
+                        help="torch: a torch.export program (.pt2); onnx: ONNX checked in onnxruntime (needs .[serve])")
+    export.add_argument("--quantize", choices=["int8"], help="int8 dynamic quantisation of the Linear and LSTM "
+                        "layers (onnx: onnxruntime's quantiser; torch: TorchScript); its accuracy change on the CV "
+                        "test folds is written beside the file")
     export.add_argument("--device", default="cpu", help="where the program runs: cpu (default), cuda, cuda:N, mps")
     export.set_defaults(handler=_cmd_export)
     serve = commands.add_parser("predict", help="forecast (or classify) new data with a trained model of a run")

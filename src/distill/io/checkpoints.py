@@ -153,6 +153,13 @@ def load_model(run_dir: str | Path, name: str, fold: Fold = None) -> nn.Module:
     return _rebuild(run_dir, entry, fold)
 
 
+def saved_model(run_dir: str | Path, name: str, fold: Fold = None) -> tuple[nn.Module, int | str, tuple[int, ...]]:
+    """The saved model (eval mode), the fold it resolved to (1..K or "final") and one example's input shape."""
+    run_dir = Path(run_dir)
+    entry, fold = _entry(run_dir, name, fold)
+    return _rebuild(run_dir, entry, fold), fold, tuple(entry["input_shape"])
+
+
 def model_input_shape(run_dir: str | Path, name: str) -> tuple[int, ...]:
     """One example's input shape for the saved model `name`."""
     return tuple(_entry(Path(run_dir), name, 1)[0]["input_shape"])

@@ -67,6 +67,24 @@ class ClassificationPredictor:
         return table
 
 
+def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
+    """The run's cross-validation test folds rebuilt from its config: the metric's name and, per fold, the test
+    images and a function scoring a model's outputs on them (accuracy)."""
+    from distill.data.labelled import load_images
+    from distill.protocols.classification.run import make_image_folds  # the run's own folds
+
+    config = validate_config(read_recipe(str(Path(run_dir) / "config.yaml")), ClassificationConfig)
+    images = load_images(config.data, config.seed)
+    classes = len(images.classes)
+    tests = []
+    for fold in make_image_folds(config, images):
+        truth = fold.y_test.numpy()
+        score = (lambda outputs, y=truth:
+                 float((class_log_probs(torch.as_tensor(outputs), classes).argmax(1).numpy() == y).mean()))
+        tests.append((fold.x_test, score))
+    return "accuracy (higher is better)", tests
+
+
 def image_files(data: str | Path | list) -> list[Path]:
     """The image files named: one file, every image under a folder (sorted), or a list of files."""
     if isinstance(data, (list, tuple)):

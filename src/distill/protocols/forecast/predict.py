@@ -138,5 +138,31 @@ class ForecastPredictor:
         return forecast
 
 
+def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
+    """The run's cross-validation test folds rebuilt from its config: the metric's name and, per fold, the
+    model inputs of the test windows and a function scoring outputs on them (MAE in the target's units)."""
+    # imported here, not at the top: the run module brings the report and figure stack, which serving never needs
+    from distill.protocols.forecast.run import load_frame, select_features
+    from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
+
+    config = validate_config(read_recipe(str(Path(run_dir) / "config.yaml")), ForecastConfig)
+    data = config.data
+    clean, _, _ = load_frame(config)
+    frame = select_features(clean.frame, data.features, data.target)
+    values, target_index = frame.to_numpy(dtype=np.float64), frame.columns.get_loc(data.target)
+    table = make_window_table(values, clean.target, data.input_days, data.horizon)
+    splits = split_windows(config, table)
+    make = window_log_folds if data.scaling == "window_log" else \
+        (lambda c, t, i, s: minmax_folds(c, values, t, i, s))
+    folds, codecs = make(config, table, target_index, splits)
+    tests = []
+    for fold, codec, (_, _, test) in zip(folds, codecs, splits):
+        x = fold.x_test[torch.arange(len(test))]  # (test windows, days, features)
+        score = (lambda outputs, c=codec, rows=test:
+                 float(np.abs(np.clip(c.decode(rows, outputs), 0, None) - table.targets[rows]).mean()))
+        tests.append((x, score))
+    return f"mae_original ({data.target} per day, lower is better)", tests
+
+
 def _day(value) -> str:
     return str(value.date()) if isinstance(value, pd.Timestamp) else f"row {value}"
