@@ -80,10 +80,12 @@ class ModelSpec(Section):
 
 class TeacherSpec(ModelSpec):
     """The teacher. With `candidates` (and inner validation windows), each fold trains every candidate and keeps
-    the one with the lowest inner-validation error; the top-level model/options/lr are then not used."""
+    the one with the lowest inner-validation error; the top-level model/options/lr are then not used. With
+    `ensemble` K > 1, the teacher (or every candidate) is K copies trained from other seeds, averaged."""
 
     select: Literal["per_fold", "best"] = "per_fold"
     candidates: list[ModelSpec] = Field(default_factory=list)
+    ensemble: int = Field(1, ge=1, description="train this many copies (other seeds) and average them")
 
 
 class DistilledSpec(ModelSpec):

@@ -17,6 +17,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
 from distill.core.profiling import profile_model
 from distill.core.stats import paired_comparison, summarize
@@ -26,7 +27,9 @@ from distill.data.windows import gather_rows
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.models import build_model
+from distill.models.ensemble import Ensemble
 
+ENSEMBLE_SEED_STEP = 50_000  # an ensemble copy's seeds: the first copy's plus this times its number
 BaselineFactory = Callable[[FoldData], nn.Module]
 
 
@@ -94,50 +97,12 @@ class _Curves:
                 self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
 
 
-class _BestEpoch:
-    """Early stopping on the fold's inner validation windows (Prechelt 1998, "Early stopping - but when?").
-
-    After every epoch the model is scored on `x_val` with the task's curve metric (lower is better); the best
-    epoch's weights are kept and put back by `restore`. Returns True (stop) after `patience` epochs without
-    improvement; with `patience` None the model trains every epoch and still ends on its best one.
-    """
-
-    def __init__(self, model: nn.Module, fold: FoldData, task: Task, patience: int | None) -> None:
-        self.model, self.fold, self.task, self.patience = model, fold, task, patience
-        self.best, self.best_epoch, self.waited, self.scores = float("inf"), 0, 0, []
-        self.state: dict[str, torch.Tensor] = {}
-
-    def __call__(self, epoch: int) -> bool:
-        outputs = predict(self.model, self.fold.x_val)
-        score = self.task.metrics(outputs, self.fold.y_val, self.fold)[self.task.curve_metric]
-        self.scores.append(score)
-        if score < self.best:
-            self.best, self.best_epoch, self.waited = score, epoch + 1, 0
-            self.state = {key: value.detach().clone() for key, value in self.model.state_dict().items()}
-        else:
-            self.waited += 1
-        return self.patience is not None and self.waited >= self.patience
-
-    def restore(self, curves: dict[str, list[float]]) -> None:
-        """Put the best epoch's weights back and record the validation curve beside the others."""
-        if self.state:
-            self.model.load_state_dict(self.state)
-        curves.update(val=self.scores, best_epoch=self.best_epoch, best_val=self.best)
-
-
-def _stoppers(models: list[nn.Module], folds: list[FoldData], task: Task, train: TrainSection) -> list[_BestEpoch]:
-    """One early stopper per fold model when the folds carry inner validation windows, else none."""
-    if folds[0].x_val is None:
-        return []
-    return [_BestEpoch(model, fold, task, train.patience) for model, fold in zip(models, folds)]
-
-
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
                n_train: int | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
     curves = _Curves(model, fold, task, role, epochs, train.curve_every)
-    stoppers = _stoppers([model], [fold], task, train)
+    stoppers = best_epoch_stoppers([model], [fold], task, train)
 
     def on_epoch_end(epoch: int) -> bool:
         curves(epoch)
@@ -166,7 +131,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     inputs = [fold.inputs(role)[0] for fold in folds]
     epochs = spec.epochs or train.epochs
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
-    stoppers = _stoppers(models, folds, task, train)
+    stoppers = best_epoch_stoppers(models, folds, task, train)
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
         rows = rows.to(folds[0].y_train.device)
@@ -229,9 +194,10 @@ def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch
 
 
 def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: TrainSection, seed: int,
-                    bar: tqdm) -> tuple[list[nn.Module], list[dict]]:
-    """One teacher of `spec` per fold, fold-parallel where possible: the models and their curves."""
-    seeds = [_seed_for(seed, fold.index, 0) for fold in folds]
+                    bar: tqdm, member: int = 0) -> tuple[list[nn.Module], list[dict]]:
+    """One teacher of `spec` per fold, fold-parallel where possible: the models and their curves. `member`
+    numbers an ensemble's copies, each with its own seeds."""
+    seeds = [_seed_for(seed, fold.index, 0) + ENSEMBLE_SEED_STEP * member for fold in folds]
     teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
     if _can_fit_stacked(task, teachers, folds, train):
         bar.set_description(f"{len(folds)} folds at once: teacher")
@@ -246,6 +212,28 @@ def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: T
     return teachers, curves
 
 
+def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: int, train: TrainSection, seed: int,
+                     bar: tqdm) -> tuple[list[nn.Module], list[dict], ModelSpec]:
+    """`size` teachers of `spec` per fold averaged into an `Ensemble` (one teacher when size is 1); the models,
+    their curves (the first copy's, with the ensemble's own inner-validation score) and the spec they rebuild from."""
+    copies = [_train_teachers(folds, task, spec, train, seed, bar, member) for member in range(size)]
+    if size == 1:
+        return *copies[0], spec
+    built = ModelSpec(model="ensemble", options={"member": spec.model, "member_options": dict(spec.options),
+                                                  "size": size}, lr=spec.lr, weight_decay=spec.weight_decay)
+    models, curves = [], []
+    for k, fold in enumerate(folds):
+        shape, outputs = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
+        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, outputs, spec.model, dict(spec.options))
+        fold_curves = {**copies[0][1][k], "members": [copy[1][k].get("best_epoch") for copy in copies]}
+        if fold.x_val is not None:
+            outputs = predict(ensemble, fold.x_val)
+            fold_curves["best_val"] = task.metrics(outputs, fold.y_val, fold)[task.curve_metric]
+        models.append(ensemble)
+        curves.append(fold_curves)
+    return models, curves, built
+
+
 def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
                   bar: tqdm, outcomes: list[ModelOutcome]) -> tuple[list[nn.Module], list[ModelSpec]]:
     """One teacher per fold (appending each fold's outcome) and the spec each fold's teacher was built from.
@@ -254,17 +242,18 @@ def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: T
     the lowest error on its own inner validation windows: the choice never sees a test window.
     """
     if not spec.candidates:
-        teachers, curves = _train_teachers(folds, task, spec, train, seed, bar)
-        specs = [spec] * len(folds)
+        teachers, curves, built = _train_ensembles(folds, task, spec, spec.ensemble, train, seed, bar)
+        specs = [built] * len(folds)
     else:
         if folds[0].x_val is None:
             raise DistillError("teacher.candidates are compared on inner validation windows; this protocol "
                                "has none (set cv.inner_validation > 0)")
-        tried = [_train_teachers(folds, task, candidate, train, seed, bar) for candidate in spec.candidates]
+        tried = [_train_ensembles(folds, task, candidate, spec.ensemble, train, seed, bar)
+                 for candidate in spec.candidates]
         picks = [min(range(len(tried)), key=lambda c: tried[c][1][k]["best_val"]) for k in range(len(folds))]
         teachers = [tried[c][0][k] for k, c in enumerate(picks)]
         curves = [{**tried[c][1][k], "candidate": c} for k, c in enumerate(picks)]
-        specs = [spec.candidates[c] for c in picks]
+        specs = [tried[c][2] for c in picks]
     outcomes.extend(_score(model, fold, task, c, role="teacher") for model, fold, c in zip(teachers, folds, curves))
     return teachers, specs
 
@@ -313,7 +302,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
     on_cpu, folds = folds, [fold.to(device) for fold in folds]  # training and scoring run on the device
-    teacher_runs = [*teacher.candidates] or [teacher]
+    teacher_runs = ([*teacher.candidates] or [teacher]) * teacher.ensemble
     total = len(folds) * sum(spec.epochs or train.epochs for spec in (*teacher_runs, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,

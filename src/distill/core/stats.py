@@ -57,7 +57,8 @@ def holm(p_values: list[float]) -> list[float]:
 def add_verdicts(comparisons: dict[str, dict], lower_is_better: bool = True) -> dict[str, dict]:
     """Holm-correct the comparisons' p-values together and give each its verdict (in place, and returned).
 
-    `verdict` speaks of the first model of the difference: "better", "worse" or "not distinguishable".
+    `verdict` speaks of the first model of the difference: "better", "worse" or "not distinguishable". An entry
+    with `higher_is_better` (a skill or an accuracy among error metrics) overrides `lower_is_better` for itself.
     """
     names = list(comparisons)
     adjusted = holm([comparisons[name]["p_value"] for name in names])
@@ -68,5 +69,5 @@ def add_verdicts(comparisons: dict[str, dict], lower_is_better: bool = True) -> 
             entry["verdict"] = "not distinguishable"
         else:
             lower = entry["mean"] < 0
-            entry["verdict"] = "better" if lower == lower_is_better else "worse"
+            entry["verdict"] = "better" if lower != entry.get("higher_is_better", not lower_is_better) else "worse"
     return comparisons

@@ -107,4 +107,5 @@ def verdict_line(entry: dict, unit: str = "", digits: int = 3) -> str:
     return (f"{claim}: {entry['metric']} difference {entry['mean']:+.{digits}g} +- "
             f"{_number(entry['sem'], digits)}{unit} (SEM; 95% CI {_number(low, digits)} .. "
             f"{_number(high, digits)}); paired t-test p = {_number(entry['p_value'])}; sign test p = "
-            f"{entry['sign_test_p']:.3g} ({entry['wins']}/{entry['folds']} folds lower)")
+            f"{entry['sign_test_p']:.3g} ({entry['wins']}/{entry['folds']} folds "
+            f"{'higher' if entry.get('higher_is_better') else 'lower'})")

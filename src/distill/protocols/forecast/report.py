@@ -153,6 +153,13 @@ def _seed_table(models: dict) -> str:
     return markdown_table(rows)
 
 
+def _teachers(choice: list[str]) -> str:
+    """The teacher's architecture, once if every fold used the same one, else per fold."""
+    if len(set(choice)) == 1:
+        return f"`{choice[0]}` in every fold"
+    return ", ".join(f"fold {k}: `{name}`" for k, name in enumerate(choice, start=1))
+
+
 def verdict_lines(comparison: dict, unit: str) -> list[str]:
     return [verdict_line(entry, unit if entry["metric"].startswith("mae") else "") for entry in comparison.values()]
 
@@ -168,7 +175,7 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
         f"{data['features']} features ({data['feature_set']}) after cleaning, {data['windows']} windows of "
         f"{config.data.input_days} input days -> {config.data.horizon} days of `{data['target']}` "
         f"({data['windows_dropped_missing_target']} dropped for a missing target day). Split: {config.cv.split}; "
-        f"scaling: {data['scaling']}; teacher per fold: {', '.join(results['teacher_choice'])}.",
+        f"scaling: {data['scaling']}; teacher: {_teachers(results['teacher_choice'])}.",
         f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} folds)",
         markdown_table(score_table(results["models"], data["oracle"])),
         "skill = 1 - MAE / MAE(persistence) (above 0: better than holding the last day); "

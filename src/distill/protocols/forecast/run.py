@@ -20,7 +20,7 @@ from distill.data.covid_sim import simulate_covid_with_oracle
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.evaluation import comparisons, fold_forecasts, score_forecasts, summaries
+from distill.protocols.forecast.evaluation import RENAMED, comparisons, fold_forecasts, score_forecasts, summaries
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
@@ -29,7 +29,6 @@ from distill.tasks.regression import RegressionTask
 
 # Columns that lead or mirror hospital admissions: cases, deaths, tests, admissions and census, by age and sex.
 LEADING = re.compile(r"^(new|current)_(hospitalized|intensive_care|ventilator|confirmed|deceased|tested)")
-RENAMED = {"mae": "mae_original", "rmse": "rmse_original"}
 
 
 def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str, np.ndarray | None]:

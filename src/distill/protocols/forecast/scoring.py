@@ -26,14 +26,19 @@ def output_spread(forecasts: np.ndarray, truth: np.ndarray) -> float:
     return float((forecasts.std(axis=0)[usable] / truth_std[usable]).mean())
 
 
-def fold_scores(forecasts: np.ndarray, truth: np.ndarray, persistence_mae: float,
+def fold_scores(forecasts: np.ndarray, truth: np.ndarray, persistence: np.ndarray,
                 oracle_mae: float | None = None) -> dict:
-    """Scores of one model on one fold's test windows; forecasts and truth are (windows, horizon)."""
+    """Scores of one model on one fold's test windows; forecasts, truth and persistence's forecasts are
+    (windows, horizon). `skill_first_week` is the skill over horizon days 1-7 alone."""
     errors = np.abs(forecasts - truth)
     mae = float(errors.mean())
+    persistence_errors = np.abs(persistence - truth)
+    persistence_mae = float(persistence_errors.mean())
+    first_week = float(persistence_errors[:, :7].mean())
     scores = {"mae": mae, "rmse": float(np.sqrt(((forecasts - truth) ** 2).mean())),
               "mae_first_week": float(errors[:, :7].mean()), "mae_by_horizon": errors.mean(axis=0).tolist(),
               "skill": 1.0 - mae / persistence_mae if persistence_mae > 0 else float("nan"),
+              "skill_first_week": 1.0 - float(errors[:, :7].mean()) / first_week if first_week > 0 else float("nan"),
               "output_spread": output_spread(forecasts, truth)}
     if oracle_mae is not None:
         achievable = persistence_mae - oracle_mae

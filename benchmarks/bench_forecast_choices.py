@@ -1,0 +1,56 @@
+"""Choose covid-lstm's defaults on INNER validation only: each variant's teacher error on the inner validation
+windows (the latest share of every fold's training part), never on a test fold.
+
+Prints, per variant, the teacher's inner-validation MSE (model units: standardised log change, comparable across
+variants with the same target encoding) as mean +- SEM over folds, and the wall time.
+
+    python benchmarks/bench_forecast_choices.py [--seeds 0 1] [--variant NAME ...]
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from distill.protocols import load_config
+from distill.protocols.forecast.run import run_forecast
+
+CANDIDATES = ("teacher.candidates=[{model: rnn, options: {cell: lstm, hidden: 64, dropout: 0.2}}, "
+              "{model: rnn, options: {cell: gru, hidden: 64, dropout: 0.2}}, "
+              "{model: tcn, options: {channels: 64, dropout: 0.2}}]")
+VARIANTS = {
+    "default (rnn lstm 64)": [],
+    "ensemble of 3": ["teacher.ensemble=3"],
+    "candidates lstm/gru/tcn": [CANDIDATES],
+    "seed lstm (15 x 3 layers)": ["teacher.model=lstm", "teacher.options={hidden: 15, layers: 3, head: [25, 25]}"],
+    "leading features": ["data.features=leading"],
+    "rnn + linear highway (3 days)": ["teacher.options.highway=3"],
+    "rnn + linear highway (10 days)": ["teacher.options.highway=10"],
+}
+
+
+def inner_validation_error(overrides: list[str]) -> tuple[list[float], float]:
+    start = time.perf_counter()
+    run = run_forecast(load_config("covid-lstm", overrides + ["students={}"]), show_progress=False)
+    return [curves["best_val"] for curves in run.results["curves"]["teacher"]], time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--variant", nargs="*", default=list(VARIANTS))
+    args = parser.parse_args()
+    for name in args.variant:
+        errors, seconds = [], 0.0
+        for seed in args.seeds:
+            fold_errors, wall = inner_validation_error(VARIANTS[name] + [f"data.sim_seed={seed}"])
+            errors += fold_errors
+            seconds += wall
+        sem = np.std(errors, ddof=1) / np.sqrt(len(errors))
+        print(f"{name:28s} inner-validation MSE {np.mean(errors):.4f} +- {sem:.4f} over {len(errors)} folds; "
+              f"{seconds / len(args.seeds):.1f} s per run", flush=True)
+
+
+if __name__ == "__main__":
+    main()
