@@ -11,7 +11,6 @@ import torch
 import yaml
 from torch import nn
 
-from distill.core.stats import summarize
 from distill.errors import DistillError
 from distill.io.atomic import atomic_open, write_text_atomic
 from distill.io.checkpoints import FOLDER, export_model, load_model, model_label, saved_model
@@ -68,6 +67,8 @@ def _int8_outputs(model: nn.Module, x: torch.Tensor, fmt: str) -> np.ndarray:
 def int8_accuracy(run_dir: str | Path, name: str, fmt: str) -> dict:
     """The accuracy change int8 quantisation costs, on the run's CV test folds: each fold's model scored as
     trained and after the same quantisation, paired over folds."""
+    from distill.core.stats import summarize  # imported here: scipy.stats would add 0.5 s to `distill predict`
+
     metric, tests = _module(run_dir).cv_test_folds(run_dir)
     float_scores, int8_scores = [], []
     for k, (x, score) in enumerate(tests, start=1):
