@@ -1,7 +1,7 @@
 """The `distill` command: list recipes, run one, generate the embedded data sets.
 
   distill recipes
-  distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress]
+  distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress] [--nproc N]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
   distill export RUN_DIR NAME [--fold K] [--format torch|onnx] [--quantize int8] [--out FILE] [--device D]
@@ -45,8 +45,9 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
 def _cmd_run(args: argparse.Namespace) -> None:
     config = protocols.load_config(args.recipe, args.set or [])
     out_dir = Path(args.out) if args.out else default_out_dir(config.name)
-    summary = protocols.execute(config, out_dir, show_progress=False if args.no_progress else None)
-    print(summary)
+    summary = protocols.execute(config, out_dir, show_progress=False if args.no_progress else None, nproc=args.nproc)
+    if summary:  # "" from the ranks that do not write, and after --nproc (rank 0 printed it)
+        print(summary)
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key, e.g. --set train.epochs=20 (repeatable)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    run.add_argument("--nproc", type=int, default=1, help="train on N local processes with DistributedDataParallel "
+                     "(gloo on CPU, NCCL on GPUs; classification recipes); or run the command under torchrun")
     run.set_defaults(handler=_cmd_run)
     data = commands.add_parser("data", help="write an embedded data set to a file")
     data.add_argument("source", choices=["covid-sim", "mackey-glass"], help="which generator")

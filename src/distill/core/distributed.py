@@ -7,18 +7,28 @@ LOCAL_RANK, MASTER_ADDR and MASTER_PORT, and `init_from_env` joins the group; `l
 order from the seed and a `DistributedSampler` gives rank r the positions r, r + N, ... of it, so N
 processes with batch B/N each take the same optimiser steps as one process with batch B (DDP averages the
 gradients). Rank 0 writes outputs.
+
+The recipes' fit loop (`distill.core.train.fit`) trains through `data_parallel`: the model in DDP, batch norms
+that normalise with the statistics of the whole global batch (`global_batch_norm`; torch's SyncBatchNorm is
+GPU-only), and each rank's loss weighted by its share of the batch (`rank_loss`), so a run without random
+draws in training gives the same numbers on N processes as on one. Dropout and input jitter draw on each rank
+from its own stream: such runs match one process in distribution, not number for number.
 """
 from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
+from torch.nn.parallel import DistributedDataParallel
 
 from distill.errors import DistillError
 
@@ -46,12 +56,17 @@ def backend_for(device: torch.device) -> str:
     return "nccl" if device.type == "cuda" else "gloo"
 
 
+def launched() -> bool:
+    """Whether a launcher (torchrun, `launch`) started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
 def init_from_env(device: torch.device) -> World:
     """Join the process group a launcher (torchrun, `launch`) describes in the environment, once.
 
     Without WORLD_SIZE > 1 in the environment nothing happens and the world is rank 0 of 1.
     """
-    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if not dist.is_initialized() and launched():
         if not dist.is_available():
             raise DistillError("this torch build has no torch.distributed; run with one process")
         dist.init_process_group(backend=backend_for(device))
@@ -81,7 +96,7 @@ def launch(function: Callable[..., Any], nproc: int, *args: Any) -> None:
     """
     if nproc < 1:
         raise DistillError(f"--nproc must be >= 1, got {nproc}")
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if launched():
         raise DistillError("already running under a launcher (WORLD_SIZE is set); drop --nproc")
     mp.start_processes(_rank_main, args=(nproc, _free_port(), function, args), nprocs=nproc,
                        start_method="spawn")
@@ -99,3 +114,90 @@ def broadcast_object(value: Any, world: World) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def rank_loss(batch_loss: Callable[[torch.Tensor], torch.Tensor], rows: torch.Tensor, world: World) -> torch.Tensor:
+    """This rank's part of the mean loss over one global batch of `rows`, scaled so that DDP's average of the
+    ranks' gradients is the gradient of the global batch's mean loss (the last batch may split unevenly).
+
+    A rank left without rows (a last batch smaller than the world) runs one row with weight 0, so that it
+    still joins the gradient all-reduce.
+    """
+    local = rank_rows(rows, world)
+    if len(local) == 0:
+        return batch_loss(rows[:1]) * 0.0
+    return batch_loss(local) * (len(local) * world.size / len(rows))
+
+
+class _SumOverRanks(torch.autograd.Function):
+    """all-reduce (sum) with its gradient: every rank's loss depends on the sum, so the gradient is summed too."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        total = tensor.clone()
+        dist.all_reduce(total)
+        return total
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        total = grad.clone()
+        dist.all_reduce(total)
+        return total
+
+
+def global_batch_norm(norm: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
+    """`norm` in training mode with the mean and variance of the global batch: per-channel sums over every
+    rank (a differentiable all-reduce), the running statistics updated as torch's batch norm does."""
+    if not norm.training:
+        return type(norm).forward(norm, x)
+    channels, dims = x.shape[1], [0, *range(2, x.dim())]
+    local = x.double()
+    stats = torch.cat([local.sum(dims), (local * local).sum(dims), local.new_tensor([x.numel() / channels])])
+    stats = _SumOverRanks.apply(stats)  # (2 * channels + 1,) summed over ranks
+    count = stats[-1]
+    mean = stats[:channels] / count
+    var = (stats[channels:2 * channels] / count - mean * mean).clamp_min(0.0)
+    if norm.track_running_stats:
+        with torch.no_grad():
+            norm.num_batches_tracked.add_(1)
+            factor = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
+            norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), factor)
+            unbiased = var * count / (count - 1).clamp_min(1.0)
+            norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), factor)
+    shape = (1, channels, *[1] * (x.dim() - 2))
+    out = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var.to(x.dtype).view(shape) + norm.eps)
+    return out * norm.weight.view(shape) + norm.bias.view(shape) if norm.affine else out
+
+
+@contextmanager
+def data_parallel(model: nn.Module, world: World, seed: int) -> Iterator[None]:
+    """While the block trains `model` on `world.size` > 1 processes: `model(x)` in training runs through a
+    DistributedDataParallel wrapper (gradients averaged over ranks), its batch norms use the global batch's
+    statistics, and torch's global random stream (dropout, jitter) is seeded per rank. One process: nothing
+    changes. The model object, its modules and its state dict stay as they were, so callers keep using it."""
+    if world.size == 1:
+        yield
+        return
+    torch.manual_seed(seed * 1_009 + world.rank)
+    norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
+    for norm in norms:
+        norm.forward = lambda x, norm=norm: global_batch_norm(norm, x)
+    wrapper = DistributedDataParallel(model)
+    plain, inside = model.forward, [False]
+
+    def routed(*args: Any, **kwargs: Any) -> Any:
+        if inside[0] or not (model.training and torch.is_grad_enabled()):
+            return plain(*args, **kwargs)
+        inside[0] = True
+        try:
+            return wrapper(*args, **kwargs)  # calls model again, which then runs `plain`
+        finally:
+            inside[0] = False
+
+    model.forward = routed
+    try:
+        yield
+    finally:
+        del model.forward
+        for norm in norms:
+            del norm.forward

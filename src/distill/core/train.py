@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
+from distill.core.distributed import current_world, data_parallel, rank_loss
+
 
 def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
     """Adam with torch's fused kernel (CPU and CUDA), the optimiser of every recipe and of `Distiller`."""
@@ -48,20 +50,26 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
 
     `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); when it returns True,
     training stops (early stopping). `tick()` after every epoch advances a progress bar. The shuffling order
-    depends on `seed` only.
+    depends on `seed` only. Under a multi-process launch every rank draws the same global batches and takes
+    its share of each (`distill.core.distributed`): the same steps as one process with `batch_size` rows.
     """
     optimizer = make_adam(model.parameters(), lr, weight_decay)
     generator = torch.Generator().manual_seed(seed)
-    for epoch in range(epochs):
-        model.train()
-        for batch in torch.randperm(n_train, generator=generator).split(batch_size):
-            train_step(optimizer, lambda rows=batch: batch_loss(rows))
-        model.eval()
-        stop = on_epoch_end is not None and on_epoch_end(epoch)
-        if tick is not None:
-            tick()
-        if stop:
-            break
+    world = current_world()
+    with data_parallel(model, world, seed):
+        for epoch in range(epochs):
+            model.train()
+            for batch in torch.randperm(n_train, generator=generator).split(batch_size):
+                if world.size == 1:
+                    train_step(optimizer, lambda rows=batch: batch_loss(rows))
+                else:
+                    train_step(optimizer, lambda rows=batch: rank_loss(batch_loss, rows, world))
+            model.eval()
+            stop = on_epoch_end is not None and on_epoch_end(epoch)
+            if tick is not None:
+                tick()
+            if stop:
+                break
 
 
 @torch.no_grad()

@@ -8,11 +8,13 @@ and one entry in `PROTOCOLS`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
 from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
+from distill.core.distributed import current_world, init_from_env, launch, launched
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
@@ -31,6 +33,7 @@ PROTOCOLS: dict[str, tuple[str, str]] = {
     "privileged": ("privileged", "PrivilegedConfig"),
     "classification": ("classification", "ClassificationConfig"),
 }
+DISTRIBUTED = ("classification",)  # protocols whose runner trains with DDP past one process (rank 0 writes)
 
 
 def protocol(name: str) -> Protocol:
@@ -51,13 +54,37 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
     return validate_config(raw, protocol(raw.get("protocol", "forecast")).schema)
 
 
-def execute(config: Section, out_dir: Path, show_progress: bool | None = None) -> str:
+def execute(config: Section, out_dir: Path, show_progress: bool | None = None, nproc: int = 1) -> str:
     """Run a validated config and write its outputs; returns the summary the CLI prints.
 
     A device the machine lacks (`train.device: cuda` without a GPU) fails here, before any work; the output
-    folder is checked and claimed here too, before any training (one run at a time per folder)."""
+    folder is checked and claimed here too, before any training (one run at a time per folder). With
+    `nproc` > 1 (local processes started here) or under torchrun, the run trains with DistributedDataParallel
+    and rank 0 alone writes the outputs; the other ranks return "".
+    """
     if isinstance(getattr(config, "train", None), TrainSection):
         resolve_device(config.train.device)
+    if (nproc > 1 or launched()) and config.protocol not in DISTRIBUTED:
+        raise DistillError(f"several processes (--nproc, torchrun) train the {', '.join(DISTRIBUTED)} recipes; "
+                           f"{config.name!r} is a {config.protocol} recipe: run it with one process")
     runner = protocol(config.protocol).execute
+    if launched():  # under torchrun: rank 0 claims the folder and writes
+        init_from_env(resolve_device(config.train.device))
+        main = current_world().is_main
+        with claim_run_folder(out_dir) if main else nullcontext():
+            return runner(config, out_dir, show_progress if main else False)
     with claim_run_folder(out_dir):
+        if nproc > 1:
+            launch(_execute_rank, nproc, config, out_dir, show_progress)
+            return ""
         return runner(config, out_dir, show_progress)
+
+
+def _execute_rank(config: Section, out_dir: Path, show_progress: bool | None) -> None:
+    """One of the processes `execute` launched (it holds the folder): join the group and train; rank 0 writes
+    the outputs and prints the summary."""
+    init_from_env(resolve_device(config.train.device))
+    main = current_world().is_main
+    summary = protocol(config.protocol).execute(config, out_dir, show_progress if main else False)
+    if main:
+        print(summary, flush=True)

@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
+from distill.core.distributed import current_world
 from distill.core.features import FeatureTap
 from distill.core.flags import constant_flags
 from distill.core.protocol import FoldData, ProtocolResult, run_protocol, summarize_protocol
@@ -170,12 +172,19 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
                    if runs[0].curves["train"]},
         "notes": classification_notes(config, images, students) + constant_flags(protocol, skip={"majority"}),
     }
+    world = current_world()
+    if world.size > 1:
+        results["distributed"] = {"world_size": world.size, "backend": dist.get_backend()}
     return ClassificationRun(results=results, protocol=protocol, students=students, images=images)
 
 
 def execute(config: ClassificationConfig, out_dir: Path, show_progress: bool | None = None) -> str:
-    """Run and write a classification recipe; the returned text is what the CLI prints."""
-    return write_run(classification_output(run_classification(config, show_progress), config), config, out_dir)
+    """Run and write a classification recipe; the returned text is what the CLI prints. On several processes
+    every rank trains and rank 0 alone writes (the others return "")."""
+    run = run_classification(config, show_progress)
+    if not current_world().is_main:
+        return ""
+    return write_run(classification_output(run, config), config, out_dir)
 
 
 def classification_output(run: ClassificationRun, config: ClassificationConfig) -> RunOutput:
