@@ -111,3 +111,14 @@ def test_classification_runs_classify_image_files(tmp_path, capsys):
     assert np.allclose(table.filter(like="p_").sum(axis=1), 1, atol=1e-4)
     probabilities = distill.load(tmp_path / "run", "student_kd", fold=1).predict(images)
     assert list(table["predicted"]) == probabilities.argmax(1).tolist()
+
+
+def test_the_seed_protocol_minmax_scaling_is_served_too(tmp_path):
+    config = load_config("covid-seed", ["data.sim_days=200", "train.epochs=1", "cv.folds=2", "train.batch_size=32",
+                                        "report.latency_repeats=3", "data.target_mode=change"])
+    run = run_forecast(config, show_progress=False)
+    write_run(forecast_output(run, config), config, tmp_path)
+    test = run.splits[1][2]
+    forecasts = distill.load(tmp_path, "student_kd", fold=2).predict(torch.from_numpy(run.table.inputs[test]))
+    assert np.allclose(forecasts.numpy(), run.forecasts[1]["student_kd"], rtol=1e-4, atol=1e-2)
+    assert distill.load(tmp_path).fold == "final"

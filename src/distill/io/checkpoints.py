@@ -224,4 +224,4 @@ def final_section(entries: dict[str, dict]) -> str:
 
 def checkpoint_line(out_dir: Path) -> str:
     """The terminal summary's pointer to the saved models."""
-    return f"models: {out_dir / FOLDER} (serve one: distill export {out_dir} NAME --fold K)"
+    return f"models: {out_dir / FOLDER} (serve one: distill predict {out_dir} --data FILE, or distill export {out_dir} NAME)"
