@@ -1,6 +1,13 @@
-"""The README's Library examples run as written; the DDP example gives the same student on 2 CPU processes as on 1."""
+"""The README's Library examples run as written; the DDP example gives the same student on 2 CPU processes as on 1.
+
+The DDP runs must hold on a machine busy with other test runs: torchrun --standalone rendezvouses on a port the
+system picks for each run (localhost:0, so two runs never share one), every rank leaves the process group
+together at exit (`distill.core.distributed.leave_group`), and a run that overstays its timeout is killed with
+all its worker processes (its own session), so no orphaned rank keeps a port or a core.
+"""
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +23,21 @@ def examples() -> dict[str, str]:
     return {name: code for name, code in BLOCK.findall(README.read_text())}
 
 
+TIMEOUT = 600  # seconds; a healthy run takes 5-30 s
+
+
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
+    with subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)  # torchrun and every rank it started
+            stdout, stderr = process.communicate()
+            pytest.fail(f"{' '.join(args)} ran over {TIMEOUT} s:\n{stderr[-3000:]}")
+    result = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    assert result.returncode == 0, stdout[-1000:] + stderr[-3000:]
     return result
 
 

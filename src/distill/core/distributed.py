@@ -16,11 +16,14 @@ from its own stream: such runs match one process in distribution, not number for
 """
 from __future__ import annotations
 
+import atexit
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -31,6 +34,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
 from distill.errors import DistillError
+
+EXIT_BARRIER = 300  # seconds the ranks wait for each other at exit (gloo)
 
 
 @dataclass(frozen=True)
@@ -64,13 +69,33 @@ def launched() -> bool:
 def init_from_env(device: torch.device) -> World:
     """Join the process group a launcher (torchrun, `launch`) describes in the environment, once.
 
-    Without WORLD_SIZE > 1 in the environment nothing happens and the world is rank 0 of 1.
+    Without WORLD_SIZE > 1 in the environment nothing happens and the world is rank 0 of 1. The group is left
+    together when the process exits (`leave_group`).
     """
     if not dist.is_initialized() and launched():
         if not dist.is_available():
             raise DistillError("this torch build has no torch.distributed; run with one process")
         dist.init_process_group(backend=backend_for(device))
+        atexit.register(leave_group)
     return current_world()
+
+
+def leave_group() -> None:
+    """Leave the process group together, then destroy it: after a normal exit a barrier first, so that no
+    rank closes its connections while another still reads them (a rank that exits early otherwise brings the
+    slower ranks down with "terminate called without an active exception"); gloo's barrier gives up after
+    EXIT_BARRIER seconds. After an uncaught exception the group is destroyed at once (the launcher stops the
+    other ranks)."""
+    if not dist.is_initialized():
+        return
+    try:
+        if getattr(sys, "last_value", None) is None:
+            if dist.get_backend() == "gloo":
+                dist.monitored_barrier(timeout=timedelta(seconds=EXIT_BARRIER))
+            else:
+                dist.barrier()
+    finally:
+        dist.destroy_process_group()
 
 
 def _free_port() -> int:
@@ -84,9 +109,11 @@ def _rank_main(rank: int, nproc: int, port: int, function: Callable[..., Any], a
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     try:
         function(*args)
-    finally:
-        if dist.is_initialized():
+    except BaseException:
+        if dist.is_initialized():  # no exit barrier: the other ranks are stopped by `launch`
             dist.destroy_process_group()
+        raise
+    leave_group()
 
 
 def launch(function: Callable[..., Any], nproc: int, *args: Any) -> None:
