@@ -216,10 +216,11 @@ def checkpoint_section(entries: dict[str, dict]) -> str:
 def final_section(entries: dict[str, dict]) -> str:
     """The report's sentences on the models fitted on all the data after cross-validation."""
     names = ", ".join(f"`{name}`" for name, entry in entries.items() if FINAL in entry)
-    return (f" After cross-validation, {names} were fitted once more on all the data (`{FOLDER}/<name>-final.pt`, "
-            "the teacher first and the students distilled from the final teacher, for the median best epoch of "
-            "their folds): these are the models to deploy (`distill predict` and `distill export` use them by "
-            "default), and the cross-validated scores above estimate their error; no data is left to score them on.")
+    return (f" After cross-validation, {names} were fitted once more on all the data (`{FOLDER}/<name>-final.pt`; "
+            f"forecasting runs keep their scaling in `{FOLDER}/scaling-final.json`): the teacher first, then the "
+            "students distilled from the final teacher, each for the median best epoch of its folds. These are the "
+            "models to deploy (`distill predict` and `distill export` use them by default), and the cross-validated "
+            "scores above estimate their error; no data is left to score them on.")
 
 
 def checkpoint_line(out_dir: Path) -> str:
