@@ -19,7 +19,6 @@ from pathlib import Path
 from distill import protocols
 from distill.config import read_recipe, recipe_names
 from distill.data.covid import read_table
-from distill.data.covid_sim import write_covid_sim
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
 from distill.io.atomic import write_text_atomic
@@ -51,6 +50,8 @@ def _cmd_run(args: argparse.Namespace) -> None:
 
 
 def _cmd_data(args: argparse.Namespace) -> None:
+    from distill.data.covid_sim import write_covid_sim  # imported here: its scipy.stats costs every command ~0.5 s
+
     if args.source == "covid-sim":
         path = write_covid_sim(args.out, days=args.days, seed=args.seed)
     elif args.source == "mackey-glass":
