@@ -1,8 +1,8 @@
 """Choose covid-lstm's defaults on INNER validation only: each variant's teacher error on the inner validation
 windows (the latest share of every fold's training part), never on a test fold.
 
-Prints, per variant, the teacher's inner-validation MSE (model units: standardised log change, comparable across
-variants with the same target encoding) as mean +- SEM over folds, and the wall time.
+Prints, per variant, the teacher's inner-validation MAE in patients/day (comparable across scalings and feature
+sets) as mean +- SEM over folds and seeds, and the wall time of one run.
 
     python benchmarks/bench_forecast_choices.py [--seeds 0 1] [--variant NAME ...]
 """
@@ -25,6 +25,7 @@ VARIANTS = {
     "candidates lstm/gru/tcn": [CANDIDATES],
     "seed lstm (15 x 3 layers)": ["teacher.model=lstm", "teacher.options={hidden: 15, layers: 3, head: [25, 25]}"],
     "leading features": ["data.features=leading"],
+    "minmax scaling, change targets (first release)": ["data.scaling=minmax", "data.target_mode=change"],
     "rnn + linear highway (3 days)": ["teacher.options.highway=3"],
     "rnn + linear highway (10 days)": ["teacher.options.highway=10"],
 }
@@ -32,8 +33,9 @@ VARIANTS = {
 
 def inner_validation_error(overrides: list[str]) -> tuple[list[float], float]:
     start = time.perf_counter()
-    run = run_forecast(load_config("covid-lstm", overrides + ["students={}"]), show_progress=False)
-    return [curves["best_val"] for curves in run.results["curves"]["teacher"]], time.perf_counter() - start
+    run = run_forecast(load_config("covid-lstm", overrides + ["students={}", "train.final_fit=false"]),
+                       show_progress=False)
+    return run.results["models"]["teacher"]["validation"]["mae_original"]["per_fold"], time.perf_counter() - start
 
 
 def main() -> None:
@@ -48,7 +50,7 @@ def main() -> None:
             errors += fold_errors
             seconds += wall
         sem = np.std(errors, ddof=1) / np.sqrt(len(errors))
-        print(f"{name:28s} inner-validation MSE {np.mean(errors):.4f} +- {sem:.4f} over {len(errors)} folds; "
+        print(f"{name:46s} inner-validation MAE {np.mean(errors):.1f} +- {sem:.1f} per day over {len(errors)} folds; "
               f"{seconds / len(args.seeds):.1f} s per run", flush=True)
 
 

@@ -36,18 +36,19 @@ class WindowLogScaler:
         self.target_index, self.level_days = target_index, level_days
 
     def _relative_inputs(self, windows: np.ndarray) -> np.ndarray:
-        logged = signed_log(windows)  # (windows, days, features)
-        return logged - logged[:, -self.level_days:].mean(axis=1, keepdims=True)
+        logged = signed_log(windows.astype(np.float32, copy=False))  # (windows, days, features), float32: memory
+        logged -= logged[:, -self.level_days:].mean(axis=1, keepdims=True)
+        return logged
 
     def levels(self, windows: np.ndarray) -> np.ndarray:
         """(windows, 1): mean log1p of the target over the last `level_days` input days."""
-        target = np.clip(windows[:, -self.level_days:, self.target_index], 0, None)
+        target = np.clip(windows[:, -self.level_days:, self.target_index].astype(np.float64), 0, None)
         return np.log1p(target).mean(axis=1, keepdims=True)
 
     def fit(self, windows: np.ndarray, targets: np.ndarray) -> WindowLogScaler:
         relative = self._relative_inputs(windows)
-        self.input_mean_ = relative.mean(axis=(0, 1))  # (features,)
-        self.input_std_ = relative.std(axis=(0, 1))
+        self.input_mean_ = relative.mean(axis=(0, 1), dtype=np.float64)  # (features,)
+        self.input_std_ = relative.std(axis=(0, 1), dtype=np.float64)
         self.silent_ = self.input_std_ == 0  # constant on the training windows: carries nothing there
         self.input_std_[self.silent_] = 1.0
         change = np.log1p(np.clip(targets, 0, None)) - self.levels(windows)  # (windows, horizon)
@@ -57,9 +58,11 @@ class WindowLogScaler:
         return self
 
     def transform_inputs(self, windows: np.ndarray) -> np.ndarray:
-        scaled = (self._relative_inputs(windows) - self.input_mean_) / self.input_std_
+        scaled = self._relative_inputs(windows)
+        scaled -= self.input_mean_.astype(np.float32)
+        scaled /= self.input_std_.astype(np.float32)
         scaled[..., self.silent_] = 0.0
-        return np.clip(scaled, -CLIP, CLIP).astype(np.float32)
+        return np.clip(scaled, -CLIP, CLIP, out=scaled)
 
     def encode_targets(self, windows: np.ndarray, targets: np.ndarray) -> np.ndarray:
         change = np.log1p(np.clip(targets, 0, None)) - self.levels(windows)

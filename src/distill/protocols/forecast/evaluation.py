@@ -12,6 +12,7 @@ import torch
 from distill.core.protocol import ProtocolResult
 from distill.core.stats import add_verdicts, paired_comparison
 from distill.core.task import FoldData
+from distill.core.train import predict
 from distill.protocols.forecast.baselines import fit_ridge, linear_drift, persistence, seven_day_mean
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
@@ -49,6 +50,20 @@ def fold_forecasts(protocol: ProtocolResult, table: WindowTable, splits: list, c
             fold_forecast[name] = codec.decode(test, runs[k].test_outputs.numpy())
         forecasts.append({name: np.clip(values, 0, None) for name, values in fold_forecast.items()})
     return forecasts
+
+
+def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list,
+                      codecs: list[FoldCodec]) -> dict[str, list[float]]:
+    """{trained model: per-fold MAE in the target's units on the fold's inner validation windows} (empty without
+    them): an error measured before any test window is looked at, comparable across scalings and feature sets."""
+    if protocol.folds[0].x_val is None:
+        return {}
+    errors: dict[str, list[float]] = {name: [] for name in protocol.models[0]}
+    for fold, models, codec, (_, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
+        for name, model in models.items():
+            forecast = np.clip(codec.decode(val, predict(model, fold.x_val).numpy()), 0, None)
+            errors[name].append(float(np.abs(forecast - table.targets[val]).mean()))
+    return errors
 
 
 def score_forecasts(forecasts: list[dict[str, np.ndarray]], table: WindowTable, splits: list) -> dict[str, list[dict]]:

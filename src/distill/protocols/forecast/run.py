@@ -15,12 +15,20 @@ import numpy as np
 import pandas as pd
 
 from distill.core.protocol import run_protocol, summarize_protocol
+from distill.core.stats import summarize
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
 from distill.data.covid_sim import simulate_covid_with_oracle
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.evaluation import RENAMED, comparisons, fold_forecasts, score_forecasts, summaries
+from distill.protocols.forecast.evaluation import (
+    RENAMED,
+    comparisons,
+    fold_forecasts,
+    score_forecasts,
+    summaries,
+    validation_errors,
+)
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
@@ -65,8 +73,10 @@ def _check(config: ForecastConfig) -> None:
         raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({data.input_days})")
 
 
-def _results_models(protocol, forecast_scores: dict[str, list[dict]]) -> tuple[dict, list[str]]:
-    """results.json `models`: trained models (cost, model-space scores, forecast scores) and the baselines."""
+def _results_models(protocol, forecast_scores: dict[str, list[dict]],
+                    validation: dict[str, list[float]]) -> tuple[dict, list[str]]:
+    """results.json `models`: trained models (cost, model-space scores, forecast scores, inner-validation error)
+    and the baselines."""
     summary = summarize_protocol(protocol, [], metric="mse")["models"]
     scored, warnings = summaries(forecast_scores)
     models = {}
@@ -76,6 +86,8 @@ def _results_models(protocol, forecast_scores: dict[str, list[dict]]) -> tuple[d
             models[name] = summary[name]
             models[name]["test"].update(renamed)
             models[name]["train"].pop("mae_original", None)
+            if name in validation:
+                models[name]["validation"] = {"mae_original": summarize(validation[name])}
         else:
             models[name] = {"kind": "baseline", "test": renamed}
         models[name]["diagnostics"] = {"output_spread": entry["output_spread"]}
@@ -101,7 +113,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon)
     scores = score_forecasts(forecasts, table, splits)
-    models, warnings = _results_models(protocol, scores)
+    models, warnings = _results_models(protocol, scores, validation_errors(protocol, table, splits, codecs))
     results = {
         "recipe": config.name,
         "task": task.name,

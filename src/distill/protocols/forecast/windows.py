@@ -27,7 +27,7 @@ from distill.protocols.forecast.config import ForecastConfig
 class WindowTable:
     """Every usable window of a table, in the target's own units; `starts` are their first days."""
 
-    inputs: np.ndarray  # (windows, input_days, features): the cleaned table, features filled from the past
+    inputs: np.ndarray  # (windows, input_days, features) float32: the cleaned table, features filled from the past
     targets: np.ndarray  # (windows, horizon): the observed target
     history: np.ndarray  # (windows, input_days): the observed target on the input days
     starts: np.ndarray  # (windows,)
@@ -47,7 +47,8 @@ def make_window_table(values: np.ndarray, target: np.ndarray, input_days: int, h
     starts = np.flatnonzero(observed)
     if len(starts) == 0:
         raise DistillError(f"no window of {span} days has the target observed on every day")
-    inputs = np.lib.stride_tricks.sliding_window_view(values, input_days, axis=0)[starts].transpose(0, 2, 1)
+    inputs = np.lib.stride_tricks.sliding_window_view(values.astype(np.float32), input_days, axis=0)[starts]
+    inputs = inputs.transpose(0, 2, 1)  # (windows, input_days, features), float32: the largest array of a run
     window_days = days[starts]
     return WindowTable(inputs=np.ascontiguousarray(inputs), targets=target[window_days[:, input_days:]],
                        history=target[window_days[:, :input_days]], starts=starts,
