@@ -160,6 +160,13 @@ def saved_model(run_dir: str | Path, name: str, fold: Fold = None) -> tuple[nn.M
     return _rebuild(run_dir, entry, fold), fold, tuple(entry["input_shape"])
 
 
+def saved_folds(run_dir: str | Path, name: str, fold: Fold = None) -> tuple[int | str, int]:
+    """The fold `fold` resolves to for the saved model `name` (checked; None: "final" if saved, else 1) and how
+    many fold models the run saved."""
+    entry, fold = _entry(Path(run_dir), name, fold)
+    return fold, len(entry["files"])
+
+
 def model_input_shape(run_dir: str | Path, name: str) -> tuple[int, ...]:
     """One example's input shape for the saved model `name`."""
     return tuple(_entry(Path(run_dir), name, 1)[0]["input_shape"])

@@ -19,7 +19,7 @@ from distill.config import read_recipe, validate_config
 from distill.core.train import predict
 from distill.data.images import is_image_file, read_images, standardise
 from distill.errors import DistillError
-from distill.io.checkpoints import FINAL, load_model, model_input_shape
+from distill.io.checkpoints import FINAL, load_model, model_input_shape, saved_folds
 from distill.protocols.classification.config import ClassificationConfig
 from distill.tasks.classification import class_log_probs
 
@@ -37,8 +37,7 @@ class ClassificationPredictor:
         self.config = validate_config(read_recipe(str(self.run_dir / "config.yaml")), ClassificationConfig)
         results = json.loads((self.run_dir / "results.json").read_text())
         self.classes: list[str] = results["classes"]
-        entry = results.get("checkpoints", {}).get(name, {})
-        self.fold = fold if fold is not None else (FINAL if FINAL in entry else 1)
+        self.fold = saved_folds(self.run_dir, name, fold)[0]
         self.model = load_model(self.run_dir, name, self.fold)
         self.input_shape = model_input_shape(self.run_dir, name)  # (C, H, W)
 

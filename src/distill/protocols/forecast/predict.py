@@ -23,7 +23,7 @@ from distill.data.covid import clean_covid_table
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import TableScaler
 from distill.errors import DistillError
-from distill.io.checkpoints import FINAL, FOLDER, load_model, model_label
+from distill.io.checkpoints import FINAL, FOLDER, load_model, model_label, saved_folds
 from distill.protocols.forecast.config import ForecastConfig
 
 SPREAD_NOTE = "fold_min / fold_max: the lowest and highest forecast of the run's fold models (their spread, " \
@@ -81,13 +81,9 @@ class ForecastPredictor:
             raise DistillError(f"no config.yaml in {self.run_dir}: not the folder of a finished run")
         self.config = validate_config(read_recipe(str(config_file)), ForecastConfig)
         self.data, self.name = self.config.data, name
-        results = json.loads((self.run_dir / "results.json").read_text()) if (self.run_dir / "results.json").is_file() \
-            else {}
-        entry = results.get("checkpoints", {}).get(name, {})
-        self.fold = fold if fold is not None else (FINAL if FINAL in entry else 1)
+        self.fold, folds = saved_folds(self.run_dir, name, fold)
         self.served = _Served(self.run_dir, name, self.fold, self.data)
-        self.spread = [_Served(self.run_dir, name, k, self.data) for k in range(1, len(entry.get("files", [])) + 1)] \
-            if intervals else []
+        self.spread = [_Served(self.run_dir, name, k, self.data) for k in range(1, folds + 1)] if intervals else []
 
     @property
     def columns(self) -> list[str]:
