@@ -237,15 +237,15 @@ class Distiller:
     def _train_epoch(self, model: nn.Module, batches: RankBatches, epoch: int, scaler: Any, clip: float | None,
                      world: World) -> dict[str, float]:
         model.train()
-        summed, rows = torch.zeros((), device=self.device_, dtype=torch.float64), 0
+        losses, sizes = [], []  # per step; summed once per epoch (no tensor work per step)
         for batch, key in batches.epoch(epoch):
             x, y, privileged = to_device(unpack_batch(batch), self.device_)
             guide = self._guide(key, x, privileged)
-            loss = train_step(self.optimizer_, lambda x=x, y=y, guide=guide: self._loss(model, x, y, guide),
-                              scaler=scaler, max_grad_norm=clip)
-            summed += loss.double() * len(y)
-            rows += len(y)
-        total = torch.stack([summed, torch.tensor(float(rows), device=self.device_, dtype=torch.float64)])
+            losses.append(train_step(self.optimizer_, lambda x=x, y=y, guide=guide: self._loss(model, x, y, guide),
+                                     scaler=scaler, max_grad_norm=clip))
+            sizes.append(len(y))
+        weights = torch.tensor(sizes, device=self.device_, dtype=torch.float64)
+        total = torch.stack([torch.stack(losses).double() @ weights, weights.sum()])
         if world.size > 1:
             dist.all_reduce(total)  # every rank logs the loss over the whole epoch
         model.eval()
