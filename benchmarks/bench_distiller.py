@@ -1,6 +1,6 @@
 """Distiller.fit vs the hinton-digits recipe's own student training, and 2-process gloo vs 1 process.
 
-    python benchmarks/bench_distiller.py [--epochs N] [--folds K] [--set key=value ...] [--skip-distiller]
+    python benchmarks/bench_distiller.py [--epochs N] [--folds K] [--rounds R] [--set key=value ...] [--skip-distiller]
 
 Part 1: per fold of the recipe's stratified split, one CNN teacher (the recipe's machinery); then the same MLP
 student (soft targets, T = 8, alpha = 0.5, lr 0.01, batch 64, all training rows) trained once by the recipe's fit
@@ -42,7 +42,26 @@ def sem(values: list[float]) -> float:
     return statistics.stdev(values) / len(values) ** 0.5 if len(values) > 1 else float("nan")
 
 
-def part1(epochs: int, folds: int) -> None:
+def train_student(way: str, teacher, fold, task, spec, epochs: int) -> tuple[float, float]:
+    """One student of the fold trained by `way`: (seconds, test accuracy)."""
+    torch.manual_seed(100 + fold.index)
+    student = build_model("mlp", (1, 8, 8), 10, **spec.options)
+    start = time.perf_counter()
+    if way == "recipe":
+        guide = task.guide(teacher, fold.x_train, spec)
+        fit(student, lambda r: task.student_loss(student, fold.x_train[r], fold.y_train[r],
+                                                 {k: v[r] for k, v in guide.items()}, spec),
+            len(fold.x_train), epochs=epochs, batch_size=64, lr=spec.lr, seed=fold.index)
+    else:
+        Distiller(teacher, student, temperature=spec.temperature, alpha=spec.alpha, lr=spec.lr, device="cpu",
+                  seed=fold.index).fit(DataLoader(TensorDataset(fold.x_train, fold.y_train), batch_size=64,
+                                                  shuffle=True), epochs)
+    seconds = time.perf_counter() - start
+    return seconds, float((predict(student, fold.x_test).argmax(1) == fold.y_test).float().mean())
+
+
+def part1(epochs: int, folds: int, rounds: int) -> None:
+    """Per fold, `rounds` timings of each way in alternating order; the median per fold is summed over folds."""
     torch.set_num_threads(1)
     config = validate_config({**read_recipe("hinton-digits"), "cv": {"folds": folds}}, ClassificationConfig)
     images = load_images(config.data, 0)
@@ -54,22 +73,16 @@ def part1(epochs: int, folds: int) -> None:
         teacher = build_model("cnn", (1, 8, 8), 10, **config.teacher.options)
         fit(teacher, lambda r, m=teacher, f=fold: task.teacher_loss(m, f.x_train[r], f.y_train[r], config.teacher),
             len(fold.x_train), epochs=10, batch_size=64, lr=1e-3, seed=fold.index)
-        for way in ("recipe", "Distiller"):
-            torch.manual_seed(100 + fold.index)
-            student = build_model("mlp", (1, 8, 8), 10, **spec.options)
-            start = time.perf_counter()
-            if way == "recipe":
-                guide = task.guide(teacher, fold.x_train, spec)
-                fit(student, lambda r, m=student, f=fold, g=guide: task.student_loss(
-                    m, f.x_train[r], f.y_train[r], {k: v[r] for k, v in g.items()}, spec),
-                    len(fold.x_train), epochs=epochs, batch_size=64, lr=spec.lr, seed=fold.index)
-            else:
-                Distiller(teacher, student, temperature=spec.temperature, alpha=spec.alpha, lr=spec.lr, device="cpu",
-                          seed=fold.index).fit(DataLoader(TensorDataset(fold.x_train, fold.y_train), batch_size=64,
-                                                          shuffle=True), epochs)
-            times[way].append(time.perf_counter() - start)
-            accuracy[way].append(float((predict(student, fold.x_test).argmax(1) == fold.y_test).float().mean()))
-    print(f"digits CNN -> MLP, soft targets, {epochs} epochs, {folds} folds (1 thread)")
+        seconds = {"recipe": [], "Distiller": []}
+        for round_ in range(rounds):
+            for way in ("recipe", "Distiller") if round_ % 2 == 0 else ("Distiller", "recipe"):
+                took, score = train_student(way, teacher, fold, task, spec, epochs)
+                seconds[way].append(took)
+                if round_ == 0:
+                    accuracy[way].append(score)  # every round trains the same student
+        for way in times:
+            times[way].append(statistics.median(seconds[way]))
+    print(f"digits CNN -> MLP, soft targets, {epochs} epochs, {folds} folds (1 thread, median of {rounds} per fold)")
     for way in times:
         print(f"  {way:9s}  {sum(times[way]):6.2f} s   accuracy {statistics.mean(accuracy[way]):.4f} "
               f"+- {sem(accuracy[way]):.4f} (SEM)")
@@ -109,11 +122,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=5, help="timings per fold and way (part 1), median kept")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the hinton-digits recipe in part 3 (repeatable)")
     parser.add_argument("--skip-distiller", action="store_true", help="run part 3 only")
     args = parser.parse_args()
     if not args.skip_distiller:
-        part1(args.epochs, args.folds)
+        part1(args.epochs, args.folds, args.rounds)
         part2()
     part3(args.set)
