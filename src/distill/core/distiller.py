@@ -173,7 +173,7 @@ class Distiller:
                    y: torch.Tensor) -> torch.Tensor:
         teacher = guide["outputs"]
         if self.task == "regression":
-            loss = LOSSES["regression"].function(outputs, y, teacher, self.alpha)
+            loss = LOSSES["regression"].function(outputs, teacher, y, lam=self.alpha)
         elif self.method == "generalized":
             loss = LOSSES["generalized"].function(outputs, teacher, y, temperature=self.temperature, lam=self.alpha)
         elif self.method == "subclass":

@@ -8,13 +8,15 @@ from torch.nn import functional as F
 from distill.losses.checks import check_weight
 
 
-def regression_distillation_loss(student: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor,
+def regression_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor, *,
                                  lam: float) -> torch.Tensor:
     """L = (1 - lambda) * MSE(student, truth) + lambda * MSE(student, teacher).
 
     lambda = 1 trains on the teacher's outputs only (the seed's S1, "student_kd"); lambda = 0 on the truth
     only (S2, "student_scratch"). Regression form of Hinton et al. 2015 / generalized distillation
     (Lopez-Paz et al. 2016), with squared error in place of cross-entropy. Terms with zero weight are skipped.
+    The tensors come in the order of every loss here (student, teacher, truth); weights are keyword-only, so a
+    swapped call cannot run silently with a weight in a tensor's place.
     """
     check_weight("lambda", lam)
     loss = student.new_zeros(())
@@ -32,5 +34,5 @@ class RegressionDistillationLoss(nn.Module):
         super().__init__()
         self.lam = check_weight("lambda", lam)
 
-    def forward(self, student: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
-        return regression_distillation_loss(student, targets, teacher, self.lam)
+    def forward(self, student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return regression_distillation_loss(student, teacher, targets, lam=self.lam)

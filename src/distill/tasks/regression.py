@@ -36,7 +36,7 @@ class RegressionTask(Task):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
-        return LOSSES["regression"].function(model(x), targets, guide["outputs"], spec.lam)
+        return LOSSES["regression"].function(model(x), guide["outputs"], targets, lam=spec.lam)
 
     def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
                      spec: ModelSpec) -> torch.Tensor:
@@ -48,7 +48,7 @@ class RegressionTask(Task):
         folds = len(outputs)
         if guide is None:
             return folds * F.mse_loss(outputs, targets)
-        return folds * LOSSES["regression"].function(outputs, targets, guide["outputs"], spec.lam)
+        return folds * LOSSES["regression"].function(outputs, guide["outputs"], targets, lam=spec.lam)
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
