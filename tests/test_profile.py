@@ -1,7 +1,14 @@
 """Parameter, FLOP and byte counts by code, checked against hand-derived formulas for the seed models."""
 import torch
 
-from distill.core.profiling import count_bytes, count_flops, count_parameters, profile_model
+from distill.core.profiling import (
+    NOISY_SPREAD,
+    count_bytes,
+    count_flops,
+    count_parameters,
+    measure_latency_ms,
+    profile_model,
+)
 from distill.models import build_model
 from distill.models.baselines import Persistence
 
@@ -32,5 +39,23 @@ def test_flops_count_the_lstm_kernel_and_scale_with_batch():
 def test_profile_has_every_field_and_baselines_cost_nothing():
     profile = profile_model(Persistence(target_index=0, horizon=14), (10, 3), repeats=3)
     assert profile["params"] == profile["flops"] == profile["bytes"] == 0
-    assert set(profile["latency_ms"]) == {"batch1", "batch256"}
-    assert profile["latency_ms"]["batch1"] > 0
+    assert set(profile["latency_ms"]) == {f"batch{b}{part}" for b in (1, 256) for part in ("", "_iqr", "_noisy")}
+    assert profile["latency_ms"]["batch1"] > 0 and profile["latency_ms"]["batch1_iqr"] >= 0
+
+
+def test_latency_median_and_spread_from_torch_benchmark_on_one_thread():
+    model = torch.nn.Linear(8, 2)
+    latency = measure_latency_ms(model, torch.zeros(1, 8), repeats=20)
+    assert 0 < latency["median"] < 50 and latency["iqr"] >= 0 and isinstance(latency["noisy"], bool)
+
+
+def test_a_spread_wider_than_half_the_median_is_noisy(monkeypatch):
+    """Blocks alternating 1 ms and 3 ms: median 2 ms, IQR 2 ms > 0.5 * median."""
+    from torch.utils.benchmark import Measurement
+
+    def fake_autorange(self, min_run_time):
+        return Measurement(number_per_run=1, raw_times=[1e-3, 3e-3] * 4, task_spec=self._task_spec)
+
+    monkeypatch.setattr("torch.utils.benchmark.Timer.blocked_autorange", fake_autorange)
+    latency = measure_latency_ms(torch.nn.Linear(8, 2), torch.zeros(1, 8))
+    assert latency["noisy"] and latency["iqr"] > NOISY_SPREAD * latency["median"]

@@ -6,7 +6,7 @@ import pytest
 
 from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.io.run_writer import results_json, write_atomic
-from distill.io.tables import findings
+from distill.io.tables import NOISY_MARK, cost_sentence, findings, model_table
 
 
 def test_write_atomic_replaces_whole_files_and_leaves_no_temp(tmp_path):
@@ -30,7 +30,8 @@ def test_summary_and_paired_comparison_match_hand_computation():
 
 
 def profile(params, flops, latency):
-    return {"params": params, "flops": flops, "latency_ms": {"batch1": latency, "batch256": latency}}
+    return {"params": params, "flops": flops, "latency_ms": {"batch1": latency, "batch256": latency, "batch1_iqr": 0.0,
+                                                             "batch1_noisy": False}}
 
 
 def test_findings_name_a_winner_only_by_the_holm_corrected_verdict():
@@ -51,3 +52,17 @@ def test_findings_name_a_winner_only_by_the_holm_corrected_verdict():
                         "and answers 4.0x faster at batch 1.")
     higher = add_verdicts({"x": dict(clear)}, lower_is_better=False)
     assert findings(models, higher)[0].startswith("student_kd is worse than student_scratch")
+
+
+def test_no_speed_ratio_from_a_noisy_latency():
+    """A teacher's 464 ms at batch 1 on a busy machine (0.19 ms re-measured) must not become "15429x faster"."""
+    teacher, student = profile(100, 1000, 464.0), profile(10, 100, 0.03)
+    teacher["latency_ms"]["batch1_noisy"] = True
+    sentence = cost_sentence({"teacher": teacher, "student_kd": student}, "student_kd")
+    assert "faster" not in sentence and "x faster" not in sentence and "too noisy to compare" in sentence
+    del teacher["latency_ms"]["batch1_noisy"]  # written before the spread was recorded: no ratio either
+    assert "faster" not in cost_sentence({"teacher": teacher, "student_kd": student}, "student_kd")
+    summary = {"mean": 1.0, "sem": 0.1}
+    rows = model_table({name: {**entry, "test": {"mse": summary}, "train": {"mse": summary}}
+                        for name, entry in (("teacher", teacher), ("student_kd", student))}, ["mse"])
+    assert rows[1][3] == "464.000" + NOISY_MARK and rows[2][3] == "0.030"

@@ -1,5 +1,10 @@
 """What a model costs, measured by code: parameters, FLOPs per prediction, bytes, CPU latency.
 
+Latency is measured with `torch.utils.benchmark` (`Timer.blocked_autorange`, one thread): blocks of calls
+timed for a fixed budget, reported as the median and the interquartile range (IQR) of the per-call times.
+A measurement whose IQR is more than `NOISY_SPREAD` times its median (a busy machine), or with too few
+blocks to judge, is marked noisy, and reports quote no speed ratio from it.
+
 FLOPs come from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add of every matrix
 product and convolution). Its table has no entry for the fused LSTM kernel, so one is added here:
 each layer and time step does x @ W_ih^T (4H x in) and h @ W_hh^T (4H x H).
@@ -7,14 +12,18 @@ each layer and time step does x @ W_ih^T (4H x in) and h @ W_hh^T (4H x H).
 from __future__ import annotations
 
 import math
-import statistics
-import time
+import timeit
 
 import torch
 from torch import nn
+from torch.utils import benchmark
 from torch.utils.flop_counter import FlopCounterMode
 
 from distill.devices import resolve_device, synchronize
+
+NOISY_SPREAD = 0.5  # IQR / median above which a latency is marked noisy
+MIN_BLOCKS = 4  # fewer timed blocks give no spread to judge: marked noisy
+SECONDS_PER_REPEAT = 0.005  # timing budget per batch size: `repeats` x this (30 repeats: 0.15 s)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -56,34 +65,48 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
     return int(counter.get_total_flops())
 
 
-def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 30, warmup: int = 3) -> float:
-    """Median wall time in milliseconds of one no-grad forward pass on `example` (on its device; a GPU is
-    synchronised before the clock stops)."""
+def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 30) -> dict[str, float | bool]:
+    """Per-call wall time in milliseconds of one no-grad forward pass on `example`, on one thread: the median
+    and IQR of `Timer.blocked_autorange` blocks timed for `repeats * SECONDS_PER_REPEAT` seconds (the clock
+    waits for a GPU to finish), and whether it is noisy: IQR above `NOISY_SPREAD` times the median, or fewer
+    than `MIN_BLOCKS` blocks timed (no spread to judge)."""
     model.eval()
-    times = []
+
+    def clock() -> float:
+        synchronize(example.device)
+        return timeit.default_timer()
+
+    timer = benchmark.Timer(stmt="model(example)", globals={"model": model, "example": example}, num_threads=1,
+                            timer=clock)
     with torch.no_grad():
-        for index in range(warmup + repeats):
-            start = time.perf_counter()
-            model(example)
-            synchronize(example.device)
-            if index >= warmup:
-                times.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(times)
+        measurement = timer.blocked_autorange(min_run_time=repeats * SECONDS_PER_REPEAT)
+    median, iqr = measurement.median * 1000.0, measurement.iqr * 1000.0
+    noisy = iqr > NOISY_SPREAD * median or len(measurement.times) < MIN_BLOCKS
+    return {"median": median, "iqr": iqr, "noisy": bool(noisy)}
+
+
+def is_noisy(latency: dict, batch: str = "batch1") -> bool:
+    """Whether a results.json `latency_ms` entry marks its `batch` measurement noisy (results written before
+    the spread was recorded count as noisy: their single median may be anything)."""
+    return latency.get(f"{batch}_noisy", True)
 
 
 def profile_model(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 30,
                   device: torch.device | str = "cpu") -> dict:
-    """Params, FLOPs per prediction, bytes and latency at batch 1 and 256 for a model on `device`."""
+    """Params, FLOPs per prediction, bytes and latency at batch 1 and 256 for a model on `device`.
+
+    `latency_ms` holds `batch1` / `batch256` (medians, ms), `batch1_iqr` / `batch256_iqr` and
+    `batch1_noisy` / `batch256_noisy`."""
     device = resolve_device(device)
     model = model.to(device)
-    one = torch.zeros((1, *input_shape), device=device)
-    many = torch.zeros((256, *input_shape), device=device)
+    latency = {}
+    for batch in (1, 256):
+        measured = measure_latency_ms(model, torch.zeros((batch, *input_shape), device=device), repeats)
+        latency |= {f"batch{batch}": measured["median"], f"batch{batch}_iqr": measured["iqr"],
+                    f"batch{batch}_noisy": measured["noisy"]}
     return {
         "params": count_parameters(model),
-        "flops": count_flops(model, one),
+        "flops": count_flops(model, torch.zeros((1, *input_shape), device=device)),
         "bytes": count_bytes(model),
-        "latency_ms": {
-            "batch1": measure_latency_ms(model, one, repeats),
-            "batch256": measure_latency_ms(model, many, max(3, repeats // 5)),
-        },
+        "latency_ms": latency,
     }

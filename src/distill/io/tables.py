@@ -19,14 +19,15 @@ def _fmt_count(value: float) -> str:
 
 
 def model_table(models: dict[str, dict], metrics: list[str], digits: int = 4) -> list[list[str]]:
-    """Rows of: model, params, FLOPs, latency (batch 1 / 256), test metrics, train metrics (mean +- SEM)."""
+    """Rows of: model, params, FLOPs, latency (batch 1 / 256, median ms; `NOISY_MARK` after a noisy one), test
+    metrics, train metrics (mean +- SEM)."""
     header = ["model", "params", "FLOPs", "ms b1", "ms b256"] + [f"test {m}" for m in metrics] + \
              [f"train {m}" for m in metrics[:1]]
     rows = [header]
     for name, entry in models.items():
         latency = entry["latency_ms"]
         row = [name, _fmt_count(entry["params"]), _fmt_count(entry["flops"]),
-               f"{latency['batch1']:.3f}", f"{latency['batch256']:.2f}"]
+               _latency_cell(latency, "batch1", 3), _latency_cell(latency, "batch256", 2)]
         row += [format_mean_sem(entry["test"][m], digits) for m in metrics]
         row += [format_mean_sem(entry["train"][m], digits) for m in metrics[:1]]
         rows.append(row)
@@ -68,13 +69,31 @@ def sem_caption(folds: int, units: str = "") -> str:
     return f"+- is the standard error of the mean (SEM) {over}" + (f"; {units}" if units else "") + "."
 
 
+NOISY_MARK = "~"  # after a latency in a table: noisy, see `distill.core.profiling`
+NOISY_NOTE = f"{NOISY_MARK} marks a noisy latency (IQR above half the median): not a basis for comparison."
+
+
+def _noisy(latency: dict, batch: str = "batch1") -> bool:
+    """A latency marked noisy by `distill.core.profiling` (one without the mark, written before the spread
+    was recorded, counts as noisy too)."""
+    return latency.get(f"{batch}_noisy", True)
+
+
+def _latency_cell(latency: dict, batch: str, digits: int) -> str:
+    return f"{latency[batch]:.{digits}f}" + (NOISY_MARK if _noisy(latency, batch) else "")
+
+
 def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
-    """How the student's measured costs compare with the teacher's."""
+    """How the student's measured costs compare with the teacher's. The speed ratio is quoted only when both
+    batch-1 latencies are clean (IQR within half the median, see `distill.core.profiling`)."""
     s, t = models[student], models[teacher]
     ratio = lambda key: s[key] / t[key] if t[key] else float("nan")
+    counts = f"{student} has {ratio('params'):.2f}x the teacher's parameters and {ratio('flops'):.2f}x its FLOPs " \
+             "per prediction"
+    if _noisy(s["latency_ms"]) or _noisy(t["latency_ms"]):
+        return counts + "; its latency was too noisy to compare (IQR above half the median, or too few timings)."
     speed = t["latency_ms"]["batch1"] / s["latency_ms"]["batch1"]
-    return (f"{student} has {ratio('params'):.2f}x the teacher's parameters and {ratio('flops'):.2f}x its FLOPs "
-            f"per prediction, and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1.")
+    return counts + f", and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1."
 
 
 def findings(models: dict, comparison: dict, lower_is_better: bool = True, unit: str = "") -> list[str]:

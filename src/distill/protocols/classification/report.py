@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from distill.core.protocol import ProtocolResult
 from distill.data.labelled import LabelledImages
 from distill.io.checkpoints import checkpoint_section
-from distill.io.tables import cost_sentence, format_mean_sem, markdown_table, model_table, sem_caption, verdict_line
+from distill.io.tables import (
+    NOISY_NOTE,
+    cost_sentence,
+    format_mean_sem,
+    markdown_table,
+    model_table,
+    sem_caption,
+    verdict_line,
+)
 from distill.protocols.classification.config import ClassificationConfig, soft_target_cell_name
 from distill.tasks.specs import ClassStudentSpec
 
@@ -186,7 +194,7 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         "## Results (test scored on the truth; mean +- SEM over folds)",
         markdown_table(model_table(results["models"], METRICS)),
         sem_caption(results["folds"], UNITS) + " FLOPs are per prediction; latency is the median CPU wall time of "
-        "one forward pass.",
+        "one forward pass on one thread (torch.utils.benchmark). " + NOISY_NOTE,
         "## Test errors",
         "\n".join(errors_lines(results["models"])),
         "## Distilled students vs the student alone",

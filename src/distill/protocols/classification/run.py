@@ -22,7 +22,7 @@ from distill.data.labelled import LabelledImages, load_images
 from distill.data.splits_classification import stratified_folds
 from distill.errors import DistillError
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.io.tables import model_table, sem_caption, text_table
+from distill.io.tables import NOISY_NOTE, model_table, sem_caption, text_table
 from distill.models import build_model
 from distill.models.baselines import Majority
 from distill.protocols.classification.analysis import (
@@ -192,7 +192,7 @@ def classification_output(run: ClassificationRun, config: ClassificationConfig) 
     results, protocol = run.results, run.protocol
     trained = TrainedModels(protocol.models, {"teacher": config.teacher, **run.students}, protocol.input_shapes())
     summary = [text_table(model_table(results["models"], ["accuracy", "errors"])), sem_caption(results["folds"], UNITS),
-               "", *gain_lines(results)]
+               NOISY_NOTE, "", *gain_lines(results)]
     return RunOutput(results=results, figures=lambda out_dir: classification_figures(run, out_dir),
                      report=lambda figures: classification_markdown(run, config, figures), summary=summary,
                      trained=[trained])
