@@ -1,10 +1,13 @@
 """COVID-19 Open Data loader: cleaning rules, real file, cached download, errors."""
+import json
+import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from distill.cli import main
 from distill.data.covid import clean_covid_table, download_location, load_covid, read_table
 from distill.errors import DistillError
 
@@ -121,3 +124,55 @@ def test_offline_download_is_one_clear_error_and_leaves_nothing(tmp_path):
         download_location("US_TX", tmp_path / "cache", url=url)
     assert not any((tmp_path / "cache").rglob("*.csv"))
     assert not any((tmp_path / "cache").rglob("*.part"))
+
+
+def test_a_truncated_cached_download_is_fetched_again(tmp_path):
+    """The cut row of a truncated cache used to be read and zero-filled; now size and hash are checked on use."""
+    source = tmp_path / "mirror" / "US_ZZ.csv"
+    source.parent.mkdir()
+    small_table().to_csv(source, index=False)
+    url = source.parent.as_uri() + "/{key}.csv"
+    cached = download_location("US_ZZ", tmp_path / "cache", url=url)
+    record = json.loads(cached.with_name("US_ZZ.csv.json").read_text())
+    assert record["bytes"] == source.stat().st_size and len(record["sha256"]) == 64
+    whole = cached.read_bytes()
+    cached.write_bytes(whole[: len(whole) - 7])  # the last row cut short
+    assert download_location("US_ZZ", tmp_path / "cache", url=url).read_bytes() == whole
+
+
+@pytest.mark.parametrize("damage", ["truncate", "edit", "no record"])
+def test_a_damaged_cache_offline_is_one_line_naming_the_file(tmp_path, damage):
+    source = tmp_path / "mirror" / "US_ZZ.csv"
+    source.parent.mkdir()
+    small_table().to_csv(source, index=False)
+    cached = download_location("US_ZZ", tmp_path / "cache", url=source.parent.as_uri() + "/{key}.csv")
+    whole = cached.read_bytes()
+    if damage == "truncate":
+        cached.write_bytes(whole[:-7])
+    elif damage == "edit":
+        cached.write_bytes(whole.replace(b"1", b"2", 1))
+    else:
+        cached.with_name("US_ZZ.csv.json").unlink()
+    offline = (tmp_path / "nowhere").as_uri() + "/{key}.csv"
+    with pytest.raises(DistillError) as error:
+        download_location("US_ZZ", tmp_path / "cache", url=offline)
+    message = str(error.value)
+    assert f"the cached {cached}" in message and "cannot be downloaded again" in message and "\n" not in message
+    assert ("corrupt" in message) == (damage != "no record")
+
+
+def test_a_damaged_cache_offline_stops_the_command_with_status_2(tmp_path, capsys, monkeypatch):
+    cache = tmp_path / "cache" / "covid19-open-data"
+    cache.mkdir(parents=True)
+    (cache / "US_ZZ.csv").write_text("date,new_hospitalized_patients\n2020-01-01,1\n2020-01-0")
+    (cache / "US_ZZ.csv.json").write_text(json.dumps({"bytes": 999, "sha256": "0" * 64}))
+
+    def offline(url, path, timeout):
+        raise urllib.error.URLError("network is unreachable")
+
+    monkeypatch.setattr("distill.data.covid.download_atomic", offline)
+    status = main(["run", "covid-lstm", "--out", str(tmp_path / "run"), "--set", "data.location=US_ZZ",
+                   "--set", f"data.cache_dir={tmp_path / 'cache'}"])
+    assert status == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("distill: error: the cached ") and "is corrupt" in err[0]

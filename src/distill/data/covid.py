@@ -8,6 +8,8 @@ dropped or filled, and why, is returned so reports can show it.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from distill.errors import DistillError
-from distill.io.atomic import download_atomic
+from distill.io.atomic import download_atomic, write_text_atomic
 
 V3_LOCATION_URL = "https://storage.googleapis.com/covid19-open-data/v3/location/{key}.csv"
 DEFAULT_CACHE = Path(os.environ.get("DISTILL_CACHE", Path.home() / ".cache" / "distill"))
@@ -55,12 +57,44 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return table
 
 
+def file_record(path: Path) -> dict[str, int | str]:
+    """Size in bytes and SHA-256 of a file, read in 1 MB blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _cache_problem(target: Path, record_path: Path) -> str | None:
+    """Why a cached download cannot be trusted (None: it matches the size and hash recorded at download)."""
+    if not record_path.is_file():
+        return "has no size/hash record (a download cut short, or a file put there by hand)"
+    try:
+        recorded = json.loads(record_path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return f"has an unreadable record {record_path}"
+    actual = file_record(target)
+    if actual["bytes"] != recorded.get("bytes"):
+        return f"is corrupt: {actual['bytes']} bytes, {recorded.get('bytes')} recorded at download"
+    if actual["sha256"] != recorded.get("sha256"):
+        return "is corrupt: its SHA-256 differs from the one recorded at download"
+    return None
+
+
 def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str = V3_LOCATION_URL) -> Path:
-    """Return the cached v3 file of a location key (e.g. `US_TX`), downloading it once if missing."""
+    """Return the cached v3 file of a location key (e.g. `US_TX`), downloading it once if missing.
+
+    A download's size and SHA-256 go to `<key>.csv.json` beside it and are checked on every use: a cached
+    file that does not match (truncated, edited, or without a record) is downloaded again, and offline that
+    is one error naming the file, never a table read with its cut row zero-filled.
+    """
     if not key.replace("_", "").isalnum():
         raise DistillError(f"data.location must look like US_TX, got {key!r}")
     target = Path(cache_dir) / "covid19-open-data" / f"{key}.csv"
-    if target.is_file():
+    record_path = target.with_name(f"{key}.csv.json")
+    problem = _cache_problem(target, record_path) if target.is_file() else None
+    if target.is_file() and problem is None:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     address = url.format(key=key)
@@ -68,8 +102,11 @@ def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str 
         download_atomic(address, target, timeout=30)
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise DistillError(f"cannot download {address}: {reason}; "
-                           f"put the file at {target} or pass data.path") from None
+        if problem:
+            raise DistillError(f"the cached {target} {problem}, and it cannot be downloaded again from {address}: "
+                               f"{reason}; delete it and retry online, or pass data.path") from None
+        raise DistillError(f"cannot download {address}: {reason}; pass data.path (a v3 location CSV)") from None
+    write_text_atomic(record_path, json.dumps(file_record(target)))
     return target
 
 
