@@ -101,7 +101,9 @@ class StudentSpec(DistilledSpec):
 class TrainSection(Section):
     epochs: int = Field(100, ge=1)
     batch_size: int = Field(32, ge=1, le=MAX_BATCH)
-    threads: int | None = Field(None, ge=1, description="torch threads; default: torch's own (one per core)")
+    threads: int | None = Field(1, ge=1, description="torch intra-op threads; null: torch's own (one per core). "
+                                "The models are small, so one thread is as fast alone and does not collapse "
+                                "when other work shares the cores (benchmarks/bench_threads.py)")
     fold_parallel: bool = Field(True, description="train all folds' models at once where the task allows")
     curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",

@@ -7,9 +7,12 @@ protocol's wall time several-fold, most of all at the seed's batch size 1.
 
 The stacked model is mathematically K independent models: each fold's parameters only receive the
 gradient of that fold's loss, and Adam is elementwise, so one optimizer over the stack is K optimizers.
-Initial weights and shuffling are the per-fold ones of the sequential path. The one difference: when
-folds hold different numbers of training rows, every fold takes the same number of steps per epoch, so
-a smaller fold's epoch repeats a few of its (shuffled) rows to fill the largest fold's length.
+Initial weights and shuffling are the per-fold ones of the sequential path. What differs: when folds
+hold different numbers of training rows, every fold takes the same number of steps per epoch, so a
+smaller fold's epoch repeats a few of its (shuffled) rows to fill the largest fold's length; dropout
+masks are drawn for all folds at once, in another order than one by one; and the block-diagonal LSTM
+sums in another order, so its rounding differs and the difference grows with training (see the README's
+`train.fold_parallel` for measured sizes). Same training, not the same numbers to float tolerance.
 """
 from __future__ import annotations
 

@@ -5,7 +5,8 @@ own mix of truth and teacher; score every model (and the trivial baselines) agai
 test part; record per-epoch curves. Then summarise over folds (mean +- SEM) and compare students
 pairwise on the same folds. What the data is (windows, images, tables) and what the task is
 (regression, classification) come in as `FoldData` and a `Task`. Where the task and architecture
-allow, each role's K fold models are trained at once as one stacked model (same numbers, faster).
+allow, each role's K fold models are trained at once as one stacked model (faster; the same training,
+but not bit-equal numbers: see `distill.core.fold_parallel`).
 """
 from __future__ import annotations
 
