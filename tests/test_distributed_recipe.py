@@ -48,3 +48,10 @@ def test_two_processes_give_the_results_of_one(tmp_path):
 def test_nproc_is_for_the_classification_recipes(capsys):
     assert main(["run", "lupi-synthetic", "--nproc", "2"]) == 2
     assert "one process" in capsys.readouterr().err
+
+
+def test_a_user_error_in_a_training_process_is_one_line(tmp_path, capsys):
+    assert main(["run", "hinton-digits", "--nproc", "2", "--out", str(tmp_path / "run"), "--set", "cv.folds=2",
+                 "--set", "data.source=tensors", "--set", f"data.path={tmp_path / 'missing.pt'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("distill: error: ") and "Traceback" not in err

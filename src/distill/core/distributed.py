@@ -125,8 +125,15 @@ def launch(function: Callable[..., Any], nproc: int, *args: Any) -> None:
         raise DistillError(f"--nproc must be >= 1, got {nproc}")
     if launched():
         raise DistillError("already running under a launcher (WORLD_SIZE is set); drop --nproc")
-    mp.start_processes(_rank_main, args=(nproc, _free_port(), function, args), nprocs=nproc,
-                       start_method="spawn")
+    try:
+        mp.start_processes(_rank_main, args=(nproc, _free_port(), function, args), nprocs=nproc,
+                           start_method="spawn")
+    except mp.ProcessRaisedException as error:  # a user error in a rank stays one line
+        last = str(error).strip().splitlines()[-1]
+        prefix = f"{DistillError.__module__}.{DistillError.__name__}: "
+        if last.startswith(prefix):
+            raise DistillError(last[len(prefix):]) from None
+        raise
 
 
 def rank_rows(rows: torch.Tensor, world: World) -> torch.Tensor:

@@ -50,6 +50,8 @@ from distill.protocols.classification.report import (
 )
 from distill.tasks.classification import ClassificationTask
 
+OTHER_RANKS_LATENCY_REPEATS = 3
+
 
 def make_image_folds(config: ClassificationConfig, images: LabelledImages) -> list[FoldData]:
     """Stratified K folds, or the source's own train/test split as one fold."""
@@ -148,9 +150,12 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
                        None if images.privileged is None else tuple(images.privileged.shape[1:]))
     folds = make_image_folds(config, images)
     task = ClassificationTask(classes, config.seed)
+    # on several processes rank 0 alone times the models (its figures are the ones written); the others time
+    # them briefly and finish, so that they do not compete with rank 0 for the cores while it measures
+    latency_repeats = config.report.latency_repeats if current_world().is_main else OTHER_RANKS_LATENCY_REPEATS
     protocol = run_protocol(folds, task, config.teacher, students, config.train,
                             config.seed, baselines={"majority": lambda fold: Majority(fold.y_train, classes)},
-                            latency_repeats=config.report.latency_repeats, show_progress=show_progress)
+                            latency_repeats=latency_repeats, show_progress=show_progress)
     summary = summarize_protocol(protocol, comparison_pairs(students, config.report.scratch),
                                  metric="error_rate")
     add_verdicts(summary["comparison"], lower_is_better=True)  # error rate = 1 - accuracy: the same paired test
