@@ -59,3 +59,18 @@ def test_a_spread_wider_than_half_the_median_is_noisy(monkeypatch):
     monkeypatch.setattr("torch.utils.benchmark.Timer.blocked_autorange", fake_autorange)
     latency = measure_latency_ms(torch.nn.Linear(8, 2), torch.zeros(1, 8))
     assert latency["noisy"] and latency["iqr"] > NOISY_SPREAD * latency["median"]
+
+
+def test_a_slow_model_is_still_timed_in_enough_blocks_to_judge_its_spread(monkeypatch):
+    """torch sizes blocks for low timer overhead, so a slow call may give one block in the budget: more are timed."""
+    from torch.utils.benchmark import Measurement, Timer
+
+    def one_block(self, min_run_time):
+        return Measurement(number_per_run=2, raw_times=[2e-3], task_spec=self._task_spec)
+
+    calls = []
+    timeit = Timer.timeit
+    monkeypatch.setattr(Timer, "blocked_autorange", one_block)
+    monkeypatch.setattr(Timer, "timeit", lambda self, number: calls.append(number) or timeit(self, number))
+    measure_latency_ms(torch.nn.Linear(8, 2), torch.zeros(1, 8))
+    assert calls == [2, 2, 2]

@@ -2,8 +2,8 @@
 
 Latency is measured with `torch.utils.benchmark` (`Timer.blocked_autorange`, one thread): blocks of calls
 timed for a fixed budget, reported as the median and the interquartile range (IQR) of the per-call times.
-A measurement whose IQR is more than `NOISY_SPREAD` times its median (a busy machine), or with too few
-blocks to judge, is marked noisy, and reports quote no speed ratio from it.
+A measurement whose IQR is more than `NOISY_SPREAD` times its median (a busy machine) is marked noisy,
+and reports quote no speed ratio from it.
 
 FLOPs come from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add of every matrix
 product and convolution). Its table has no entry for the fused LSTM kernel, so one is added here:
@@ -22,7 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from distill.devices import resolve_device, synchronize
 
 NOISY_SPREAD = 0.5  # IQR / median above which a latency is marked noisy
-MIN_BLOCKS = 4  # fewer timed blocks give no spread to judge: marked noisy
+MIN_BLOCKS = 4  # timed blocks at least, so the IQR means something
 SECONDS_PER_REPEAT = 0.005  # timing budget per batch size: `repeats` x this (30 repeats: 0.15 s)
 
 
@@ -68,8 +68,8 @@ def count_flops(model: nn.Module, example: torch.Tensor) -> int:
 def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 30) -> dict[str, float | bool]:
     """Per-call wall time in milliseconds of one no-grad forward pass on `example`, on one thread: the median
     and IQR of `Timer.blocked_autorange` blocks timed for `repeats * SECONDS_PER_REPEAT` seconds (the clock
-    waits for a GPU to finish), and whether it is noisy: IQR above `NOISY_SPREAD` times the median, or fewer
-    than `MIN_BLOCKS` blocks timed (no spread to judge)."""
+    waits for a GPU to finish; at least `MIN_BLOCKS` blocks, so there is a spread to judge), and whether it
+    is noisy: IQR above `NOISY_SPREAD` times the median."""
     model.eval()
 
     def clock() -> float:
@@ -80,15 +80,13 @@ def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 3
                             timer=clock)
     with torch.no_grad():
         measurement = timer.blocked_autorange(min_run_time=repeats * SECONDS_PER_REPEAT)
+        blocks = list(measurement.raw_times)
+        while len(blocks) < MIN_BLOCKS:  # torch sizes blocks for low overhead; a slow call gives few in the budget
+            blocks += timer.timeit(measurement.number_per_run).raw_times
+    measurement = benchmark.Measurement(measurement.number_per_run, blocks, measurement.task_spec)
     median, iqr = measurement.median * 1000.0, measurement.iqr * 1000.0
-    noisy = iqr > NOISY_SPREAD * median or len(measurement.times) < MIN_BLOCKS
+    noisy = iqr > NOISY_SPREAD * median
     return {"median": median, "iqr": iqr, "noisy": bool(noisy)}
-
-
-def is_noisy(latency: dict, batch: str = "batch1") -> bool:
-    """Whether a results.json `latency_ms` entry marks its `batch` measurement noisy (results written before
-    the spread was recorded count as noisy: their single median may be anything)."""
-    return latency.get(f"{batch}_noisy", True)
 
 
 def profile_model(model: nn.Module, input_shape: tuple[int, ...], repeats: int = 30,

@@ -91,7 +91,7 @@ def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
     counts = f"{student} has {ratio('params'):.2f}x the teacher's parameters and {ratio('flops'):.2f}x its FLOPs " \
              "per prediction"
     if _noisy(s["latency_ms"]) or _noisy(t["latency_ms"]):
-        return counts + "; its latency was too noisy to compare (IQR above half the median, or too few timings)."
+        return counts + "; its latency was too noisy to compare (IQR above half the median, or no spread recorded)."
     speed = t["latency_ms"]["batch1"] / s["latency_ms"]["batch1"]
     return counts + f", and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1."
 
