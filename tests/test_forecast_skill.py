@@ -92,6 +92,7 @@ def test_teacher_candidates_are_chosen_per_fold_on_inner_validation_and_reload(t
     for fold, teacher in enumerate(run.protocol.models, start=1):
         loaded = load_model(tmp_path, "teacher", fold)
         x = run.protocol.folds[fold - 1].x_test
+        x = x[torch.arange(len(x))]  # the test windows, scaled (a fold holds them as a lazily scaled WindowSet)
         assert type(loaded).__name__ == "Ensemble"
         assert torch.equal(loaded(x), teacher["teacher"].eval()(x))
 

@@ -86,3 +86,25 @@ def test_scaled_table_is_row_major_even_from_a_column_major_frame():
     assert scaled.flags["C_CONTIGUOUS"] and scaled.dtype == np.float32
     x, _ = make_windows(torch.from_numpy(scaled), torch.from_numpy(scaled[:, 0].copy()), 3, 2)
     assert x.stride() == (4, 4, 1)  # one window = 3 consecutive rows of 4 features, contiguous in memory
+
+
+def test_window_set_scaling_matches_scaling_up_front():
+    """A WindowSet with a RowScaling hands out exactly what scaling every window first would (issue 11)."""
+    from distill.data.window_scaling import WindowLogScaler
+    from distill.data.windows import gather_rows
+
+    rng = np.random.default_rng(0)
+    windows = rng.gamma(2.0, 50.0, size=(40, 10, 3)).astype(np.float32)
+    windows[:, :, 2] = 7.0  # constant: zeroed
+    targets = rng.gamma(2.0, 50.0, size=(40, 4))
+    fit = np.arange(0, 30)
+    scaler = WindowLogScaler(0).fit(windows, targets, fit)
+    assert np.array_equal(scaler.input_mean_, WindowLogScaler(0).fit(windows[fit], targets[fit]).input_mean_)
+    expected = torch.from_numpy(scaler.transform_inputs(windows))
+    lazy = WindowSet(torch.from_numpy(scaler.relative_inputs(windows)), torch.arange(5, 40), scaler.scaling())
+    assert torch.equal(lazy[torch.arange(len(lazy))], expected[5:])
+    assert torch.equal(torch.cat(lazy.split(8)), expected[5:])
+    assert torch.equal(lazy[3], expected[8])
+    out = torch.empty((2, 10, 3))
+    assert torch.equal(gather_rows(lazy.rows(torch.tensor([1, 4])), torch.tensor([1, 0]), out), expected[[9, 6]])
+    assert torch.equal(lazy.windows, torch.from_numpy(scaler.relative_inputs(windows)))  # never scaled in place

@@ -16,6 +16,9 @@ from blowing up a model's inputs.
 from __future__ import annotations
 
 import numpy as np
+import torch
+
+from distill.data.windows import RowScaling
 
 CLIP = 5.0
 
@@ -35,43 +38,53 @@ class WindowLogScaler:
     def __init__(self, target_index: int, level_days: int = 7) -> None:
         self.target_index, self.level_days = target_index, level_days
 
-    def _relative_inputs(self, windows: np.ndarray) -> np.ndarray:
+    def relative_inputs(self, windows: np.ndarray) -> np.ndarray:
+        """slog of every window less its level over the last `level_days` days: fold-independent (no fitting)."""
         logged = signed_log(windows.astype(np.float32, copy=False))  # (windows, days, features), float32: memory
         logged -= logged[:, -self.level_days:].mean(axis=1, keepdims=True)
         return logged
 
-    def levels(self, windows: np.ndarray) -> np.ndarray:
-        """(windows, 1): mean log1p of the target over the last `level_days` input days."""
-        target = np.clip(windows[:, -self.level_days:, self.target_index].astype(np.float64), 0, None)
+    def levels(self, windows: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """(windows, 1): mean log1p of the target over the last `level_days` input days (of `rows` only, if given;
+        cheaper than passing `windows[rows]`, which copies every feature)."""
+        target = windows[:, -self.level_days:, self.target_index]
+        target = np.clip((target if rows is None else target[rows]).astype(np.float64), 0, None)
         return np.log1p(target).mean(axis=1, keepdims=True)
 
-    def fit(self, windows: np.ndarray, targets: np.ndarray) -> WindowLogScaler:
-        relative = self._relative_inputs(windows)
+    def fit(self, windows: np.ndarray, targets: np.ndarray, rows: np.ndarray | None = None,
+            relative: np.ndarray | None = None) -> WindowLogScaler:
+        """Fit on the windows at `rows` (default: all) and their targets; `relative`: `relative_inputs(windows)`,
+        if already computed."""
+        relative = self.relative_inputs(windows) if relative is None else relative
+        if rows is not None:
+            relative, targets = relative[rows], targets[rows]
         self.input_mean_ = relative.mean(axis=(0, 1), dtype=np.float64)  # (features,)
         self.input_std_ = relative.std(axis=(0, 1), dtype=np.float64)
         self.silent_ = self.input_std_ == 0  # constant on the training windows: carries nothing there
         self.input_std_[self.silent_] = 1.0
-        change = np.log1p(np.clip(targets, 0, None)) - self.levels(windows)  # (windows, horizon)
+        change = np.log1p(np.clip(targets, 0, None)) - self.levels(windows, rows)  # (windows, horizon)
         self.target_mean_ = change.mean(axis=0)  # (horizon,)
         self.target_std_ = float(change.std()) or 1.0
         self.change_range_ = (float(change.min()) - 1.0, float(change.max()) + 1.0)
         return self
 
     def transform_inputs(self, windows: np.ndarray) -> np.ndarray:
-        scaled = self._relative_inputs(windows)
-        scaled -= self.input_mean_.astype(np.float32)
-        scaled /= self.input_std_.astype(np.float32)
-        scaled[..., self.silent_] = 0.0
-        return np.clip(scaled, -CLIP, CLIP, out=scaled)
+        return self.scaling()(torch.from_numpy(self.relative_inputs(windows))).numpy()
+
+    def scaling(self) -> RowScaling:
+        """What turns `relative_inputs` into model inputs, applied lazily to the rows a batch gathers."""
+        return RowScaling(torch.from_numpy(self.input_mean_.astype(np.float32)),
+                          torch.from_numpy(self.input_std_.astype(np.float32)), torch.from_numpy(self.silent_), CLIP)
 
     def encode_targets(self, windows: np.ndarray, targets: np.ndarray) -> np.ndarray:
         change = np.log1p(np.clip(targets, 0, None)) - self.levels(windows)
         return ((change - self.target_mean_) / self.target_std_).astype(np.float32)
 
-    def decode(self, windows: np.ndarray, outputs: np.ndarray) -> np.ndarray:
-        """Model outputs (windows, horizon) -> forecasts in the target's own units."""
+    def decode(self, windows: np.ndarray, outputs: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        """Model outputs (windows, horizon) -> forecasts in the target's own units; `rows`: which of `windows`
+        the outputs are for (default: all)."""
         change = np.clip(outputs * self.target_std_ + self.target_mean_, *self.change_range_)
-        return np.expm1(change + self.levels(windows))
+        return np.expm1(change + self.levels(windows, rows))
 
     def describe(self, columns: list[str]) -> dict:
         """The fitted scaling as JSON-able data (what a saved model's inputs went through)."""

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from sklearn.model_selection import KFold
-from sklearn.preprocessing import MinMaxScaler
 
 from distill.errors import DistillError
 
@@ -35,15 +33,35 @@ def make_windows(values: torch.Tensor, target: torch.Tensor, input_days: int,
     return x, y
 
 
+class RowScaling:
+    """Per-feature scaling applied to windows as they are gathered: (x - mean) / std, the `zeroed` features set
+    to 0, then clipped to [-clip, clip]. Lets K folds share one array of unscaled windows instead of holding
+    K scaled copies (peak memory); float32 elementwise steps, so the result is the same as scaling up front."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor, zeroed: torch.Tensor, clip: float) -> None:
+        self.mean, self.std, self.zeroed, self.clip = mean, std, zeroed, clip  # (features,) each
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale x (..., features), a fresh copy of the windows, in place."""
+        x -= self.mean
+        x /= self.std
+        x[..., self.zeroed] = 0.0
+        return x.clamp_(-self.clip, self.clip)
+
+    def to(self, device: torch.device) -> RowScaling:
+        return RowScaling(self.mean.to(device), self.std.to(device), self.zeroed.to(device), self.clip)
+
+
 class WindowSet:
     """A subset of windows (e.g. one fold's training windows) that copies nothing until a batch is drawn.
 
     Behaves like the tensor `windows[index]` for what the protocol needs - `len`, `shape`, indexing
-    by rows, `split` into batches - while holding only the strided view and the row numbers.
+    by rows, `split` into batches - while holding only the strided view and the row numbers. With a
+    `scaling`, the gathered rows are scaled on the way out (`RowScaling`), so folds share one `windows`.
     """
 
-    def __init__(self, windows: torch.Tensor, index: torch.Tensor) -> None:
-        self.windows, self.index = windows, index
+    def __init__(self, windows: torch.Tensor, index: torch.Tensor, scaling: RowScaling | None = None) -> None:
+        self.windows, self.index, self.scaling = windows, index, scaling
 
     def __len__(self) -> int:
         return len(self.index)
@@ -56,32 +74,42 @@ class WindowSet:
     def dtype(self) -> torch.dtype:
         return self.windows.dtype
 
+    def _scaled(self, rows: torch.Tensor) -> torch.Tensor:
+        return rows if self.scaling is None else self.scaling(rows)
+
     def __getitem__(self, key):
         if isinstance(key, tuple):
             return self[key[0]][key[1:]]
         rows = self.index[key]
         if rows.dim() == 0:
-            return self.windows[rows]
-        return self.windows.index_select(0, rows)  # gathers only the requested windows (4x faster than [])
+            return self.windows[rows] if self.scaling is None else self.scaling(self.windows[rows].clone())
+        return self._scaled(self.windows.index_select(0, rows))  # gathers only the requested windows (4x faster than [])
+
+    def rows(self, index: torch.Tensor) -> WindowSet:
+        """The windows at positions `index` of this set, sharing its windows and scaling."""
+        return WindowSet(self.windows, self.index[index], self.scaling)
 
     def to(self, device: torch.device) -> WindowSet:
         """The same windows on `device` (a no-op on the device they are on)."""
-        return WindowSet(self.windows.to(device), self.index.to(device))
+        scaling = None if self.scaling is None else self.scaling.to(device)
+        return WindowSet(self.windows.to(device), self.index.to(device), scaling)
 
     def split(self, size: int) -> list[torch.Tensor]:
-        return [self.windows.index_select(0, part) for part in self.index.split(size)]
+        return [self._scaled(self.windows.index_select(0, part)) for part in self.index.split(size)]
 
 
 def gather_rows(source: torch.Tensor | WindowSet, rows: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """Rows `rows` of a tensor or WindowSet, written straight into `out` (e.g. one fold's slice of a
     stacked batch), so that stacking K folds' batches costs no second copy."""
     if isinstance(source, WindowSet):
-        source, rows = source.windows, source.index[rows]
+        torch.index_select(source.windows, 0, source.index[rows], out=out)
+        return source._scaled(out)
     return torch.index_select(source, 0, rows, out=out)
 
 
 def shuffled_folds(n_windows: int, folds: int, random_state: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """The seed's split: KFold with shuffling over overlapping windows (neighbours leak across folds)."""
+    from sklearn.model_selection import KFold  # imported here: scikit-learn costs a run ~20 MB of peak memory
     splitter = KFold(n_splits=folds, shuffle=True, random_state=random_state)
     return [(train, test) for train, test in splitter.split(np.arange(n_windows))]
 
@@ -176,6 +204,7 @@ class TableScaler:
     keep_columns: tuple[int, ...] = ()
 
     def fit(self, table: np.ndarray, rows: np.ndarray | None = None) -> TableScaler:
+        from sklearn.preprocessing import MinMaxScaler  # imported here: see `shuffled_folds`
         self.scaler_ = MinMaxScaler().fit(table if rows is None else table[rows])
         self.silent_ = self.scaler_.data_range_ == 0
         self.silent_[list(self.keep_columns)] = False
@@ -195,6 +224,7 @@ class TableScaler:
     @classmethod
     def from_description(cls, description: dict, keep_columns: tuple[int, ...] = ()) -> TableScaler:
         """The fitted scaler back from `describe`'s data (a run's `models/scaling-*.json`), without refitting."""
+        from sklearn.preprocessing import MinMaxScaler  # imported here: see `shuffled_folds`
         data_min = np.asarray(description["min"], dtype=np.float64)
         data_range = np.asarray(description["range"], dtype=np.float64)
         scaler = cls(keep_columns)

@@ -5,8 +5,12 @@ Practice", ch. 5.2 and 5.10). Each reads only a window's input days (and ridge, 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from sklearn.linear_model import Ridge
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import Ridge
 
 RIDGE_ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
 
@@ -34,6 +38,7 @@ def linear_drift(history: np.ndarray, horizon: int) -> np.ndarray:
 def fit_ridge(inputs: np.ndarray, targets: np.ndarray, val_inputs: np.ndarray, val_targets: np.ndarray,
               alphas: tuple[float, ...] = RIDGE_ALPHAS) -> Ridge:
     """Ridge regression on the flattened window inputs; alpha chosen on the inner validation windows."""
+    from sklearn.linear_model import Ridge  # imported here: scikit-learn would add ~20 MB to training's peak memory
     flat, val_flat = inputs.reshape(len(inputs), -1), val_inputs.reshape(len(val_inputs), -1)
     errors = {alpha: np.abs(Ridge(alpha=alpha).fit(flat, targets).predict(val_flat) - val_targets).mean()
               for alpha in alphas}

@@ -4,7 +4,6 @@ from __future__ import annotations
 from distill.io.run_writer import RunOutput, TrainedModels
 from distill.io.tables import text_table
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.figures import forecast_figures
 from distill.protocols.forecast.report import ForecastRun, forecast_markdown, score_table, verdict_lines, write_scalings
 
 SUMMARY_VERDICTS = ("teacher_vs_persistence", "student_kd_vs_teacher", "student_kd_vs_student_scratch")
@@ -22,10 +21,15 @@ def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     summary = [f"test error in {unit}, mean +- SEM over {results['folds']} folds:",
                text_table(score_table(results["models"], results["data"]["oracle"])), "",
                *results["warnings"], *verdict_lines(shown, unit)]
-    return RunOutput(results=results, figures=lambda out_dir: forecast_figures(run, config, out_dir),
+    return RunOutput(results=results, figures=lambda out_dir: _figures(run, config, out_dir),
                      report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
                      trained=[trained],
                      files=lambda out_dir: _scaling_files(run, config, out_dir))
+
+
+def _figures(run: ForecastRun, config: ForecastConfig, out_dir) -> dict[str, str]:
+    from distill.protocols.forecast.figures import forecast_figures  # imported here: matplotlib would add ~27 MB
+    return forecast_figures(run, config, out_dir)                  # to the peak memory of training
 
 
 def _scaling_files(run: ForecastRun, config: ForecastConfig, out_dir) -> dict:

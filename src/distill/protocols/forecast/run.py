@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distill.core.memory import release_freed_memory
 from distill.core.protocol import run_protocol, summarize_protocol
 from distill.core.stats import summarize
 from distill.data.covid import CleanFrame, clean_covid_table, load_covid
@@ -111,6 +112,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     task = RegressionTask(seed_sums=config.report.seed_sums)
     protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
+    release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
     forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon)
     scores = score_forecasts(forecasts, table, splits)
     models, warnings = _results_models(protocol, scores, validation_errors(protocol, table, splits, codecs))
@@ -137,9 +139,11 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     }
     final = None
     if config.train.final_fit:
+        release_freed_memory()  # the baselines' copies of the windows
         final = fit_final_models(config, table, values, list(frame.columns), target_index, protocol, task)
         results["final_fit"] = {"windows": final.windows, "epochs": final.epochs}
         results["notes"].append(final_note(final))
+        release_freed_memory()  # before the figures are drawn
     dates = [str(d)[:10] for d in clean.dates]
     return ForecastRun(results=results, protocol=protocol, dates=dates, forecasts=forecasts, table=table,
                        splits=splits, scalings=[codec.describe(list(frame.columns)) for codec in codecs], final=final)

@@ -75,14 +75,21 @@ def split_windows(config: ForecastConfig, table: WindowTable) -> list[tuple[np.n
 
 def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: int,
                      splits: list) -> tuple[list[FoldData], list[FoldCodec]]:
-    """Per fold: a WindowLogScaler fitted on the fitting windows; every window encoded with it."""
+    """Per fold: a WindowLogScaler fitted on the fitting windows; every window encoded with it.
+
+    The folds share one array of relative log inputs (the only fold-independent step) and each scales the rows
+    its batches gather (`WindowSet` with a `RowScaling`): one copy of the windows instead of one per fold."""
+    level_days = config.data.level_days
+    relative = WindowLogScaler(target_index, level_days).relative_inputs(table.inputs)  # (windows, days, features)
+    windows = torch.from_numpy(relative)
     folds, codecs = [], []
     for index, (fit, val, test) in enumerate(splits):
-        scaler = WindowLogScaler(target_index, config.data.level_days).fit(table.inputs[fit], table.targets[fit])
-        x = torch.from_numpy(scaler.transform_inputs(table.inputs))  # (windows, days, features)
+        rows = None if np.array_equal(fit, np.arange(len(windows))) else fit  # None: no copy for the final fit
+        scaler = WindowLogScaler(target_index, level_days).fit(table.inputs, table.targets, rows, relative)
+        x = WindowSet(windows, torch.arange(len(windows)), scaler.scaling())
         y = torch.from_numpy(scaler.encode_targets(table.inputs, table.targets))  # (windows, horizon)
         folds.append(_fold(index, x, y, fit, val, test))
-        codecs.append(FoldCodec(lambda rows, out, s=scaler: s.decode(table.inputs[rows], out), scaler.describe))
+        codecs.append(FoldCodec(lambda rows, out, s=scaler: s.decode(table.inputs, out, rows), scaler.describe))
     return folds, codecs
 
 
@@ -116,7 +123,7 @@ def _minmax_decode(scaler: TableScaler, x: WindowSet, rows: np.ndarray, outputs:
 def _fold(index: int, x, y: torch.Tensor, fit: np.ndarray, val: np.ndarray, test: np.ndarray) -> FoldData:
     def part(rows: np.ndarray):
         rows = torch.from_numpy(rows)
-        return (WindowSet(x.windows, x.index[rows]) if isinstance(x, WindowSet) else x[rows]), y[rows]
+        return (x.rows(rows) if isinstance(x, WindowSet) else x[rows]), y[rows]
 
     (x_fit, y_fit), (x_test, y_test) = part(fit), part(test)
     x_val, y_val = part(val) if len(val) else (None, None)
