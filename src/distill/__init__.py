@@ -24,11 +24,14 @@ __version__ = "0.1.0"
 
 
 def run(recipe: str, out: str | Path | None = None, overrides: list[str] = (),
-        show_progress: bool | None = None) -> dict:
-    """Run a built-in recipe or YAML config like `distill run`, write its outputs, return results.json."""
+        show_progress: bool | None = None, resume: bool = False) -> dict:
+    """Run a built-in recipe or YAML config like `distill run`, write its outputs, return results.json.
+    `resume=True` continues an interrupted run into `out` from its last saved epoch (`distill run --resume`)."""
     config = load_config(recipe, list(overrides))
+    if resume and out is None:
+        raise DistillError("resume needs the interrupted run's output folder (out=...)")
     out_dir = Path(out) if out is not None else default_out_dir(config.name)
-    execute(config, out_dir, show_progress)
+    execute(config, out_dir, show_progress, resume=resume)
     return json.loads((out_dir / "results.json").read_text())
 
 

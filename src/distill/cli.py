@@ -1,7 +1,7 @@
 """The `distill` command: list recipes, run one, generate the embedded data sets.
 
   distill recipes
-  distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress] [--nproc N]
+  distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress] [--nproc N] [--resume]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
   distill export RUN_DIR NAME [--fold K] [--format torch|onnx] [--quantize int8] [--out FILE] [--device D]
@@ -43,8 +43,11 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     config = protocols.load_config(args.recipe, args.set or [])
+    if args.resume and not args.out:
+        raise DistillError("--resume needs --out DIR, the folder the interrupted run was writing")
     out_dir = Path(args.out) if args.out else default_out_dir(config.name)
-    summary = protocols.execute(config, out_dir, show_progress=False if args.no_progress else None, nproc=args.nproc)
+    summary = protocols.execute(config, out_dir, show_progress=False if args.no_progress else None, nproc=args.nproc,
+                                resume=args.resume)
     if summary:  # "" from the ranks that do not write, and after --nproc (rank 0 printed it)
         print(summary)
 
@@ -100,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     run.add_argument("--nproc", type=int, default=1, help="train on N local processes with DistributedDataParallel "
                      "(gloo on CPU, NCCL on GPUs; classification recipes); or run the command under torchrun")
+    run.add_argument("--resume", action="store_true", help="continue a killed run into --out DIR from its last "
+                     "saved epoch (same recipe and --set options); the results equal an uninterrupted run's")
     run.set_defaults(handler=_cmd_run)
     data = commands.add_parser("data", help="write an embedded data set to a file")
     data.add_argument("source", choices=["covid-sim", "mackey-glass"], help="which generator")

@@ -33,6 +33,15 @@ class BestEpoch:
             self.waited += 1
         return self.patience is not None and self.waited >= self.patience
 
+    def state_dict(self) -> dict:
+        """What a resumed run needs to go on exactly (`distill.core.resume`)."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "waited": self.waited, "scores": list(self.scores),
+                "state": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.best, self.best_epoch, self.waited = saved["best"], saved["best_epoch"], saved["waited"]
+        self.scores, self.state = list(saved["scores"]), dict(saved["state"])
+
     def restore(self, curves: dict[str, list[float]]) -> None:
         """Put the best epoch's weights back and record the validation curve beside the others."""
         if self.state:

@@ -22,7 +22,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from distill.core.train import make_adam, train_step
+from distill.core.resume import next_unit
+from distill.core.train import make_adam, resume_loop, save_loop, train_step
 from distill.models.lstm import LSTMForecaster
 from distill.models.mlp import MLP
 
@@ -219,17 +220,22 @@ def epoch_orders(sizes: list[int], generators: list[torch.Generator]) -> torch.T
 
 def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], sizes: list[int], *,
                 epochs: int, batch_size: int, lr: float, seeds: list[int], weight_decay: float = 0.0,
-                on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None) -> None:
+                on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None,
+                save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None) -> None:
     """Adam over the stack; `batch_loss(rows)` gets (K, batch) row numbers and returns the SUM of the
-    K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`."""
+    K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`, checkpoints
+    included (the stack is one unit)."""
     optimizer = make_adam(stacked.parameters(), lr, weight_decay)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    for epoch in range(epochs):
+    unit = next_unit()
+    start = resume_loop(unit, stacked, optimizer, generators, epochs, load_extra)
+    for epoch in range(start, epochs):
         stacked.train()
         for rows in epoch_orders(sizes, generators).split(batch_size, dim=1):
             train_step(optimizer, lambda batch=rows: batch_loss(batch))
         stacked.eval()
         stop = on_epoch_end is not None and on_epoch_end(epoch)
+        save_loop(unit, stacked, optimizer, generators, epoch, epochs, stop, save_extra)
         if tick is not None:
             tick()
         if stop:

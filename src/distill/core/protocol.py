@@ -98,6 +98,20 @@ class _Curves:
                 self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
 
 
+def _loop_state(curves: list[_Curves], stoppers: list) -> tuple[Callable[[], dict], Callable[[dict], None]]:
+    """What a training loop's checkpoint keeps beside the weights: its curves and early stoppers."""
+    def save() -> dict:
+        return {"curves": [{key: list(value) for key, value in curve.values.items()} for curve in curves],
+                "stoppers": [stopper.state_dict() for stopper in stoppers]}
+
+    def load(saved: dict) -> None:
+        for curve, values in zip(curves, saved["curves"], strict=True):
+            curve.values = values
+        for stopper, state in zip(stoppers, saved["stoppers"], strict=True):
+            stopper.load_state_dict(state)
+    return save, load
+
+
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
                n_train: int | None = None) -> dict[str, list[float]]:
@@ -109,9 +123,10 @@ def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], f
         curves(epoch)
         return bool(stoppers) and stoppers[0](epoch)
 
+    save_extra, load_extra = _loop_state([curves], stoppers)
     fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
-        batch_size=train.batch_size, lr=spec.lr,
-        weight_decay=spec.weight_decay, seed=seed, on_epoch_end=on_epoch_end, tick=lambda: bar.update(1))
+        batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seed=seed,
+        on_epoch_end=on_epoch_end, tick=lambda: bar.update(1), save_extra=save_extra, load_extra=load_extra)
     for stopper in stoppers:
         stopper.restore(curves.values)
     return curves.values
@@ -154,9 +169,11 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
                 curve(epoch)
         return bool(stoppers) and all([stopper(epoch) for stopper in stoppers])  # a list: every fold is scored
 
+    save_extra, load_extra = _loop_state(curves, stoppers)
     fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
                 batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
-                on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)))
+                on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)),
+                save_extra=save_extra, load_extra=load_extra)
     stacked.unstack_into(models)
     for stopper, curve in zip(stoppers, curves):
         stopper.restore(curve.values)

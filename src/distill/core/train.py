@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from distill.core.distributed import current_world, data_parallel, rank_loss
+from distill.core.resume import Unit, next_unit, restore_rng, rng_state
 
 
 def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:
@@ -45,19 +46,24 @@ def train_step(optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Ten
 
 def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_train: int, *,
         epochs: int, batch_size: int, lr: float, seed: int, weight_decay: float = 0.0,
-        on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None) -> None:
+        on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None,
+        save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None) -> None:
     """Adam (fused CPU kernel) over shuffled mini-batches of row indices for at most `epochs` epochs.
 
     `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); when it returns True,
     training stops (early stopping). `tick()` after every epoch advances a progress bar. The shuffling order
     depends on `seed` only. Under a multi-process launch every rank draws the same global batches and takes
     its share of each (`distill.core.distributed`): the same steps as one process with `batch_size` rows.
+    While a run checkpoints (`distill.core.resume`), every epoch end is saved with `save_extra()` (the caller's
+    state) and a resumed run starts after the last saved epoch, handing that state to `load_extra`.
     """
     optimizer = make_adam(model.parameters(), lr, weight_decay)
     generator = torch.Generator().manual_seed(seed)
     world = current_world()
+    unit = next_unit()
+    start = resume_loop(unit, model, optimizer, [generator], epochs, load_extra)
     with data_parallel(model, world, seed):
-        for epoch in range(epochs):
+        for epoch in range(start, epochs):
             model.train()
             for batch in torch.randperm(n_train, generator=generator).split(batch_size):
                 if world.size == 1:
@@ -66,10 +72,39 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
                     train_step(optimizer, lambda rows=batch: rank_loss(batch_loss, rows, world))
             model.eval()
             stop = on_epoch_end is not None and on_epoch_end(epoch)
+            save_loop(unit, model, optimizer, [generator], epoch, epochs, stop, save_extra)
             if tick is not None:
                 tick()
             if stop:
                 break
+
+
+def resume_loop(unit: Unit | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+                generators: list[torch.Generator], epochs: int, load_extra: Callable[[dict], None] | None) -> int:
+    """Load a training loop's last checkpoint, if any, and return the first epoch still to train."""
+    saved = None if unit is None else unit.load()
+    if saved is None:
+        return 0
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    for generator, state in zip(generators, saved["generators"], strict=True):
+        generator.set_state(state)
+    restore_rng(saved)
+    if load_extra is not None:
+        load_extra(saved["extra"])
+    model.eval()
+    return epochs if saved["stopped"] else saved["epoch"]
+
+
+def save_loop(unit: Unit | None, model: nn.Module, optimizer: torch.optim.Optimizer,
+              generators: list[torch.Generator], epoch: int, epochs: int, stopped: bool,
+              save_extra: Callable[[], dict] | None) -> None:
+    """Checkpoint a training loop after `epoch` (0-based) when the run checkpoints and a save is due."""
+    if unit is None or not unit.due(stopped or epoch + 1 == epochs):
+        return
+    unit.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+               "generators": [generator.get_state() for generator in generators], **rng_state(),
+               "epoch": epoch + 1, "stopped": bool(stopped), "extra": None if save_extra is None else save_extra()})
 
 
 @torch.no_grad()

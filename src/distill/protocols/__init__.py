@@ -13,7 +13,8 @@ from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
-from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
+from distill.config import Section, TrainSection, apply_override, config_to_yaml, read_recipe, validate_config
+from distill.core.resume import checkpointing
 from distill.core.distributed import current_world, init_from_env, launch, launched
 from distill.devices import resolve_device
 from distill.errors import DistillError
@@ -54,19 +55,28 @@ def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
     return validate_config(raw, protocol(raw.get("protocol", "forecast")).schema)
 
 
-def execute(config: Section, out_dir: Path, show_progress: bool | None = None, nproc: int = 1) -> str:
+def execute(config: Section, out_dir: Path, show_progress: bool | None = None, nproc: int = 1,
+            resume: bool = False) -> str:
     """Run a validated config and write its outputs; returns the summary the CLI prints.
 
     A device the machine lacks (`train.device: cuda` without a GPU) fails here, before any work; the output
     folder is checked and claimed here too, before any training (one run at a time per folder). With
     `nproc` > 1 (local processes started here) or under torchrun, the run trains with DistributedDataParallel
     and rank 0 alone writes the outputs; the other ranks return "".
+
+    A run with one process checkpoints every training loop at each epoch end beside `out_dir`
+    (`distill.core.resume`); `resume` continues a killed run from those checkpoints.
     """
     if isinstance(getattr(config, "train", None), TrainSection):
         resolve_device(config.train.device)
     if (nproc > 1 or launched()) and config.protocol not in DISTRIBUTED:
         raise DistillError(f"several processes (--nproc, torchrun) train the {', '.join(DISTRIBUTED)} recipes; "
                            f"{config.name!r} is a {config.protocol} recipe: run it with one process")
+    if resume and config.protocol == "lupi-synthetic":
+        raise DistillError("--resume does not apply to lupi-synthetic recipes (their own trainer saves no epochs); "
+                           "run it again without --resume")
+    if resume and (nproc > 1 or launched()):
+        raise DistillError("--resume continues runs of one process; run without --nproc/torchrun, or without --resume")
     runner = protocol(config.protocol).execute
     if launched():  # under torchrun: rank 0 claims the folder and writes
         init_from_env(resolve_device(config.train.device))
@@ -77,7 +87,10 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
         if nproc > 1:
             launch(_execute_rank, nproc, config, out_dir, show_progress)
             return ""
-        return runner(config, out_dir, show_progress)
+        if config.protocol == "lupi-synthetic":
+            return runner(config, out_dir, show_progress)
+        with checkpointing(out_dir, config_to_yaml(config), resume):
+            return runner(config, out_dir, show_progress)
 
 
 def _execute_rank(config: Section, out_dir: Path, show_progress: bool | None) -> None:
