@@ -7,6 +7,8 @@ location CSV) - and prints from its results.json:
   the oracle's skill and the teacher's share of the achievable skill (simulated data);
 - student_kd's share of the teacher's skill, and student_kd vs student_scratch in patients/day with its p-value;
 - teacher vs persistence on horizon days 1-7 (skill, p-values);
+- skill over persistence for every horizon day (1 - mean MAE / persistence's mean MAE on that day, over folds)
+  of the teacher, student_kd and ridge;
 - models flagged as collapsed (output spread < 0.05);
 - wall time (target <= 45 s for the default) and the child's peak RSS (target <= 600 MB).
 
@@ -61,7 +63,19 @@ def describe(label: str, results: dict, wall: float, peak: float) -> list[str]:
               f"p = {kd_scratch['p_value']:.4f}, Holm p = {kd_scratch['p_adjusted']:.4f} -> {kd_scratch['verdict']}",
               f"teacher vs persistence on days 1-7: skill {first_week['mean']:+.3f} +- {first_week['sem']:.3f}, "
               f"p = {first_week['p_value']:.4f}, Holm p = {first_week['p_adjusted']:.4f} -> {first_week['verdict']}",
+              *horizon_skill(models),
               "collapsed: " + ("; ".join(results["warnings"]) or "none")]
+    return lines
+
+
+def horizon_skill(models: dict) -> list[str]:
+    """One line per model: skill over persistence on each horizon day."""
+    by_day = lambda name: models[name]["test"]["mae_by_horizon"]["mean"]
+    persistence = by_day("persistence")
+    lines = ["skill by horizon day " + " ".join(f"{f'd{day}':>6}" for day in range(1, len(persistence) + 1))]
+    for name in ("teacher", "student_kd", "ridge"):
+        skills = [1 - error / base for error, base in zip(by_day(name), persistence)]
+        lines.append(f"  {name:18s} " + " ".join(f"{value:+6.2f}" for value in skills))
     return lines
 
 
