@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from distill.config import Section, TrainSection, apply_override, config_to_yaml, read_recipe, validate_config
-from distill.core.resume import checkpointing
 from distill.core.distributed import current_world, init_from_env, launch, launched
+from distill.core.resume import checkpointing
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder

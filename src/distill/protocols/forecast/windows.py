@@ -11,7 +11,9 @@ Scaling, fitted on each fold's fitting windows only:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -56,11 +58,11 @@ def make_window_table(values: np.ndarray, target: np.ndarray, input_days: int, h
                        dropped=int(count - len(starts)))
 
 
-class FoldCodec:
+class FoldCodec(NamedTuple):
     """One fold's way from model outputs back to forecasts in the target's own units, and its description."""
 
-    def __init__(self, decode, describe) -> None:
-        self.decode, self.describe = decode, describe  # decode(rows, outputs) -> (rows, horizon)
+    decode: Callable[[np.ndarray, np.ndarray], np.ndarray]  # (rows, outputs) -> (rows, horizon)
+    describe: Callable[[list[str]], dict]
 
 
 def split_windows(config: ForecastConfig, table: WindowTable) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
