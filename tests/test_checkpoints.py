@@ -15,10 +15,10 @@ from distill.protocols import load_config
 from distill.protocols.classification import run as classification
 from distill.protocols.classification.config import ClassificationConfig
 from distill.protocols.classification.run import classification_output
-from distill.protocols.forecast.run import forecast_output, load_frame, run_forecast
+from distill.protocols.forecast.run import forecast_output, load_panel, run_forecast
 
-TINY_FORECAST = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4",
-                 "teacher.options.layers=1", "report.latency_repeats=3"]
+TINY_FORECAST = ["data.sim_days=200", "data.sim_locations=1", "train.epochs=2", "cv.folds=2",
+                 "teacher.options.hidden=4", "teacher.options.layers=1", "report.latency_repeats=3"]
 
 
 def assert_reloads(protocol, out_dir, names):
@@ -51,7 +51,7 @@ def test_forecast_models_reload_per_fold(forecast_run):
 
 def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run):
     run, out_dir = forecast_run
-    clean, _, _ = load_frame(load_config("covid-lstm", TINY_FORECAST))
+    clean = load_panel(load_config("covid-lstm", TINY_FORECAST))[0].parts[0].clean
     assert run.results["scalings"] == ["models/scaling-fold1.json", "models/scaling-fold2.json"]
     raw = clean.frame.to_numpy(dtype=np.float64)
     for fold_index, fold in enumerate(run.protocol.folds):

@@ -182,3 +182,14 @@ def test_duplicate_columns_cut_rows_and_overflow_in_the_table_reader(tmp_path):
     path.write_text("date,y,x\n2021-01-01,1,2\n2021-01-02,3\n")
     with pytest.raises(DistillError, match="cut mid-row"):
         read_table(path)
+
+
+def test_a_run_on_a_long_table_forecasts_every_series(sales_file, tmp_path):
+    from distill.io.run_writer import write_run
+    from distill.protocols.forecast.output import forecast_output
+    from distill.protocols.forecast.predict import ForecastPredictor
+    config = sales_config(sales_file, "train.final_fit=true")
+    write_run(forecast_output(run_forecast(config, show_progress=False), config), config, tmp_path / "run")
+    forecast = ForecastPredictor(tmp_path / "run", "student_kd").predict(pd.read_csv(sales_file))
+    assert list(forecast.columns) == ["shop", "date", "sales"] and len(forecast) == 3 * 4
+    assert (forecast.groupby("shop")["date"].min() == pd.Timestamp("2021-01-03") + pd.Timedelta(weeks=120)).all()

@@ -10,6 +10,7 @@ from distill.data.windows import (
     covered_days,
     make_folds,
     make_windows,
+    rolling_origins,
     shuffled_folds,
     window_count,
 )
@@ -108,3 +109,20 @@ def test_window_set_scaling_matches_scaling_up_front():
     out = torch.empty((2, 10, 3))
     assert torch.equal(gather_rows(lazy.rows(torch.tensor([1, 4])), torch.tensor([1, 0]), out), expected[[9, 6]])
     assert torch.equal(lazy.windows, torch.from_numpy(scaler.relative_inputs(windows)))  # never scaled in place
+
+
+def test_rolling_origins_train_only_on_windows_that_end_before_each_fit():
+    input_days, horizon = 4, 3
+    starts = np.sort(np.concatenate([np.arange(100), np.arange(20, 100)]))  # two series on one calendar
+    blocks = rolling_origins(starts, input_days, horizon, first_origin=70, step=5, refit_every=2)
+    origins = np.concatenate([block.origins for block in blocks])
+    assert origins.tolist() == list(range(70, 102, 5)) and [len(b.origins) for b in blocks] == [2, 2, 2, 1]
+    for block in blocks:
+        assert (starts[block.train] + input_days + horizon <= block.origins[0]).all()  # targets end before the fit
+        assert (starts[block.test] + input_days == block.test_origins).all()
+        assert set(block.test_origins) == set(block.origins)
+        assert np.bincount(block.test_origins)[block.origins].tolist() == [2] * len(block.origins)  # both series
+    shared = rolling_origins(starts, input_days, horizon, first_origin=70, step=5, refit_every=None, fits=3)
+    assert [len(b.origins) for b in shared] == [3, 3, 1]
+    with pytest.raises(DistillError, match="too few"):
+        rolling_origins(starts, input_days, horizon, first_origin=95, step=5, refit_every=4)

@@ -183,7 +183,7 @@ def rolling_origins(starts: np.ndarray, input_days: int, horizon: int, first_ori
     origins = [o for o in range(first_origin, last_origin + 1, step) if (window_origins == o).any()]
     if refit_every is None:
         refit_every = max(1, -(-len(origins) // fits))
-    if len(origins) < 2 * refit_every or len(origins) < 2:
+    if len(origins) <= refit_every:
         raise DistillError(f"rolling origin: {len(origins)} forecast origins (every {step} periods over the last part "
                            f"of the data) are too few for 2 fits of cv.refit_every={refit_every}; raise "
                            "cv.test_share, lower cv.step or cv.refit_every, or give more data")

@@ -9,14 +9,15 @@ distill runs on; statsmodels installs beside torch 2.13, numpy 2 and pandas 3 wi
 
 Candidates: additive errors on log1p(target) (counts: a multiplicative shape that still allows zeros), trend
 none or additive damped, weekly seasonality (7 periods, daily data) or none - four models per fit, the lowest
-AICc kept. A fit is made at the first origin of a refit block, like the trained models'; the later origins of
-the block are forecast from the same parameters, with the states run over the periods observed since
-(`ETSModel.smooth`): the same information the trained models have. Gaps in a target history are filled by
+AICc kept. One fit per series and refit block; every later origin is forecast from its parameters, with the
+states run over the periods observed since
+(`ETSModel.smooth`). A block's fit is made where its trained models stop fitting: at the first origin of its
+inner validation windows (they choose the best baseline), and carried through its test origins, as the
+trained models are fitted before their validation windows too. Gaps in a target history are filled by
 linear interpolation between past values. A fit estimates its parameters on the last `FIT_PERIODS` periods.
 """
 from __future__ import annotations
 
-import time
 import warnings
 from dataclasses import dataclass
 
@@ -99,36 +100,18 @@ def forecast_ets(fit: EtsFit, history: np.ndarray, horizon: int) -> np.ndarray:
         return np.clip(np.expm1(np.asarray(result.forecast(horizon))), 0, None)
 
 
-@dataclass
-class EtsForecasts:
-    """AutoETS forecasts of the windows asked for, and what the fits cost."""
-
-    forecasts: np.ndarray  # (windows, horizon)
-    fits: int
-    seconds_per_fit: float
-    forms: list[str]
-
-
-def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fit_at: list[int], horizon: int,
-                  daily: bool) -> EtsForecasts:
-    """Forecasts for `windows` = (series, origin row) pairs, each series fitted once on its history before the
-    row `fit_at[series]` (the block's first origin) and run on to each origin with those parameters."""
-    fits: dict[int, EtsFit] = {}
-    seconds = 0.0
+def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fits: dict[int, EtsFit],
+                  horizon: int) -> np.ndarray:
+    """(windows, horizon) forecasts of `windows` = (series, origin row) pairs from the series' `fits`, the states
+    run over the series' target up to each origin."""
     out = np.empty((len(windows), horizon))
     cache: dict[tuple[int, int], np.ndarray] = {}
     for row, (series, origin) in enumerate(windows):
-        if series not in fits:
-            start = time.perf_counter()
-            history = targets[series][:fit_at[series]]
-            if np.sum(~np.isnan(history)) < MIN_HISTORY:
-                history = targets[series][:origin]
-            fits[series] = fit_ets(history, daily)
-            seconds += time.perf_counter() - start
-        key = (series, origin)
-        if key not in cache:
-            cache[key] = forecast_ets(fits[series], targets[series][:origin], horizon)
-        out[row] = cache[key]
-    forms = [f"ETS(A,{'Ad' if f.damped else 'N'},{'A' if f.seasonal_periods else 'N'}) on log1p"
-             for f in fits.values()]
-    return EtsForecasts(out, len(fits), seconds / max(1, len(fits)), forms)
+        if (series, origin) not in cache:
+            cache[series, origin] = forecast_ets(fits[series], targets[series][:origin], horizon)
+        out[row] = cache[series, origin]
+    return out
+
+
+def form_name(fit: EtsFit) -> str:
+    return f"ETS(A,{'Ad' if fit.damped else 'N'},{'A' if fit.seasonal_periods else 'N'}) on log1p"

@@ -7,6 +7,7 @@ test windows). Comparisons are paired over folds on MAE in the target's units, H
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -17,7 +18,7 @@ from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.task import FoldData
 from distill.core.train import predict
 from distill.protocols.forecast.baselines import fit_ridge, linear_drift, persistence, seven_day_mean
-from distill.protocols.forecast.ets import ets_forecasts
+from distill.protocols.forecast.ets import EtsFit, ets_forecasts, fit_ets, form_name
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
 
@@ -45,25 +46,37 @@ def _flat(inputs: np.ndarray) -> np.ndarray:
 @dataclass
 class EtsSetup:
     """What AutoETS reads: every series' target history (NaN where unreported), the input length, the data's
-    frequency; and, filled in as it runs, the cost of its fits."""
+    frequency; its fits by (fold, series) and their cost, filled in as it runs."""
 
     targets: list[np.ndarray]
     input_days: int
     daily: bool
-    seconds_per_fit: list[float] = field(default_factory=list)
-    forms: list[str] = field(default_factory=list)
+    fits: dict[tuple[int, int], EtsFit] = field(default_factory=dict)
+    fit_seconds: list[float] = field(default_factory=list)
 
-    def forecast(self, table: WindowTable, positions: np.ndarray, horizon: int) -> np.ndarray:
-        """AutoETS forecasts of the windows at `positions`, each series fitted at its first origin among them."""
-        windows = [(int(table.series[w]), int(table.rows[w]) + self.input_days) for w in positions]
-        fit_at = {}
-        for series, origin in windows:
-            fit_at[series] = min(fit_at.get(series, origin), origin)
-        result = ets_forecasts(self.targets, windows, [fit_at.get(k, 0) for k in range(len(self.targets))],
-                               horizon, self.daily)
-        self.seconds_per_fit.append(result.seconds_per_fit)
-        self.forms.extend(result.forms)
-        return result.forecasts
+    def origins(self, table: WindowTable, positions: np.ndarray) -> list[tuple[int, int]]:
+        """(series, origin row) of the windows at `positions`."""
+        return [(int(table.series[w]), int(table.rows[w]) + self.input_days) for w in positions]
+
+    def forecast(self, table: WindowTable, positions: np.ndarray, horizon: int, fold: int,
+                 fit_from: np.ndarray) -> np.ndarray:
+        """AutoETS forecasts of the windows at `positions`; each series of the fold is fitted once, on its history
+        before its first origin among `fit_from` (the fold's first validation origin, or test origin)."""
+        first: dict[int, int] = {}
+        for series, origin in self.origins(table, fit_from if len(fit_from) else positions):
+            first[series] = min(first.get(series, origin), origin)
+        windows = self.origins(table, positions)
+        for series in {s for s, _ in windows}:
+            if (fold, series) not in self.fits:
+                start = time.process_time()
+                self.fits[fold, series] = fit_ets(self.targets[series][:first.get(series, 0)], self.daily)
+                self.fit_seconds.append(time.process_time() - start)
+        fits = {series: self.fits[fold, series] for series in {s for s, _ in windows}}
+        return ets_forecasts(self.targets, windows, fits, horizon)
+
+    @property
+    def forms(self) -> list[str]:
+        return [form_name(fit) for fit in self.fits.values()]
 
 
 def every_step(table: WindowTable, positions: np.ndarray, step: int) -> np.ndarray:
@@ -75,15 +88,15 @@ def every_step(table: WindowTable, positions: np.ndarray, step: int) -> np.ndarr
 
 
 def fold_forecasts(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
-                   horizon: int, ets: EtsSetup | None = None) -> list[dict[str, np.ndarray]]:
+                   horizon: int, ets: EtsSetup | None = None, step: int = 7) -> list[dict[str, np.ndarray]]:
     """Per fold: {name: (test windows, horizon) forecasts in the target's units}, baselines first."""
     forecasts = []
-    for k, (fold, codec, (fit, _, test)) in enumerate(zip(protocol.folds, codecs, splits)):
+    for k, (fold, codec, (fit, val, test)) in enumerate(zip(protocol.folds, codecs, splits)):
         history = table.history[test]
         fold_forecast = {name: naive(history, horizon) for name, naive in NAIVE.items()}
         fold_forecast["ridge"] = codec.decode(test, _ridge(fold).predict(_flat(_materialize(fold.x_test))))
         if ets is not None:
-            fold_forecast["auto_ets"] = ets.forecast(table, test, horizon)
+            fold_forecast["auto_ets"] = ets.forecast(table, test, horizon, k, every_step(table, val, step))
         if table.oracle is not None:
             fold_forecast["oracle"] = table.oracle[test]
         for name, runs in protocol.outcomes.items():
@@ -120,14 +133,14 @@ def baseline_validation(protocol: ProtocolResult, table: WindowTable, splits: li
     if protocol.folds[0].x_val is None:
         return {}
     errors: dict[str, list[float]] = {}
-    for fold, codec, (fit, val, _) in zip(protocol.folds, codecs, splits):
+    for k, (fold, codec, (fit, val, _)) in enumerate(zip(protocol.folds, codecs, splits)):
         chosen = every_step(table, val, step)
         where = np.searchsorted(val, chosen)  # rows of the fold's validation inputs
         history, truth = table.history[chosen], table.targets[chosen]
         found = {name: naive(history, horizon) for name, naive in NAIVE.items()}
         found["ridge"] = codec.decode(chosen, _ridge(fold).predict(_flat(_materialize(fold.x_val)[where])))
         if ets is not None:
-            found["auto_ets"] = ets.forecast(table, chosen, horizon)
+            found["auto_ets"] = ets.forecast(table, chosen, horizon, k, chosen)
         low = 0.0 if nonnegative(table, fit) else None
         for name, values in found.items():
             errors.setdefault(name, []).append(float(np.abs(np.clip(values, low, None) - truth).mean()))

@@ -20,6 +20,7 @@ import torch
 from distill.config import read_recipe, validate_config
 from distill.core.train import predict
 from distill.data.covid import FREQUENCIES, clean_covid_table
+from distill.data.panel import split_long_table
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import TableScaler
 from distill.errors import DistillError
@@ -124,6 +125,21 @@ class ForecastPredictor:
         return clean.frame.to_numpy(dtype=np.float64)[None, -days:], clean.dates.iloc[-1]
 
     def forecast_table(self, table: pd.DataFrame) -> pd.DataFrame:
+        """The next `horizon` periods after the table's end; a long table (the run's `data.series` column) is
+        forecast series by series, with the series column first."""
+        column = self.data.series
+        if column and column in table.columns:
+            parts = []
+            for name, rows in split_long_table(table, column, "data").items():
+                try:
+                    forecast = self._forecast_one(rows)
+                except DistillError as error:
+                    raise DistillError(f"series {name!r}: {error}") from None
+                parts.append(forecast.assign(**{column: name})[[column, *forecast.columns]])
+            return pd.concat(parts, ignore_index=True)
+        return self._forecast_one(table)
+
+    def _forecast_one(self, table: pd.DataFrame) -> pd.DataFrame:
         window, last = self.last_window(table)
         steps = np.arange(1, self.data.horizon + 1)
         step = FREQUENCIES[self.data.freq]

@@ -208,8 +208,8 @@ def best_baseline_line(results: dict) -> str:
     """The best baseline, chosen on inner validation, and AutoETS's cost (or why it was skipped)."""
     best = results.get("best_baseline", {}).get("name")
     ets = results.get("auto_ets", {})
-    cost = (f"AutoETS: {ets['time']['seconds_per_series_fit']:.2f} s per series fit, "
-            f"{ets['time']['seconds_per_refit']:.1f} s per refit (all series)" if ets.get("ran") else ets.get("note", ""))
+    cost = (f"AutoETS: {ets['time']['seconds_per_series_fit']:.2f} CPU s per series fit, "
+            f"{ets['time']['seconds_per_refit']:.1f} CPU s per refit (all series)" if ets.get("ran") else ets.get("note", ""))
     if best is None:
         return f"best baseline: none chosen (no inner validation windows). {cost}"
     return f"best baseline (lowest MAE on inner validation, never test): {best}. {cost}"

@@ -23,6 +23,7 @@ from distill.data.panel import Panel, build_panel, split_long_table
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.evaluation import (
     RENAMED,
     EtsSetup,
@@ -35,7 +36,6 @@ from distill.protocols.forecast.evaluation import (
     summaries,
     validation_errors,
 )
-from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
@@ -136,15 +136,16 @@ def _ets_setup(config: ForecastConfig, panel: Panel) -> tuple[EtsSetup | None, s
     if not ets_available():
         return None, "AutoETS skipped: statsmodels is not installed (pip install 'distill[forecast]')"
     return (EtsSetup([part.clean.target for part in panel.parts], config.data.input_days, config.data.freq == "daily"),
-            "AutoETS (statsmodels ETSModel, form chosen by AICc) fitted at the first origin of every refit block")
+            "AutoETS (statsmodels ETSModel, form chosen by AICc): one fit per series and refit block, made before "
+            "the block's inner validation origins and run on (states only) to its test origins")
 
 
-def _ets_results(ets: EtsSetup | None, note: str, test_seconds: list[float], series: int) -> dict:
-    """results.json `auto_ets`: whether it ran, and what its fits cost (test fits: one per series per block)."""
+def _ets_results(ets: EtsSetup | None, note: str, series: int) -> dict:
+    """results.json `auto_ets`: whether it ran, and what its fits cost (one per series per refit block)."""
     if ets is None:
         return {"ran": False, "note": note}
     forms = {form: ets.forms.count(form) for form in sorted(set(ets.forms))}
-    per_fit = float(np.mean(test_seconds)) if test_seconds else float("nan")
+    per_fit = float(np.mean(ets.fit_seconds)) if ets.fit_seconds else float("nan")
     return {"ran": True, "note": note, "time": {"seconds_per_series_fit": per_fit, "seconds_per_refit": per_fit * series},
             "forms_chosen": forms}
 
@@ -198,8 +199,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
     ets, ets_note = _ets_setup(config, panel)
-    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ets)
-    test_fit_seconds = list(ets.seconds_per_fit) if ets else []
+    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ets, config.cv.step)
     scores = score_forecasts(forecasts, table, splits)
     models, warnings = _results_models(protocol, scores, validation_errors(protocol, table, splits, codecs))
     add_per_series(models, forecasts, table, splits)
@@ -215,7 +215,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "best_baseline": {"name": best, "chosen_on": f"mean MAE on the inner validation windows (origins every "
                           f"{config.cv.step} periods), never on test windows",
                           "validation_mae": {name: summarize(values) for name, values in chosen_on.items()}},
-        "auto_ets": _ets_results(ets, ets_note, test_fit_seconds, len(panel.parts)),
+        "auto_ets": _ets_results(ets, ets_note, len(panel.parts)),
         "warnings": warnings,
         "dropped_columns": panel.dropped,
         "data": {"source": source, "series": [part.name for part in panel.parts],
