@@ -26,6 +26,8 @@ from distill.io.run_writer import default_out_dir
 from distill.protocols.serve import export_run_model, load_predictor, run_protocol_name
 
 SUMMARY_CHARS = 100
+TRUST_HELP = ("build a model the run's results.json names by import path (package.module:Factory), which imports "
+              "and runs that code: only for run folders you trust")
 
 
 def one_line(description: str, limit: int = SUMMARY_CHARS) -> str:
@@ -63,7 +65,8 @@ def _cmd_data(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    for line in export_run_model(args.run_dir, args.name, args.fold, args.format, args.quantize, args.out, args.device):
+    for line in export_run_model(args.run_dir, args.name, args.fold, args.format, args.quantize, args.out, args.device,
+                                 args.trust_imports):
         print(line)
 
 
@@ -78,7 +81,8 @@ def _fold(text: str) -> int | str:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    predictor = load_predictor(args.run_dir, args.model, args.fold, **({"intervals": True} if args.intervals else {}))
+    predictor = load_predictor(args.run_dir, args.model, args.fold, trust_imports=args.trust_imports,
+                               **({"intervals": True} if args.intervals else {}))
     data = read_table(args.data) if run_protocol_name(args.run_dir) == "forecast" else Path(args.data)
     table = predictor.predict(data)
     text = table.to_csv(index=False, float_format="%.6g")
@@ -126,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "layers (onnx: onnxruntime's quantiser; torch: TorchScript); its accuracy change on the CV "
                         "test folds is written beside the file")
     export.add_argument("--device", default="cpu", help="where the program runs: cpu (default), cuda, cuda:N, mps")
+    export.add_argument("--trust-imports", action="store_true", help=TRUST_HELP)
     export.set_defaults(handler=_cmd_export)
     serve = commands.add_parser("predict", help="forecast (or classify) new data with a trained model of a run")
     serve.add_argument("run_dir", help="the --out folder of a finished forecasting or classification run")
@@ -136,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--out", help="CSV file to write (default: standard output)")
     serve.add_argument("--intervals", action="store_true",
                        help="forecasting: add fold_min / fold_max, the spread of the fold models' forecasts")
+    serve.add_argument("--trust-imports", action="store_true", help=TRUST_HELP)
     serve.set_defaults(handler=_cmd_predict)
     return parser
 

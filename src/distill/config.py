@@ -22,6 +22,7 @@ Temperature = Annotated[float, Field(gt=0, description="softmax temperature T > 
 
 MAX_BATCH = 2**31 - 1  # larger than any training set here (a batch >= the rows trains full batch); torch's limit
 MAX_CONFIG_BYTES = 1 << 20  # a recipe is a few kB; a larger "YAML" file is refused before it is read
+MAX_CONFIG_NODES = 100_000  # values after expanding YAML aliases; a recipe has a few hundred (billion laughs: 10^9)
 
 
 class Section(BaseModel):
@@ -145,12 +146,46 @@ def read_recipe(name_or_path: str) -> dict:
     else:
         raise DistillError(f"unknown recipe {name_or_path!r}; built-in: {', '.join(recipe_names())}")
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, name_or_path)
     except yaml.YAMLError as error:
         raise DistillError(f"{name_or_path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise DistillError(f"{name_or_path} must hold a YAML mapping at the top level")
     return raw
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], where: str) -> int:
+    """How many values `node` stands for once every alias is expanded (shared nodes counted once each use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise DistillError(f"{where}: a YAML alias refers to itself (a recursive value); refused")
+    open_nodes.add(id(node))
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes, open_nodes, where) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, sizes, open_nodes, where) + _expanded_size(value, sizes, open_nodes, where)
+                    for key, value in node.value)
+    open_nodes.discard(id(node))
+    sizes[id(node)] = min(size, MAX_CONFIG_NODES + 1)  # capped: no huge integers either
+    return sizes[id(node)]
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load` with a bound: a document whose aliases expand to more than `MAX_CONFIG_NODES` values
+    (an alias bomb, "billion laughs") or refer to themselves is refused before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set(), where) > MAX_CONFIG_NODES:
+            raise DistillError(f"{where}: its YAML aliases expand to more than {MAX_CONFIG_NODES:,} values (an alias "
+                               "bomb?); refused")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -159,7 +194,7 @@ def apply_override(raw: dict, assignment: str) -> None:
     if not sep or not key:
         raise DistillError(f"--set expects key=value, got {assignment!r}")
     try:
-        value = yaml.safe_load(text) if text else None
+        value = load_yaml(text, f"--set {key}") if text else None
     except yaml.YAMLError:
         value = text
     node = raw

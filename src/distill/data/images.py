@@ -173,6 +173,10 @@ def load_image_csv(image_dir: str | Path, csv_path: str | Path, size: int, grays
         raise DistillError(f"{csv_path} column {partition_column!r} has unknown partition {unknown[0]!r}; "
                            f"allowed: {train_partition}, {test_partition}")
     for row, name in enumerate(table[file_column], start=2):  # row 1 is the header
+        if Path(name).is_absolute() or ".." in Path(name).parts or \
+                not (image_dir / name).resolve().is_relative_to(image_dir.resolve()):
+            raise DistillError(f"{csv_path} row {row} names {name!r}, outside the image folder {image_dir}; "
+                               "refused (file names are relative to it and stay inside)")
         if not (image_dir / name).is_file():
             raise DistillError(f"{csv_path} row {row} names {name!r}, which is not in {image_dir}")
     classes = tuple(sorted(set(table[label_column])))

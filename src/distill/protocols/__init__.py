@@ -13,9 +13,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
-from distill.config import Section, TrainSection, apply_override, config_to_yaml, read_recipe, validate_config
+from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
 from distill.core.distributed import current_world, init_from_env, launch, launched
-from distill.core.resume import checkpointing
+from distill.core.resume import checkpointing, run_fingerprint
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
@@ -89,7 +89,7 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
             return ""
         if config.protocol == "lupi-synthetic":
             return runner(config, out_dir, show_progress)
-        with checkpointing(out_dir, config_to_yaml(config), resume):
+        with checkpointing(out_dir, run_fingerprint(config), resume):
             return runner(config, out_dir, show_progress)
 
 

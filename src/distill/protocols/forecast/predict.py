@@ -33,8 +33,8 @@ SPREAD_NOTE = "fold_min / fold_max: the lowest and highest forecast of the run's
 class _Served:
     """One saved model and the scaling it was trained with: raw windows -> forecasts in original units."""
 
-    def __init__(self, run_dir: Path, name: str, fold: int | str, data) -> None:
-        self.model = load_model(run_dir, name, fold)
+    def __init__(self, run_dir: Path, name: str, fold: int | str, data, trust_imports: bool = False) -> None:
+        self.model = load_model(run_dir, name, fold, trust_imports)
         path = run_dir / FOLDER / f"scaling-{model_label(fold)}.json"
         if not path.is_file():
             raise DistillError(f"run {run_dir} has no {path.name}: the scaling its {name!r} expects")
@@ -71,10 +71,11 @@ class ForecastPredictor:
 
     `fold` picks the model: "final" (fitted on all the data; the default when the run saved one), or a fold
     model 1..K. `intervals=True` adds the spread of the K fold models' forecasts beside the forecast.
+    `trust_imports=True` builds a model results.json names by import path (running that code).
     """
 
     def __init__(self, run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None,
-                 intervals: bool = False) -> None:
+                 intervals: bool = False, trust_imports: bool = False) -> None:
         self.run_dir = Path(run_dir)
         config_file = self.run_dir / "config.yaml"
         if not config_file.is_file():
@@ -82,8 +83,9 @@ class ForecastPredictor:
         self.config = validate_config(read_recipe(str(config_file)), ForecastConfig)
         self.data, self.name = self.config.data, name
         self.fold, folds = saved_folds(self.run_dir, name, fold)
-        self.served = _Served(self.run_dir, name, self.fold, self.data)
-        self.spread = [_Served(self.run_dir, name, k, self.data) for k in range(1, folds + 1)] if intervals else []
+        self.served = _Served(self.run_dir, name, self.fold, self.data, trust_imports)
+        self.spread = [_Served(self.run_dir, name, k, self.data, trust_imports)
+                       for k in range(1, folds + 1)] if intervals else []
 
     @property
     def columns(self) -> list[str]:
