@@ -21,7 +21,7 @@ from distill.config import read_recipe, recipe_names
 from distill.data.covid import read_table
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
-from distill.io.atomic import write_text_atomic
+from distill.io.atomic import write_failed, write_text_atomic
 from distill.io.run_writer import default_out_dir
 from distill.protocols.serve import export_run_model, load_predictor, run_protocol_name
 
@@ -45,6 +45,8 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     config = protocols.load_config(args.recipe, args.set or [])
+    if args.out is not None and not args.out.strip():
+        raise DistillError("--out is empty; give the run folder (or leave --out out for runs/<recipe>-<time>)")
     if args.resume and not args.out:
         raise DistillError("--resume needs --out DIR, the folder the interrupted run was writing")
     out_dir = Path(args.out) if args.out else default_out_dir(config.name)
@@ -87,7 +89,12 @@ def _cmd_predict(args: argparse.Namespace) -> None:
     table = predictor.predict(data)
     text = table.to_csv(index=False, float_format="%.6g")
     if args.out:
-        print(f"wrote {write_text_atomic(Path(args.out), text)}", file=sys.stderr)
+        if Path(args.out).is_dir():
+            raise DistillError(f"--out {args.out} is a folder; give the CSV file to write")
+        try:
+            print(f"wrote {write_text_atomic(Path(args.out), text)}", file=sys.stderr)
+        except OSError as error:
+            raise write_failed(args.out, error) from None
     else:
         sys.stdout.write(text)
     print(f"# {predictor.describe()}", file=sys.stderr)

@@ -11,7 +11,8 @@ uninterrupted run, so the same results. To keep the cost small, a loop saves at 
 every `DISTILL_CHECKPOINT_SECONDS` seconds (environment, default 1; 0 saves every epoch): a killed run loses
 at most that much training. The folder is deleted when the run is published; a run without
 --resume discards an earlier one (and says so). Its fingerprint (`run_fingerprint`: the config.yaml text, the size
-and SHA-256 of every data file the config names, distill's version and a hash of its source) is kept there, so
+and SHA-256 of every data file the config names - of a data folder, its files' names, sizes and modification
+times -, distill's version and a hash of its source) is kept there, so
 that --resume with another recipe, other settings, changed data or another distill is refused.
 
 A checkpoint holds tensors and plain containers only (dicts, lists, numbers, strings: `plain`) and is read with
@@ -32,6 +33,8 @@ import torch
 
 from distill.config import Section, config_to_yaml
 from distill.errors import DistillError
+from distill.io.atomic import write_failed
+from distill.io.run_folder import notice
 
 FINGERPRINT = "config.yaml"
 INTERVAL_VARIABLE = "DISTILL_CHECKPOINT_SECONDS"
@@ -63,12 +66,14 @@ def _file_digest(path: Path) -> str:
 
 
 def _folder_digest(folder: Path) -> str:
-    """A folder of data (image classes, MNIST files): every file's relative name, size and SHA-256."""
+    """A folder of data (image classes, MNIST files): every file's relative name, size and modification time
+    (hashing gigabytes of images at every run start would cost more than a resume saves)."""
     digest, count = hashlib.sha256(), 0
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder)}\0{_file_digest(path)}\0".encode())
+        status = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
         count += 1
-    return f"{count} files, sha256 {digest.hexdigest()}"
+    return f"{count} files, names/sizes/times sha256 {digest.hexdigest()}"
 
 
 def data_fingerprint(value: object, key: str = "") -> list[str]:
@@ -122,15 +127,26 @@ class ResumeStore:
     def __init__(self, folder: Path, fingerprint: str, resume: bool) -> None:
         self.folder, self.count, self.interval = folder, 0, save_interval()
         saved = folder / FINGERPRINT
+        units = len(list(folder.glob("unit-*.pt"))) if folder.is_dir() else 0
         if resume and saved.is_file():
             text = saved.read_text(encoding="utf-8", errors="replace")
             if text != fingerprint:
                 raise DistillError(f"--resume: the interrupted run in {folder} used {_difference(text, fingerprint)}"
                                    "; drop --resume to start again")
+            notice(f"resuming the interrupted run from {folder} ({units} training loops saved)")
         else:
+            if resume:
+                notice(f"--resume: no interrupted run to continue in {folder}; training from the start")
+            elif folder.exists():
+                notice(f"discarded {folder}, the checkpoints of an interrupted run ({units} training loops); "
+                       "--resume would have continued it")
             shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic_bytes(saved, fingerprint.encode("utf-8"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic_bytes(saved, fingerprint.encode("utf-8"))
+        except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise write_failed(saved, error) from None
 
     def unit(self) -> Unit:
         self.count += 1
@@ -164,8 +180,12 @@ class Unit:
 
     def save(self, state: dict) -> None:
         temporary = self.path.with_suffix(".tmp")
-        torch.save(plain(state), temporary)
-        os.replace(temporary, self.path)
+        try:
+            torch.save(plain(state), temporary)
+            os.replace(temporary, self.path)
+        except (OSError, RuntimeError) as error:  # a full disk: torch.save raises RuntimeError("unexpected pos")
+            temporary.unlink(missing_ok=True)
+            raise write_failed(self.path, error) from None
         self.last = time.monotonic()
 
 

@@ -29,7 +29,7 @@ from torch import nn
 from distill.config import ModelSpec
 from distill.devices import resolve_device
 from distill.errors import DistillError
-from distill.io.atomic import atomic_open
+from distill.io.atomic import atomic_open, write_failed
 from distill.models import build_model
 
 FOLDER = "models"
@@ -46,8 +46,11 @@ def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...
 def _save_state(model: nn.Module, spec: ModelSpec, input_shape: tuple[int, ...], outputs: int, path: Path) -> None:
     """The model's own parameters (not a training-only adapter's), written atomically."""
     own_keys = build_model(spec.model, input_shape, outputs, **spec.options).state_dict().keys()
-    with atomic_open(path, "wb") as out:
-        torch.save({key: value for key, value in model.state_dict().items() if key in own_keys}, out)
+    try:
+        with atomic_open(path, "wb") as out:
+            torch.save({key: value for key, value in model.state_dict().items() if key in own_keys}, out)
+    except (OSError, RuntimeError) as error:  # a full disk: torch.save raises RuntimeError("unexpected pos")
+        raise write_failed(path, error) from None
 
 
 def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec | list[ModelSpec]],
@@ -245,8 +248,11 @@ def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | P
     with torch.no_grad():
         if not torch.allclose(program.module()(check), model(check), atol=1e-5):
             raise DistillError(f"the exported {name!r} does not reproduce the model's outputs; nothing written")
-    with atomic_open(target, "wb") as handle:
-        torch.export.save(program, handle)
+    try:
+        with atomic_open(target, "wb") as handle:
+            torch.export.save(program, handle)
+    except (OSError, RuntimeError) as error:
+        raise write_failed(target, error) from None
     return target
 
 

@@ -39,7 +39,7 @@ DISTRIBUTED = ("classification",)  # protocols whose runner trains with DDP past
 
 def protocol(name: str) -> Protocol:
     """The schema and runner of a protocol, importing its modules now."""
-    if name not in PROTOCOLS:
+    if not isinstance(name, str) or name not in PROTOCOLS:
         raise DistillError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
     package, schema = PROTOCOLS[name]
     config = import_module(f"distill.protocols.{package}.config")

@@ -12,7 +12,7 @@ from torch import nn
 
 from distill.config import read_recipe
 from distill.errors import DistillError
-from distill.io.atomic import atomic_open, write_text_atomic
+from distill.io.atomic import atomic_open, write_failed, write_text_atomic
 from distill.io.checkpoints import FOLDER, export_model, load_model, model_label, saved_model
 from distill.io.export_formats import (
     ONNX_TOL,
@@ -110,14 +110,18 @@ def export_run_model(run_dir: str | Path, name: str, fold: int | str | None = No
         program = quantize_onnx(program) if quantize else program
     else:
         program = torchscript_bytes(quantize_torch(model), input_shape)
-    with atomic_open(target, "wb") as handle:
-        handle.write(program)
+    accuracy = int8_accuracy(run_dir, name, fmt, trust_imports) if quantize else None  # measured before any write
+    report = target.with_name(target.name + ".accuracy.json")
+    try:
+        with atomic_open(target, "wb") as handle:  # the program lands last: never a file without its accuracy
+            handle.write(program)
+            if accuracy is not None:
+                write_text_atomic(report, json.dumps(accuracy, indent=2))
+    except OSError as error:
+        raise write_failed(target, error) from None
     lines.append(f"wrote {target} (" + ("onnxruntime.InferenceSession(path).run(None, {'x': x})" if fmt == "onnx"
                                         else "torch.jit.load(path)(x)") + "; the batch size is free)")
-    if quantize:
-        accuracy = int8_accuracy(run_dir, name, fmt, trust_imports)
-        report = target.with_name(target.name + ".accuracy.json")
-        write_text_atomic(report, json.dumps(accuracy, indent=2))
+    if accuracy is not None:
         change = accuracy["change"]
         lines.append(f"int8 on the {accuracy['folds']} CV test folds: {accuracy['metric']} "
                      f"{accuracy['float']['mean']:.4g} -> {accuracy['int8']['mean']:.4g} (change {change['mean']:+.3g} "
