@@ -58,7 +58,9 @@ def test_model_by_import_path(tmp_path, monkeypatch):
     results = distill.run("hinton-digits", out=tmp_path / "run", show_progress=False, overrides=[
         *TINY, "data.subset=100", "students.student_kd.model=my_models:wide", "students.student_kd.options={width: 4}"])
     assert results["models"]["student_kd"]["params"] > 0
-    reloaded = distill.checkpoints.load_model(tmp_path / "run", "student_kd", fold=1)
+    with pytest.raises(DistillError, match="import path 'my_models:wide'"):  # a run folder's code is not run unasked
+        distill.checkpoints.load_model(tmp_path / "run", "student_kd", fold=1)
+    reloaded = distill.checkpoints.load_model(tmp_path / "run", "student_kd", fold=1, trust_imports=True)
     assert isinstance(reloaded, nn.Sequential)
 
 

@@ -21,11 +21,13 @@ from distill.config import read_recipe, recipe_names
 from distill.data.covid import read_table
 from distill.data.mackey_glass import write_mackey_glass
 from distill.errors import DistillError
-from distill.io.atomic import write_text_atomic
+from distill.io.atomic import write_failed, write_text_atomic
 from distill.io.run_writer import default_out_dir
 from distill.protocols.serve import export_run_model, load_predictor, run_protocol_name
 
 SUMMARY_CHARS = 100
+TRUST_HELP = ("build a model the run's results.json names by import path (package.module:Factory), which imports "
+              "and runs that code: only for run folders you trust")
 
 
 def one_line(description: str, limit: int = SUMMARY_CHARS) -> str:
@@ -43,6 +45,8 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
 
 def _cmd_run(args: argparse.Namespace) -> None:
     config = protocols.load_config(args.recipe, args.set or [])
+    if args.out is not None and not args.out.strip():
+        raise DistillError("--out is empty; give the run folder (or leave --out out for runs/<recipe>-<time>)")
     if args.resume and not args.out:
         raise DistillError("--resume needs --out DIR, the folder the interrupted run was writing")
     out_dir = Path(args.out) if args.out else default_out_dir(config.name)
@@ -63,7 +67,8 @@ def _cmd_data(args: argparse.Namespace) -> None:
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
-    for line in export_run_model(args.run_dir, args.name, args.fold, args.format, args.quantize, args.out, args.device):
+    for line in export_run_model(args.run_dir, args.name, args.fold, args.format, args.quantize, args.out, args.device,
+                                 args.trust_imports):
         print(line)
 
 
@@ -78,12 +83,18 @@ def _fold(text: str) -> int | str:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    predictor = load_predictor(args.run_dir, args.model, args.fold, **({"intervals": True} if args.intervals else {}))
+    predictor = load_predictor(args.run_dir, args.model, args.fold, trust_imports=args.trust_imports,
+                               **({"intervals": True} if args.intervals else {}))
     data = read_table(args.data) if run_protocol_name(args.run_dir) == "forecast" else Path(args.data)
     table = predictor.predict(data)
     text = table.to_csv(index=False, float_format="%.6g")
     if args.out:
-        print(f"wrote {write_text_atomic(Path(args.out), text)}", file=sys.stderr)
+        if Path(args.out).is_dir():
+            raise DistillError(f"--out {args.out} is a folder; give the CSV file to write")
+        try:
+            print(f"wrote {write_text_atomic(Path(args.out), text)}", file=sys.stderr)
+        except OSError as error:
+            raise write_failed(args.out, error) from None
     else:
         sys.stdout.write(text)
     print(f"# {predictor.describe()}", file=sys.stderr)
@@ -126,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "layers (onnx: onnxruntime's quantiser; torch: TorchScript); its accuracy change on the CV "
                         "test folds is written beside the file")
     export.add_argument("--device", default="cpu", help="where the program runs: cpu (default), cuda, cuda:N, mps")
+    export.add_argument("--trust-imports", action="store_true", help=TRUST_HELP)
     export.set_defaults(handler=_cmd_export)
     serve = commands.add_parser("predict", help="forecast (or classify) new data with a trained model of a run")
     serve.add_argument("run_dir", help="the --out folder of a finished forecasting or classification run")
@@ -136,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--out", help="CSV file to write (default: standard output)")
     serve.add_argument("--intervals", action="store_true",
                        help="forecasting: add fold_min / fold_max, the spread of the fold models' forecasts")
+    serve.add_argument("--trust-imports", action="store_true", help=TRUST_HELP)
     serve.set_defaults(handler=_cmd_predict)
     return parser
 

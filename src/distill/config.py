@@ -7,12 +7,14 @@ names the key, the value and what is allowed.
 from __future__ import annotations
 
 import math
+import types
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from distill.errors import DistillError
 
@@ -22,10 +24,39 @@ Temperature = Annotated[float, Field(gt=0, description="softmax temperature T > 
 
 MAX_BATCH = 2**31 - 1  # larger than any training set here (a batch >= the rows trains full batch); torch's limit
 MAX_CONFIG_BYTES = 1 << 20  # a recipe is a few kB; a larger "YAML" file is refused before it is read
+MAX_SEED = 2**32 - 1  # scikit-learn's and numpy's RandomState limit
+MAX_EPOCHS = 1_000_000  # far beyond any recipe; 1e23 epochs is a typo, not a plan
+MAX_CONFIG_NODES = 100_000  # values after expanding YAML aliases; a recipe has a few hundred (billion laughs: 10^9)
+
+
+def _accepts_bool(annotation: object) -> bool:
+    """Whether a field's type admits true/false itself (bool, Any, or a union holding one of them)."""
+    if annotation is bool or annotation is Any:
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
+        return any(_accepts_bool(arg) for arg in typing.get_args(annotation))
+    return typing.get_origin(annotation) is not None and not _is_number(annotation)
+
+
+def _is_number(annotation: object) -> bool:
+    if annotation in (int, float):
+        return True
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType, Annotated):
+        return any(_is_number(arg) for arg in typing.get_args(annotation))
+    return False
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # every float is finite (no .inf, no .nan)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_true_false_for_numbers(cls, value: object, info: ValidationInfo) -> object:
+        """`epochs: true` is not 1: a number field refuses YAML's true/false (pydantic would read them as 1/0)."""
+        annotation = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and _is_number(annotation) and not _accepts_bool(annotation):
+            raise ValueError("a number is expected, not true/false")
+        return value
 
 
 class RecipeConfig(Section):
@@ -35,7 +66,7 @@ class RecipeConfig(Section):
     protocol: str
     name: str
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
 MODEL_SIZES = ("hidden", "layers", "channels", "head", "levels", "depth")  # an int or a list of ints, each >= 1
@@ -67,7 +98,7 @@ class ModelSpec(Section):
     options: dict[str, Any] = Field(default_factory=dict)
     lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    epochs: int | None = Field(None, ge=1, description="this model's epochs; default train.epochs")
+    epochs: int | None = Field(None, ge=1, le=MAX_EPOCHS, description="this model's epochs; default train.epochs")
 
     @model_validator(mode="after")
     def _options_in_range(self) -> ModelSpec:
@@ -99,7 +130,7 @@ class StudentSpec(DistilledSpec):
 
 
 class TrainSection(Section):
-    epochs: int = Field(100, ge=1)
+    epochs: int = Field(100, ge=1, le=MAX_EPOCHS)
     batch_size: int = Field(32, ge=1, le=MAX_BATCH)
     threads: int | None = Field(1, ge=1, description="torch intra-op threads; null: torch's own (one per core). "
                                 "The models are small, so one thread is as fast alone and does not collapse "
@@ -115,7 +146,7 @@ class TrainSection(Section):
 class CVSection(Section):
     folds: int = Field(5, ge=2)
     split: Literal["blocked", "rolling", "shuffled"] = "blocked"
-    random_state: int = 22
+    random_state: int = Field(22, ge=0, le=MAX_SEED)
 
 
 RECIPES = resources.files("distill") / "recipes"
@@ -145,12 +176,46 @@ def read_recipe(name_or_path: str) -> dict:
     else:
         raise DistillError(f"unknown recipe {name_or_path!r}; built-in: {', '.join(recipe_names())}")
     try:
-        raw = yaml.safe_load(text)
+        raw = load_yaml(text, name_or_path)
     except yaml.YAMLError as error:
         raise DistillError(f"{name_or_path} is not valid YAML: {str(error).splitlines()[0]}") from None
     if not isinstance(raw, dict):
         raise DistillError(f"{name_or_path} must hold a YAML mapping at the top level")
     return raw
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int], open_nodes: set[int], where: str) -> int:
+    """How many values `node` stands for once every alias is expanded (shared nodes counted once each use)."""
+    if id(node) in sizes:
+        return sizes[id(node)]
+    if id(node) in open_nodes:
+        raise DistillError(f"{where}: a YAML alias refers to itself (a recursive value); refused")
+    open_nodes.add(id(node))
+    size = 1
+    if isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes, open_nodes, where) for item in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(key, sizes, open_nodes, where) + _expanded_size(value, sizes, open_nodes, where)
+                    for key, value in node.value)
+    open_nodes.discard(id(node))
+    sizes[id(node)] = min(size, MAX_CONFIG_NODES + 1)  # capped: no huge integers either
+    return sizes[id(node)]
+
+
+def load_yaml(text: str, where: str) -> Any:
+    """`yaml.safe_load` with a bound: a document whose aliases expand to more than `MAX_CONFIG_NODES` values
+    (an alias bomb, "billion laughs") or refer to themselves is refused before it is built."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node, {}, set(), where) > MAX_CONFIG_NODES:
+            raise DistillError(f"{where}: its YAML aliases expand to more than {MAX_CONFIG_NODES:,} values (an alias "
+                               "bomb?); refused")
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def apply_override(raw: dict, assignment: str) -> None:
@@ -159,7 +224,7 @@ def apply_override(raw: dict, assignment: str) -> None:
     if not sep or not key:
         raise DistillError(f"--set expects key=value, got {assignment!r}")
     try:
-        value = yaml.safe_load(text) if text else None
+        value = load_yaml(text, f"--set {key}") if text else None
     except yaml.YAMLError:
         value = text
     node = raw
@@ -185,9 +250,12 @@ def _describe(error: ValidationError) -> str:
 def validate_config(raw: dict, schema: type[Section]) -> Section:
     """Validate raw YAML against a schema; errors become one DistillError line."""
     try:
-        return schema.model_validate(raw)
+        config = schema.model_validate(raw)
     except ValidationError as error:
         raise DistillError(_describe(error)) from None
+    if getattr(config, "students", None) == {} and getattr(config, "sweep", None) is None:
+        raise DistillError("students is empty: a distillation run needs at least one student to distil into")
+    return config
 
 
 def config_to_yaml(config: Section) -> str:

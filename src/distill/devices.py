@@ -19,7 +19,8 @@ DEVICES = "auto, cpu, cuda, cuda:N, mps"
 
 def _cuda(index: int | None) -> torch.device:
     if not torch.cuda.is_available():
-        raise DistillError("device 'cuda' asked for, but this machine has no CUDA GPU (or torch is a CPU "
+        name = "cuda" if index is None else f"cuda:{index}"
+        raise DistillError(f"device {name!r} asked for, but this machine has no CUDA GPU (or torch is a CPU "
                            "build); use device cpu or auto")
     if index is None:
         index = int(os.environ.get("LOCAL_RANK", 0)) % torch.cuda.device_count()

@@ -203,6 +203,8 @@ class Distiller:
         per epoch `epoch`, `loss` (training objective), `lr` and `val_*` (see `evaluate`)."""
         if epochs < 1:
             raise DistillError(f"epochs must be >= 1, got {epochs}")
+        if hasattr(train_loader, "__len__") and len(train_loader) == 0:
+            raise DistillError("train_loader yields no batches (an empty dataset?); there is nothing to train on")
         world = init_from_env(resolve_device(self.device))
         self._prepare(world)
         batches = RankBatches(train_loader, world, self.seed)
@@ -227,6 +229,10 @@ class Distiller:
                     self.history_.setdefault(key, []).append(value)
                 if any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks]):
                     break
+        except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
+            if "out of bounds" not in str(error):
+                raise
+            raise DistillError(f"a label is not a class index 0..C-1 of the outputs: {error}") from None
         finally:
             if trainee.tap is not None:
                 trainee.tap.close()
@@ -248,6 +254,11 @@ class Distiller:
         total = torch.stack([torch.stack(losses).double() @ weights, weights.sum()])
         if world.size > 1:
             dist.all_reduce(total)  # every rank logs the loss over the whole epoch
+        if not torch.isfinite(total[0]):
+            bad = torch.nonzero(~torch.isfinite(torch.stack(losses))).flatten()
+            raise DistillError(f"the training loss is not finite in epoch {epoch + 1}, batch "
+                               f"{int(bad[0]) + 1 if len(bad) else '?'}: NaN or inf in the inputs or targets, or "
+                               "a learning rate too large")
         model.eval()
         return {"loss": float(total[0] / total[1]), "lr": float(self.optimizer_.param_groups[0]["lr"])}
 

@@ -10,11 +10,17 @@ continues from its last epoch, and the rest train as usual: the same steps with 
 uninterrupted run, so the same results. To keep the cost small, a loop saves at its end and otherwise at most once
 every `DISTILL_CHECKPOINT_SECONDS` seconds (environment, default 1; 0 saves every epoch): a killed run loses
 at most that much training. The folder is deleted when the run is published; a run without
---resume discards an earlier one. The recipe (config.yaml text) is kept there so that --resume with another
-recipe or other settings is refused.
+--resume discards an earlier one (and says so). Its fingerprint (`run_fingerprint`: the config.yaml text, the size
+and SHA-256 of every data file the config names - of a data folder, its files' names, sizes and modification
+times -, distill's version and a hash of its source) is kept there, so
+that --resume with another recipe, other settings, changed data or another distill is refused.
+
+A checkpoint holds tensors and plain containers only (dicts, lists, numbers, strings: `plain`) and is read with
+`torch.load(weights_only=True)`, so a planted file in the folder cannot run code: it is refused in one line.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import time
@@ -22,9 +28,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from distill.config import Section, config_to_yaml
 from distill.errors import DistillError
+from distill.io.atomic import write_failed
+from distill.io.run_folder import notice
 
 FINGERPRINT = "config.yaml"
 INTERVAL_VARIABLE = "DISTILL_CHECKPOINT_SECONDS"
@@ -43,20 +53,100 @@ def resume_folder(out_dir: Path) -> Path:
     return out_dir.parent / f".{out_dir.name}.resume"
 
 
+DATA_KEYS = ("path", "csv", "checkpoint")  # config keys that name the files a run reads
+CODE_MARK, DATA_MARK = "# distill code: ", "# data: "
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return f"{path.stat().st_size} bytes, sha256 {digest.hexdigest()}"
+
+
+def _folder_digest(folder: Path) -> str:
+    """A folder of data (image classes, MNIST files): every file's relative name, size and modification time
+    (hashing gigabytes of images at every run start would cost more than a resume saves)."""
+    digest, count = hashlib.sha256(), 0
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        status = path.stat()
+        digest.update(f"{path.relative_to(folder)}\0{status.st_size}\0{status.st_mtime_ns}\0".encode())
+        count += 1
+    return f"{count} files, names/sizes/times sha256 {digest.hexdigest()}"
+
+
+def data_fingerprint(value: object, key: str = "") -> list[str]:
+    """One line per data file or folder the config names (under the keys in `DATA_KEYS`)."""
+    if isinstance(value, dict):
+        return [line for name, item in value.items() for line in data_fingerprint(item, f"{key}{name}.")]
+    name = key.rstrip(".")
+    if not isinstance(value, str) or name.rsplit(".", 1)[-1] not in DATA_KEYS:
+        return []
+    path = Path(value)
+    if path.is_file():
+        return [f"{DATA_MARK}{name} = {value}: {_file_digest(path)}"]
+    if path.is_dir():
+        return [f"{DATA_MARK}{name} = {value}: {_folder_digest(path)}"]
+    return []
+
+
+def code_fingerprint() -> str:
+    """distill's version and a SHA-256 of its Python source and recipes."""
+    import distill
+
+    package = Path(distill.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
+        digest.update(f"{path.relative_to(package)}\0".encode() + path.read_bytes())
+    return f"{CODE_MARK}{distill.__version__}, source sha256 {digest.hexdigest()}"
+
+
+def run_fingerprint(config: Section) -> str:
+    """What must not change between a killed run and its --resume: the resolved config.yaml, the data files it
+    names (size and content) and the code."""
+    lines = data_fingerprint(config.model_dump(mode="json"))
+    return "\n".join([config_to_yaml(config).rstrip("\n"), *lines, code_fingerprint()]) + "\n"
+
+
+def _difference(saved: str, current: str) -> str:
+    """What changed between two fingerprints, for the refusal."""
+    def part(text: str, mark: str) -> list[str]:
+        return [line for line in text.splitlines() if line.startswith(mark)]
+    if part(saved, CODE_MARK) != part(current, CODE_MARK):
+        return "another version of distill (its code changed)"
+    changed = sorted(set(part(current, DATA_MARK)) - set(part(saved, DATA_MARK)))
+    if changed:
+        return f"other data ({changed[0][len(DATA_MARK):].split(':')[0]} changed)"
+    return "other settings; run the same recipe and --set options"
+
+
 class ResumeStore:
     """The checkpoints of one run; `unit()` hands out the next training unit's file."""
 
     def __init__(self, folder: Path, fingerprint: str, resume: bool) -> None:
         self.folder, self.count, self.interval = folder, 0, save_interval()
         saved = folder / FINGERPRINT
+        units = len(list(folder.glob("unit-*.pt"))) if folder.is_dir() else 0
         if resume and saved.is_file():
-            if saved.read_text(encoding="utf-8") != fingerprint:
-                raise DistillError(f"--resume: the interrupted run in {folder} used other settings; run the same "
-                                   "recipe and --set options, or drop --resume to start again")
+            text = saved.read_text(encoding="utf-8", errors="replace")
+            if text != fingerprint:
+                raise DistillError(f"--resume: the interrupted run in {folder} used {_difference(text, fingerprint)}"
+                                   "; drop --resume to start again")
+            notice(f"resuming the interrupted run from {folder} ({units} training loops saved)")
         else:
+            if resume:
+                notice(f"--resume: no interrupted run to continue in {folder}; training from the start")
+            elif folder.exists():
+                notice(f"discarded {folder}, the checkpoints of an interrupted run ({units} training loops); "
+                       "--resume would have continued it")
             shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        _write_atomic_bytes(saved, fingerprint.encode("utf-8"))
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            _write_atomic_bytes(saved, fingerprint.encode("utf-8"))
+        except OSError as error:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise write_failed(saved, error) from None
 
     def unit(self) -> Unit:
         self.count += 1
@@ -74,15 +164,49 @@ class Unit:
         return final or time.monotonic() - self.last >= self.interval
 
     def load(self) -> dict | None:
+        """The saved state, read without running code (`weights_only=True`); anything else is one line."""
         if not self.path.is_file():
             return None
-        return torch.load(self.path, map_location="cpu", weights_only=False)
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as error:  # UnpicklingError for a planted object, RuntimeError/EOFError for a cut file
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            raise DistillError(f"--resume: {self.path} is not a checkpoint distill wrote ({first}); nothing in it "
+                               f"was run. Delete {self.path.parent} or drop --resume to start again") from None
+        if not isinstance(state, dict) or not SAVED_KEYS <= set(state):
+            raise DistillError(f"--resume: {self.path} is not a checkpoint distill wrote (it lacks "
+                               f"{', '.join(sorted(SAVED_KEYS))}); delete {self.path.parent} or drop --resume")
+        return state
 
     def save(self, state: dict) -> None:
         temporary = self.path.with_suffix(".tmp")
-        torch.save(state, temporary)
-        os.replace(temporary, self.path)
+        try:
+            torch.save(plain(state), temporary)
+            os.replace(temporary, self.path)
+        except (OSError, RuntimeError) as error:  # a full disk: torch.save raises RuntimeError("unexpected pos")
+            temporary.unlink(missing_ok=True)
+            raise write_failed(self.path, error) from None
         self.last = time.monotonic()
+
+
+SAVED_KEYS = {"model", "optimizer", "generators", "rng", "epoch", "stopped", "extra"}
+
+
+def plain(value: object) -> object:
+    """`value` as tensors, numbers, strings, None and dicts / lists / tuples of them: what `weights_only=True`
+    reads back (numpy scalars become Python numbers, numpy arrays tensors). Anything else is a programming
+    error, raised when saving rather than when a resumed run cannot read its checkpoint."""
+    if isinstance(value, np.generic):  # first: numpy's float64 is also a float
+        return value.item()
+    if value is None or isinstance(value, bool | int | float | str | torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value.copy())
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(plain(item) for item in value)
+    raise TypeError(f"a resume checkpoint cannot hold a {type(value).__name__}")
 
 
 def _write_atomic_bytes(path: Path, data: bytes) -> None:

@@ -106,6 +106,8 @@ def _cache_problem(target: Path, record_path: Path) -> str | None:
         recorded = json.loads(record_path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return f"has an unreadable record {record_path}"
+    if not isinstance(recorded, dict):
+        return f"has a record {record_path} that is not a size/hash mapping"
     actual = file_record(target)
     if actual["bytes"] != recorded.get("bytes"):
         return f"is corrupt: {actual['bytes']} bytes, {recorded.get('bytes')} recorded at download"
@@ -128,17 +130,20 @@ def download_location(key: str, cache_dir: str | Path = DEFAULT_CACHE, url: str 
     problem = _cache_problem(target, record_path) if target.is_file() else None
     if target.is_file() and problem is None:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
     address = url.format(key=key)
     try:
+        target.parent.mkdir(parents=True, exist_ok=True)
         download_atomic(address, target, timeout=30)
-    except (urllib.error.URLError, OSError, ValueError) as error:
+        write_text_atomic(record_path, json.dumps(file_record(target)))
+    except (OSError, ValueError) as error:
+        if isinstance(error, OSError) and not isinstance(error, urllib.error.URLError) and error.filename:
+            raise DistillError(f"the download cache {cache_dir} (data.cache_dir or DISTILL_CACHE) is not a writable "
+                               f"folder: {error.strerror}; pass another one, or data.path") from None
         reason = getattr(error, "reason", error)
         if problem:
             raise DistillError(f"the cached {target} {problem}, and it cannot be downloaded again from {address}: "
                                f"{reason}; delete it and retry online, or pass data.path") from None
         raise DistillError(f"cannot download {address}: {reason}; pass data.path (a v3 location CSV)") from None
-    write_text_atomic(record_path, json.dumps(file_record(target)))
     return target
 
 

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from distill.data.tensors import regular_file
 from distill.errors import DistillError
 
 MAX_PIXELS = 50_000_000  # checked from the header, before decoding; a whole-slide scan is far larger than this tool needs
@@ -104,6 +105,13 @@ def class_folder_files(part_dir: Path) -> dict[str, list[Path]]:
     return files
 
 
+def two_or_more(classes: tuple[str, ...], where: str) -> tuple[str, ...]:
+    """The class names, if there are at least two: one class leaves nothing to classify."""
+    if len(classes) < 2:
+        raise DistillError(f"{where} has one class ({', '.join(classes)}); a classifier needs at least 2")
+    return classes
+
+
 def labelled_paths(files: dict[str, list[Path]], classes: tuple[str, ...]) -> tuple[list[Path], np.ndarray]:
     """Flatten {class: files} into paths and their int64 class indices."""
     paths = [path for name in files for path in files[name]]
@@ -118,7 +126,7 @@ def load_image_folders(root: str | Path, size: int, grayscale: bool = False,
     root = existing_dir(Path(root), "image root")
     train_files = class_folder_files(existing_dir(root / "train", "train folder"))
     test_files = class_folder_files(existing_dir(root / "test", "test folder"))
-    classes = tuple(train_files)
+    classes = two_or_more(tuple(train_files), f"{root / 'train'}")
     unknown = sorted(set(test_files) - set(classes))
     if unknown:
         raise DistillError(f"test class folder {unknown[0]!r} has no train folder; train classes: {', '.join(classes)}")
@@ -130,8 +138,7 @@ def load_image_folders(root: str | Path, size: int, grayscale: bool = False,
 
 def read_annotations(csv_path: Path, columns: Sequence[str]) -> pd.DataFrame:
     """The CSV's named columns as strings; missing file, column or value raises a DistillError."""
-    if not csv_path.is_file():
-        raise DistillError(f"annotations file {csv_path} not found")
+    regular_file(csv_path, "annotations file")
     try:
         table = pd.read_csv(csv_path, dtype=str)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
@@ -173,9 +180,13 @@ def load_image_csv(image_dir: str | Path, csv_path: str | Path, size: int, grays
         raise DistillError(f"{csv_path} column {partition_column!r} has unknown partition {unknown[0]!r}; "
                            f"allowed: {train_partition}, {test_partition}")
     for row, name in enumerate(table[file_column], start=2):  # row 1 is the header
+        if Path(name).is_absolute() or ".." in Path(name).parts or \
+                not (image_dir / name).resolve().is_relative_to(image_dir.resolve()):
+            raise DistillError(f"{csv_path} row {row} names {name!r}, outside the image folder {image_dir}; "
+                               "refused (file names are relative to it and stay inside)")
         if not (image_dir / name).is_file():
             raise DistillError(f"{csv_path} row {row} names {name!r}, which is not in {image_dir}")
-    classes = tuple(sorted(set(table[label_column])))
+    classes = two_or_more(tuple(sorted(set(table[label_column]))), f"{csv_path} column {label_column!r}")
     train = partition_rows(table, partition_column, train_partition, csv_path)
     test = partition_rows(table, partition_column, test_partition, csv_path)
     x_train = read_images([image_dir / name for name in train[file_column]], size, grayscale)

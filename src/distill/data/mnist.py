@@ -32,30 +32,36 @@ IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x
 
 
 def read_idx(path: Path) -> np.ndarray:
-    """Read one IDX file (gzipped when its name ends in .gz) into an array of its stored shape and type."""
+    """Read one IDX file (gzipped when its name ends in .gz) into an array of its stored shape and type.
+
+    The header is read first and the body only up to the size it declares (at most `MAX_IDX_BYTES`), so a
+    gzip bomb is refused after inflating no more than the file claims to hold."""
     opener = gzip.open if path.suffix == ".gz" else open
     if path.stat().st_size > MAX_IDX_BYTES:
         raise DistillError(f"{path} is {path.stat().st_size:,} bytes; IDX files up to {MAX_IDX_BYTES:,} are read")
     try:
         with opener(path, "rb") as handle:
-            raw = handle.read(MAX_IDX_BYTES + 1)  # a gzip file cannot inflate past the limit either
-        if len(raw) > MAX_IDX_BYTES:
-            raise DistillError(f"{path} inflates past {MAX_IDX_BYTES:,} bytes; refused (not an MNIST file)")
+            magic = handle.read(4)
+            if len(magic) < 4 or magic[0] != 0 or magic[1] != 0 or magic[2] not in IDX_TYPES:
+                raise DistillError(f"{path} is not an IDX file: bad magic number {magic.hex() or 'missing'}; "
+                                   "expected 0000 then a type code (08 for unsigned bytes) and the dimension count")
+            dtype, ndim = np.dtype(IDX_TYPES[magic[2]]), magic[3]
+            dims = handle.read(4 * ndim)
+            if len(dims) < 4 * ndim:
+                raise DistillError(f"{path} is a corrupt IDX file: {4 + len(dims)} bytes cannot hold a {ndim}-D header")
+            shape = tuple(int(d) for d in np.frombuffer(dims, dtype=">u4", count=ndim))
+            declared = dtype.itemsize * math.prod(shape)
+            if declared > MAX_IDX_BYTES:
+                raise DistillError(f"{path} declares shape {shape} ({declared:,} bytes); IDX files up to "
+                                   f"{MAX_IDX_BYTES:,} are read")
+            body = handle.read(declared + 1)  # one byte more: a longer file (or a gzip bomb) is refused here
     except (OSError, EOFError, zlib.error) as error:
         raise DistillError(f"cannot read IDX file {path}: {error}") from error
-    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
-        raise DistillError(f"{path} is not an IDX file: bad magic number {raw[:4].hex() or 'missing'}; "
-                           "expected 0000 then a type code (08 for unsigned bytes) and the dimension count")
-    dtype, ndim = np.dtype(IDX_TYPES[raw[2]]), raw[3]
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DistillError(f"{path} is a corrupt IDX file: {len(raw)} bytes cannot hold a {ndim}-D header")
-    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    expected = header + dtype.itemsize * math.prod(shape)
-    if len(raw) != expected:
-        raise DistillError(f"{path} is a corrupt IDX file: header says shape {shape} ({expected} bytes), "
-                           f"the file has {len(raw)} bytes")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    if len(body) != declared:
+        raise DistillError(f"{path} is a corrupt IDX file: header says shape {shape} "
+                           f"({4 + 4 * ndim + declared} bytes), the file has "
+                           f"{4 + 4 * ndim + len(body)}{' or more' if len(body) > declared else ''} bytes")
+    return np.frombuffer(body, dtype=dtype).reshape(shape)
 
 
 def find_idx_file(folder: Path, name: str) -> Path:

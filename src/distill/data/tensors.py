@@ -9,7 +9,9 @@ file cannot run code.
 """
 from __future__ import annotations
 
+import os
 import pickle
+import stat
 import zipfile
 from pathlib import Path
 
@@ -22,9 +24,22 @@ from distill.errors import DistillError
 KEYS = ("x", "y", "privileged")
 
 
+def regular_file(path: Path, what: str = "data file") -> Path:
+    """`path`, if it is a regular file (or a link to one); else one line saying what it is instead."""
+    if path.is_file():
+        return path
+    if not path.exists() and not path.is_symlink():
+        raise DistillError(f"{what} not found: {path}")
+    target = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
+    mode = path.stat().st_mode if path.exists() else 0
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a broken link")
+    raise DistillError(f"{what} {path}{target} is {kind}, not a regular file")
+
+
 def _read(path: Path) -> dict:
-    if not path.is_file():
-        raise DistillError(f"data file not found: {path}")
+    regular_file(path)
     try:
         if path.suffix == ".npz":
             with np.load(path, allow_pickle=False) as arrays:
@@ -58,6 +73,8 @@ def load_tensors(path: str | Path, task: str = "classification",
         y = y.long()
         if len(y) and int(y.min()) < 0:
             raise DistillError(f"{path}: y must be class indices 0..C-1, found {int(y.min())}")
+        if len(torch.unique(y)) < 2:
+            raise DistillError(f"{path}: y holds {len(torch.unique(y))} class; a classifier needs at least 2")
     else:
         y = y.float()
     if not torch.isfinite(x.float()).all():

@@ -4,6 +4,7 @@ A crash, an error or Ctrl-C mid-write leaves the old file (if any) untouched and
 """
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
@@ -14,6 +15,29 @@ from pathlib import Path
 from typing import IO
 
 import pandas as pd
+
+from distill.errors import DistillError
+
+FULL_BYTES = 1 << 20  # less free space than this where a write failed: the disk is full
+
+
+def write_failed(path: str | os.PathLike, error: Exception) -> DistillError:
+    """One line for a write that failed: an OSError (disk full, quota, read-only, ...) or torch.save's
+    RuntimeError, which hides ENOSPC behind "unexpected pos ..."."""
+    where = Path(path)
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        full = shutil.disk_usage(where).free < FULL_BYTES
+    except OSError:
+        full = False
+    if full or getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        reason = "no space left on the device"
+    elif isinstance(error, OSError):
+        reason = error.strerror or str(error)
+    else:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return DistillError(f"cannot write {path}: {reason}")
 
 
 def _file_mode() -> int:

@@ -11,6 +11,11 @@ gives back the fold's trained model in eval mode (files are loaded with `weights
 `export_model` (`distill export`) writes one as a `torch.export` program that runs without distill. Modules that
 only serve training (an NST student's learned adapter) are not saved: a checkpoint holds exactly the
 parameters of the architecture its entry names.
+
+A run folder may come from someone else, so what results.json says is checked before anything is built or read:
+an entry naming its model by import path (`package.module:Factory`) would import and run that code, so it is
+refused unless the caller trusts the folder (`trust_imports=True`, `--trust-imports`; registered models need no
+trust), and every checkpoint file must lie inside the run folder (no absolute paths, no `..`, no link out).
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ from torch import nn
 from distill.config import ModelSpec
 from distill.devices import resolve_device
 from distill.errors import DistillError
-from distill.io.atomic import atomic_open
+from distill.io.atomic import atomic_open, write_failed
 from distill.models import build_model
 
 FOLDER = "models"
@@ -41,8 +46,11 @@ def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...
 def _save_state(model: nn.Module, spec: ModelSpec, input_shape: tuple[int, ...], outputs: int, path: Path) -> None:
     """The model's own parameters (not a training-only adapter's), written atomically."""
     own_keys = build_model(spec.model, input_shape, outputs, **spec.options).state_dict().keys()
-    with atomic_open(path, "wb") as out:
-        torch.save({key: value for key, value in model.state_dict().items() if key in own_keys}, out)
+    try:
+        with atomic_open(path, "wb") as out:
+            torch.save({key: value for key, value in model.state_dict().items() if key in own_keys}, out)
+    except (OSError, RuntimeError) as error:  # a full disk: torch.save raises RuntimeError("unexpected pos")
+        raise write_failed(path, error) from None
 
 
 def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelSpec | list[ModelSpec]],
@@ -110,10 +118,34 @@ def _read_checkpoints(results_file: Path) -> dict:
         raise DistillError(f"{results_file} is not a distill results.json ({str(error).splitlines()[0]})") from None
     if not isinstance(checkpoints, dict) or not all(
             isinstance(entry, dict) and {"model", "options", "input_shape", "outputs", "files"} <= set(entry)
-            for entry in checkpoints.values()):
+            and isinstance(entry["files"], list) for entry in checkpoints.values()):
         raise DistillError(f"{results_file}: its `checkpoints` entries lack model, options, input_shape, outputs "
                            "or files; not a results.json this version wrote")
     return checkpoints
+
+
+def _checked_architecture(run_dir: Path, name: str, architecture: dict, trust_imports: bool) -> dict:
+    """A results.json architecture, refused in one line when it is malformed or names code to import."""
+    model, options = architecture.get("model"), architecture.get("options")
+    if not isinstance(model, str) or not isinstance(options, dict):
+        raise DistillError(f"{run_dir / 'results.json'}: model {name!r} has model {model!r} and options "
+                           f"{options!r}; expected a model name and a mapping of options")
+    if ":" in model and not trust_imports:
+        raise DistillError(f"{run_dir / 'results.json'} names model {name!r} by import path {model!r}: building it "
+                           "would import and run that code, so distill does not unless you trust this run folder "
+                           "(--trust-imports, or trust_imports=True)")
+    return architecture
+
+
+def checkpoint_path(run_dir: Path, relative: object) -> Path:
+    """A file results.json names, inside the run folder; an absolute path, `..` or a link out is refused."""
+    if not isinstance(relative, str) or not relative or Path(relative).is_absolute() or ".." in Path(relative).parts:
+        raise DistillError(f"{run_dir / 'results.json'} names checkpoint {relative!r}; checkpoint paths are relative "
+                           "to the run folder and stay inside it")
+    path = run_dir / relative
+    if not path.resolve().is_relative_to(run_dir.resolve()):
+        raise DistillError(f"checkpoint {path} links outside the run folder {run_dir}; refused")
+    return path
 
 
 def _load_state(path: Path) -> dict:
@@ -130,34 +162,45 @@ def _load_state(path: Path) -> dict:
     return state
 
 
-def _rebuild(run_dir: Path, entry: dict, fold: int | str) -> nn.Module:
+def _rebuild(run_dir: Path, name: str, entry: dict, fold: int | str, trust_imports: bool) -> nn.Module:
     if fold == FINAL:
-        architecture, path = entry.get("final_architecture", entry), entry[FINAL]
+        architecture, relative = entry.get("final_architecture", entry), entry[FINAL]
     else:
-        architecture, path = entry.get("fold_architectures", [entry] * fold)[fold - 1], entry["files"][fold - 1]
+        architectures = entry.get("fold_architectures", [entry] * fold)
+        architecture, relative = architectures[fold - 1] if isinstance(architectures, list) else None, \
+            entry["files"][fold - 1]
+    if not isinstance(architecture, dict):
+        raise DistillError(f"{run_dir / 'results.json'}: model {name!r} has no architecture for fold {fold}")
+    architecture = _checked_architecture(run_dir, name, architecture, trust_imports)
+    path = checkpoint_path(run_dir, relative)
+    if not (isinstance(entry["input_shape"], list) and all(isinstance(d, int) and d >= 1 for d in entry["input_shape"])
+            and isinstance(entry["outputs"], int) and entry["outputs"] >= 1):
+        raise DistillError(f"{run_dir / 'results.json'}: model {name!r} has input_shape {entry['input_shape']!r} and "
+                           f"outputs {entry['outputs']!r}; expected positive whole numbers")
     model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"], **architecture["options"])
     try:
-        model.load_state_dict(_load_state(run_dir / path))
+        model.load_state_dict(_load_state(path))
     except RuntimeError as error:
-        raise DistillError(f"checkpoint {run_dir / path} does not fit its model {architecture['model']!r}: "
+        raise DistillError(f"checkpoint {path} does not fit its model {architecture['model']!r}: "
                            f"{str(error).splitlines()[1 if len(str(error).splitlines()) > 1 else 0].strip()}") from None
     return model.eval()
 
 
-def load_model(run_dir: str | Path, name: str, fold: Fold = None) -> nn.Module:
+def load_model(run_dir: str | Path, name: str, fold: Fold = None, trust_imports: bool = False) -> nn.Module:
     """The trained model `name` of the run written to `run_dir`, in eval mode: fold `fold` (1-based), or
     "final" (fitted on all the data after cross-validation); by default the final model if the run saved one,
-    else fold 1."""
+    else fold 1. `trust_imports=True` lets results.json name a model by import path (that code is run)."""
     run_dir = Path(run_dir)
     entry, fold = _entry(run_dir, name, fold)
-    return _rebuild(run_dir, entry, fold)
+    return _rebuild(run_dir, name, entry, fold, trust_imports)
 
 
-def saved_model(run_dir: str | Path, name: str, fold: Fold = None) -> tuple[nn.Module, int | str, tuple[int, ...]]:
+def saved_model(run_dir: str | Path, name: str, fold: Fold = None,
+                trust_imports: bool = False) -> tuple[nn.Module, int | str, tuple[int, ...]]:
     """The saved model (eval mode), the fold it resolved to (1..K or "final") and one example's input shape."""
     run_dir = Path(run_dir)
     entry, fold = _entry(run_dir, name, fold)
-    return _rebuild(run_dir, entry, fold), fold, tuple(entry["input_shape"])
+    return _rebuild(run_dir, name, entry, fold, trust_imports), fold, tuple(entry["input_shape"])
 
 
 def saved_folds(run_dir: str | Path, name: str, fold: Fold = None) -> tuple[int | str, int]:
@@ -178,7 +221,7 @@ def model_label(fold: int | str) -> str:
 
 
 def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | Path | None = None,
-                 device: str = "cpu") -> Path:
+                 device: str = "cpu", trust_imports: bool = False) -> Path:
     """Write a saved model as a self-contained `torch.export` program (default `models/<name>-<final|fold<k>>.pt2`).
 
     The batch size stays free; the program needs no distill to run: `torch.export.load(path).module()(x)`.
@@ -188,7 +231,8 @@ def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | P
     run_dir = Path(run_dir)
     target_device = resolve_device(device)
     entry, fold = _entry(run_dir, name, fold)
-    model, input_shape = _rebuild(run_dir, entry, fold).to(target_device), tuple(entry["input_shape"])
+    model = _rebuild(run_dir, name, entry, fold, trust_imports).to(target_device)
+    input_shape = tuple(entry["input_shape"])
     target = Path(out) if out is not None else run_dir / FOLDER / f"{name}-{model_label(fold)}.pt2"
     if target.is_dir():
         raise DistillError(f"--out {target} is a folder; give the .pt2 file to write")
@@ -204,8 +248,11 @@ def export_model(run_dir: str | Path, name: str, fold: Fold = None, out: str | P
     with torch.no_grad():
         if not torch.allclose(program.module()(check), model(check), atol=1e-5):
             raise DistillError(f"the exported {name!r} does not reproduce the model's outputs; nothing written")
-    with atomic_open(target, "wb") as handle:
-        torch.export.save(program, handle)
+    try:
+        with atomic_open(target, "wb") as handle:
+            torch.export.save(program, handle)
+    except (OSError, RuntimeError) as error:
+        raise write_failed(target, error) from None
     return target
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 from torch import nn
 
 from distill.config import ModelSpec, Section, config_to_yaml
-from distill.io.atomic import write_text_atomic
+from distill.errors import DistillError
+from distill.io.atomic import write_failed, write_text_atomic
 from distill.io.checkpoints import checkpoint_line, save_checkpoints
 from distill.io.run_folder import default_out_dir, publish, staging_folder
 
@@ -83,10 +84,16 @@ class RunOutput:
 def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
     """The one output pipeline: models -> figures -> config.yaml -> report.md -> results.json (last), all into a
     temporary sibling folder that then replaces `out_dir` whole; returns the terminal summary."""
-    staging = staging_folder(out_dir)
+    try:
+        staging = staging_folder(out_dir)
+    except OSError as error:
+        raise write_failed(out_dir.parent, error) from None
     try:
         _write_files(output, config, staging)
         publish(staging, out_dir)
+    except OSError as error:  # a full disk, a quota, a folder gone read-only: the earlier run (if any) is whole
+        raise DistillError(f"{write_failed(out_dir, error)}; the run was not written (an earlier run in that "
+                           "folder is untouched)") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
     lines = [*output.summary, f"report: {out_dir / 'report.md'}"]

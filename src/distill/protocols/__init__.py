@@ -13,9 +13,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
 
-from distill.config import Section, TrainSection, apply_override, config_to_yaml, read_recipe, validate_config
+from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
 from distill.core.distributed import current_world, init_from_env, launch, launched
-from distill.core.resume import checkpointing
+from distill.core.resume import checkpointing, run_fingerprint
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
@@ -39,7 +39,7 @@ DISTRIBUTED = ("classification",)  # protocols whose runner trains with DDP past
 
 def protocol(name: str) -> Protocol:
     """The schema and runner of a protocol, importing its modules now."""
-    if name not in PROTOCOLS:
+    if not isinstance(name, str) or name not in PROTOCOLS:
         raise DistillError(f"unknown protocol {name!r}; allowed: {', '.join(PROTOCOLS)}")
     package, schema = PROTOCOLS[name]
     config = import_module(f"distill.protocols.{package}.config")
@@ -89,7 +89,7 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
             return ""
         if config.protocol == "lupi-synthetic":
             return runner(config, out_dir, show_progress)
-        with checkpointing(out_dir, config_to_yaml(config), resume):
+        with checkpointing(out_dir, run_fingerprint(config), resume):
             return runner(config, out_dir, show_progress)
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from torch import nn
 
+from distill.config import read_recipe
 from distill.errors import DistillError
-from distill.io.atomic import atomic_open, write_text_atomic
+from distill.io.atomic import atomic_open, write_failed, write_text_atomic
 from distill.io.checkpoints import FOLDER, export_model, load_model, model_label, saved_model
 from distill.io.export_formats import (
     ONNX_TOL,
@@ -35,7 +35,10 @@ def run_protocol_name(run_dir: str | Path) -> str:
     config_file = Path(run_dir) / "config.yaml"
     if not config_file.is_file() or not (Path(run_dir) / "results.json").is_file():
         raise DistillError(f"{run_dir} is not the folder of a finished run (no config.yaml and results.json)")
-    return (yaml.safe_load(config_file.read_text()) or {}).get("protocol", "forecast")
+    protocol = read_recipe(str(config_file)).get("protocol", "forecast")  # a mapping, read with the bounded loader
+    if not isinstance(protocol, str):
+        raise DistillError(f"{config_file}: protocol is {protocol!r}, not a protocol name")
+    return protocol
 
 
 def load_predictor(run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None, **options):
@@ -64,7 +67,7 @@ def _int8_outputs(model: nn.Module, x: torch.Tensor, fmt: str) -> np.ndarray:
         return quantize_torch(model)(x).numpy()
 
 
-def int8_accuracy(run_dir: str | Path, name: str, fmt: str) -> dict:
+def int8_accuracy(run_dir: str | Path, name: str, fmt: str, trust_imports: bool = False) -> dict:
     """The accuracy change int8 quantisation costs, on the run's CV test folds: each fold's model scored as
     trained and after the same quantisation, paired over folds."""
     from distill.core.stats import summarize  # imported here: scipy.stats would add 0.5 s to `distill predict`
@@ -72,7 +75,7 @@ def int8_accuracy(run_dir: str | Path, name: str, fmt: str) -> dict:
     metric, tests = _module(run_dir).cv_test_folds(run_dir)
     float_scores, int8_scores = [], []
     for k, (x, score) in enumerate(tests, start=1):
-        model = load_model(run_dir, name, k)
+        model = load_model(run_dir, name, k, trust_imports)
         with torch.no_grad():
             float_scores.append(score(model(x).numpy()))
         int8_scores.append(score(_int8_outputs(model, x, fmt)))
@@ -83,16 +86,17 @@ def int8_accuracy(run_dir: str | Path, name: str, fmt: str) -> dict:
 
 
 def export_run_model(run_dir: str | Path, name: str, fold: int | str | None = None, fmt: str = "torch",
-                     quantize: str | None = None, out: str | Path | None = None, device: str = "cpu") -> list[str]:
+                     quantize: str | None = None, out: str | Path | None = None, device: str = "cpu",
+                     trust_imports: bool = False) -> list[str]:
     """`distill export`: write a saved model as torch.export (.pt2), ONNX (.onnx, checked in onnxruntime) or int8
     (ONNX via onnxruntime's quantiser, or TorchScript via torch's); int8 adds `<file>.accuracy.json`, the
     accuracy change measured on the CV test folds. Returns the lines the command prints."""
     if fmt == "torch" and quantize is None:
-        path = export_model(run_dir, name, fold, out, device)
+        path = export_model(run_dir, name, fold, out, device, trust_imports)
         return [f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)"]
     if fmt == "onnx":
         require_onnx()
-    model, fold, input_shape = saved_model(run_dir, name, fold)
+    model, fold, input_shape = saved_model(run_dir, name, fold, trust_imports)
     suffix = {"onnx": ".onnx", "torch": ".pt"}[fmt]
     default = Path(run_dir) / FOLDER / f"{name}-{model_label(fold)}{'-int8' if quantize else ''}{suffix}"
     target = Path(out) if out is not None else default
@@ -106,14 +110,18 @@ def export_run_model(run_dir: str | Path, name: str, fold: int | str | None = No
         program = quantize_onnx(program) if quantize else program
     else:
         program = torchscript_bytes(quantize_torch(model), input_shape)
-    with atomic_open(target, "wb") as handle:
-        handle.write(program)
+    accuracy = int8_accuracy(run_dir, name, fmt, trust_imports) if quantize else None  # measured before any write
+    report = target.with_name(target.name + ".accuracy.json")
+    try:
+        with atomic_open(target, "wb") as handle:  # the program lands last: never a file without its accuracy
+            handle.write(program)
+            if accuracy is not None:
+                write_text_atomic(report, json.dumps(accuracy, indent=2))
+    except OSError as error:
+        raise write_failed(target, error) from None
     lines.append(f"wrote {target} (" + ("onnxruntime.InferenceSession(path).run(None, {'x': x})" if fmt == "onnx"
                                         else "torch.jit.load(path)(x)") + "; the batch size is free)")
-    if quantize:
-        accuracy = int8_accuracy(run_dir, name, fmt)
-        report = target.with_name(target.name + ".accuracy.json")
-        write_text_atomic(report, json.dumps(accuracy, indent=2))
+    if accuracy is not None:
         change = accuracy["change"]
         lines.append(f"int8 on the {accuracy['folds']} CV test folds: {accuracy['metric']} "
                      f"{accuracy['float']['mean']:.4g} -> {accuracy['int8']['mean']:.4g} (change {change['mean']:+.3g} "

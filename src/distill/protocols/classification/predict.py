@@ -30,7 +30,7 @@ class ClassificationPredictor:
     """A saved model of a classification run, served: `predict(files)` -> a table of classes and probabilities."""
 
     def __init__(self, run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None,
-                 intervals: bool = False) -> None:
+                 intervals: bool = False, trust_imports: bool = False) -> None:
         if intervals:
             raise DistillError("--intervals serves forecasting runs; a classification run gives class probabilities")
         self.run_dir, self.name = Path(run_dir), name
@@ -38,7 +38,7 @@ class ClassificationPredictor:
         results = json.loads((self.run_dir / "results.json").read_text())
         self.classes: list[str] = results["classes"]
         self.fold = saved_folds(self.run_dir, name, fold)[0]
-        self.model = load_model(self.run_dir, name, self.fold)
+        self.model = load_model(self.run_dir, name, self.fold, trust_imports)
         self.input_shape = model_input_shape(self.run_dir, name)  # (C, H, W)
 
     def describe(self) -> str:

@@ -24,7 +24,7 @@ from distill.data.panel import split_long_table
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import TableScaler
 from distill.errors import DistillError
-from distill.io.checkpoints import FINAL, FOLDER, load_model, model_label, saved_folds
+from distill.io.checkpoints import FINAL, FOLDER, load_model, model_input_shape, model_label, saved_folds
 from distill.protocols.forecast.config import ForecastConfig
 
 SPREAD_NOTE = "fold_min / fold_max: the lowest and highest forecast of the run's fold models (their spread, " \
@@ -34,21 +34,25 @@ SPREAD_NOTE = "fold_min / fold_max: the lowest and highest forecast of the run's
 class _Served:
     """One saved model and the scaling it was trained with: raw windows -> forecasts in original units."""
 
-    def __init__(self, run_dir: Path, name: str, fold: int | str, data) -> None:
-        self.model = load_model(run_dir, name, fold)
+    def __init__(self, run_dir: Path, name: str, fold: int | str, data, trust_imports: bool = False) -> None:
+        self.model = load_model(run_dir, name, fold, trust_imports)
         path = run_dir / FOLDER / f"scaling-{model_label(fold)}.json"
         if not path.is_file():
             raise DistillError(f"run {run_dir} has no {path.name}: the scaling its {name!r} expects")
-        self.description = json.loads(path.read_text())
+        self.description = _scaling_description(path, data.target, model_input_shape(run_dir, name)[-1])
         self.columns: list[str] = self.description["columns"]
         self.target_index = self.columns.index(data.target)
         self.scaling, self.target_mode = data.scaling, data.target_mode
-        if data.scaling == "window_log":
-            self.scaler = WindowLogScaler.from_description(self.description)
-            self.nonnegative = True  # log1p of the target: counts
-        else:
-            self.scaler = TableScaler.from_description(self.description, keep_columns=(self.target_index,))
-            self.nonnegative = self.scaler.column_min(self.target_index) >= 0
+        try:
+            if data.scaling == "window_log":
+                self.scaler = WindowLogScaler.from_description(self.description)
+                self.nonnegative = True  # log1p of the target: counts
+            else:
+                self.scaler = TableScaler.from_description(self.description, keep_columns=(self.target_index,))
+                self.nonnegative = self.scaler.column_min(self.target_index) >= 0
+        except (KeyError, TypeError, ValueError, IndexError) as error:
+            raise DistillError(f"{path} is not the {data.scaling} scaling this run wrote ({type(error).__name__}: "
+                               f"{error})") from None
 
     def forecast(self, windows: np.ndarray) -> np.ndarray:
         """(windows, input_days, features) raw values in `columns` order -> (windows, horizon), clipped at 0
@@ -72,10 +76,11 @@ class ForecastPredictor:
 
     `fold` picks the model: "final" (fitted on all the data; the default when the run saved one), or a fold
     model 1..K. `intervals=True` adds the spread of the K fold models' forecasts beside the forecast.
+    `trust_imports=True` builds a model results.json names by import path (running that code).
     """
 
     def __init__(self, run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None,
-                 intervals: bool = False) -> None:
+                 intervals: bool = False, trust_imports: bool = False) -> None:
         self.run_dir = Path(run_dir)
         config_file = self.run_dir / "config.yaml"
         if not config_file.is_file():
@@ -83,8 +88,9 @@ class ForecastPredictor:
         self.config = validate_config(read_recipe(str(config_file)), ForecastConfig)
         self.data, self.name = self.config.data, name
         self.fold, folds = saved_folds(self.run_dir, name, fold)
-        self.served = _Served(self.run_dir, name, self.fold, self.data)
-        self.spread = [_Served(self.run_dir, name, k, self.data) for k in range(1, folds + 1)] if intervals else []
+        self.served = _Served(self.run_dir, name, self.fold, self.data, trust_imports)
+        self.spread = [_Served(self.run_dir, name, k, self.data, trust_imports)
+                       for k in range(1, folds + 1)] if intervals else []
 
     @property
     def columns(self) -> list[str]:
@@ -176,6 +182,21 @@ def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
                  float(np.abs(np.clip(c.decode(rows, outputs), 0, None) - table.targets[rows]).mean()))
         tests.append((x, score))
     return f"mae_original ({data.target} per {panel.period}, lower is better)", tests
+
+
+def _scaling_description(path: Path, target: str, features: int) -> dict:
+    """A saved scaling file, checked: JSON with one column name per model input, the target among them."""
+    try:
+        description = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DistillError(f"{path} is not JSON ({error}); it should hold the scaling the run fitted") from None
+    columns = description.get("columns") if isinstance(description, dict) else None
+    if not isinstance(columns, list) or not all(isinstance(column, str) for column in columns):
+        raise DistillError(f"{path} has no `columns` list of names; not a scaling file this version wrote")
+    if len(columns) != features or target not in columns:
+        raise DistillError(f"{path} names {len(columns)} columns ({', '.join(columns[:4])}...); the model reads "
+                           f"{features} inputs, the target {target!r} among them")
+    return description
 
 
 def _day(value) -> str:
