@@ -217,3 +217,22 @@ def test_devices(classification, device, mixed):
 
 def test_exported_from_the_package():
     assert distill.Distiller is Distiller
+
+
+def test_early_stopping_restores_the_best_epoch_when_epochs_run_out_before_patience(classification):
+    """The training loss falls every epoch, so in mode "max" epoch 1 is the best; patience never runs out."""
+    x, y, teacher = classification
+    student, after_epoch = mlp(6, 3), []
+    remember = EpochEnd(lambda epoch, logs: after_epoch.append(
+        {key: value.clone() for key, value in student.state_dict().items()}))
+    stopper = EarlyStopping(monitor="loss", mode="max", patience=100)
+    history = Distiller(teacher, student, lr=1e-2, device="cpu").fit(
+        DataLoader(TensorDataset(x, y), batch_size=16), epochs=4, callbacks=[remember, stopper])
+    assert len(history["loss"]) == 4 and stopper.best_epoch_ == 0
+    for key, value in student.state_dict().items():
+        assert torch.equal(value, after_epoch[0][key]) and not torch.equal(value, after_epoch[-1][key])
+    kept = mlp(6, 3)
+    Distiller(teacher, kept, lr=1e-2, device="cpu").fit(
+        DataLoader(TensorDataset(x, y), batch_size=16), epochs=4,
+        callbacks=[EarlyStopping(monitor="loss", mode="max", patience=100, restore_best=False)])
+    assert all(torch.equal(value, after_epoch[-1][key]) for key, value in kept.state_dict().items())

@@ -2,7 +2,8 @@
 
 Each epoch's `logs` hold the training loss (`loss`), the learning rate (`lr`) and, with a validation
 loader, `val_<metric>` for every metric of `Distiller.evaluate` (`val_loss`, `val_accuracy`, `val_mse`...).
-A callback's `on_epoch_end` returns True to stop training. Under several processes every rank runs the
+A callback's `on_epoch_end` returns True to stop training; `on_fit_end` runs once after the last epoch,
+however training ended. Under several processes every rank runs the
 callbacks on the same logs (so all stop together); only rank 0 writes files.
 """
 from __future__ import annotations
@@ -37,6 +38,9 @@ class Callback:
     def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> bool | None:
         return None
 
+    def on_fit_end(self, distiller: Distiller) -> None:
+        return None
+
 
 def _monitored(logs: dict[str, float], monitor: str) -> float:
     if monitor not in logs:
@@ -57,7 +61,8 @@ class EpochEnd(Callback):
 
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs; with
-    `restore_best`, the student gets back the weights of its best epoch."""
+    `restore_best`, the student ends the fit with the weights of its best epoch (whether patience ran out
+    or the epochs did)."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "min", min_delta: float = 0.0,
                  restore_best: bool = True) -> None:
@@ -79,11 +84,11 @@ class EarlyStopping(Callback):
                 self.best_state_ = copy.deepcopy(distiller.student.state_dict())
             return False
         self.waited_ += 1
-        if self.waited_ < self.patience:
-            return False
+        return self.waited_ >= self.patience
+
+    def on_fit_end(self, distiller: Distiller) -> None:
         if self.best_state_ is not None:
             distiller.student.load_state_dict(self.best_state_)
-        return True
 
 
 class LRScheduler(Callback):

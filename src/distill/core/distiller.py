@@ -227,6 +227,8 @@ class Distiller:
                     self.history_.setdefault(key, []).append(value)
                 if any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks]):
                     break
+            for callback in callbacks:
+                callback.on_fit_end(self)
         finally:
             if trainee.tap is not None:
                 trainee.tap.close()
