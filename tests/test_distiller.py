@@ -61,8 +61,11 @@ def test_soft_target_learns_and_reports_fidelity(classification):
     distiller = Distiller(teacher, mlp(6, 3), temperature=2, alpha=0.5, lr=1e-2, device="cpu")
     history = distiller.fit(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), epochs=15,
                             val_loader=DataLoader(TensorDataset(x, y), batch_size=32))
-    assert set(history) == {"epoch", "loss", "lr", "val_loss", "val_accuracy", "val_agreement", "val_kl"}
+    assert set(history) == {"epoch", "loss", "loss_hard", "loss_kd", "lr", "val_loss", "val_accuracy",
+                            "val_agreement", "val_kl"}
     assert len(history["loss"]) == 15 and history["loss"][-1] < history["loss"][0]
+    for loss, hard, kd in zip(history["loss"], history["loss_hard"], history["loss_kd"]):
+        assert loss == pytest.approx(hard + kd, rel=1e-5) and hard > 0 and kd > 0
     scores = distiller.evaluate(DataLoader(TensorDataset(x, y), batch_size=32))
     assert scores["accuracy"] > 0.9 and scores["agreement"] > 0.9
     assert distiller.evaluate(DataLoader(TensorDataset(x, y), batch_size=32), model="teacher")["accuracy"] > 0.9

@@ -21,6 +21,7 @@ from distill.config import DistilledSpec, ModelSpec, TrainSection
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
 from distill.devices import resolve_device
+from distill.losses import total
 from distill.models import build_model
 
 FINAL_SEED_OFFSET = 999_983  # final models draw their own initialisation and batch order from the run's seed
@@ -60,8 +61,8 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
         student = build_model(spec.model, tuple(data.x_train.shape[1:]), task.output_dim(spec, data),
                               **spec.options).to(device)
         task.prepare(student, spec, data, train, base + role, guide)
-        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: task.student_loss(
-            m, data.x_train[r[batch]], data.y_train[r[batch]], {key: value[batch] for key, value in g.items()}, s))
+        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
+            m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
         _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role)
         trained[name] = student
     return {name: model.cpu().eval() for name, model in trained.items()}

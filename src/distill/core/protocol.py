@@ -27,6 +27,8 @@ from distill.core.train import fit, predict
 from distill.data.windows import gather_rows
 from distill.devices import resolve_device
 from distill.errors import DistillError
+from distill.losses import total
+from distill.methods import Guide
 from distill.models import build_model
 from distill.models.ensemble import Ensemble
 
@@ -140,7 +142,7 @@ def _can_fit_stacked(task: Task, models: list[nn.Module], folds: list[FoldData],
 
 
 def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec: ModelSpec, task: Task,
-                 guides: list[dict[str, torch.Tensor]] | None, train: TrainSection, seeds: list[int],
+                 guides: list[Guide] | None, train: TrainSection, seeds: list[int],
                  bar: tqdm) -> list[dict[str, list[float]]]:
     """Train one model per fold at once (see `distill.core.fold_parallel`); the fold models get the weights."""
     stacked = stack_models(models)
@@ -156,8 +158,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
         for k, fold_rows in enumerate(rows):
             gather_rows(inputs[k], fold_rows, out=x[k])
         y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
-        guide = None if guides is None else {key: torch.stack([g[key][rows[k]] for k, g in enumerate(guides)])
-                                             for key in guides[0]}
+        guide = None if guides is None else Guide.stack(guides, rows)
         return task.stacked_loss(stacked(x), y, guide, spec)
 
     def on_epoch_end(epoch: int) -> bool:
@@ -205,10 +206,6 @@ def _check_chain(students: dict[str, DistilledSpec]) -> None:
             raise DistillError(f"student {name!r} learns from {spec.teacher!r}, which is not the teacher or an "
                                f"earlier student; allowed: {', '.join(known)}")
         known.append(name)
-
-
-def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {key: value[rows] for key, value in guide.items()}
 
 
 def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: TrainSection, seed: int,
@@ -295,7 +292,7 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
             bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
             task.prepare(model, spec, fold, train, fold_seed, guide)
             loss = (lambda batch, m=model, f=fold, g=guide, r=r:
-                    task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), spec))
+                    total(task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], g.rows(batch), spec)))
             curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
                                      n_train=len(r)))
     outcomes = []

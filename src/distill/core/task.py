@@ -16,6 +16,8 @@ from torch import nn
 
 from distill.config import ModelSpec, TrainSection
 from distill.data.windows import WindowSet
+from distill.losses import LossTerms
+from distill.methods import Guide
 
 
 @dataclass
@@ -83,12 +85,13 @@ class Task(ABC):
                      spec: ModelSpec) -> torch.Tensor: ...
 
     @abstractmethod
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> Guide:
         """What a teacher hands a student, computed once per fold (outputs, features...)."""
 
     @abstractmethod
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: ModelSpec) -> torch.Tensor: ...
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: ModelSpec) -> LossTerms:
+        """The named loss terms of the student's method (`distill.methods`) on a batch; the loop sums them."""
 
     @abstractmethod
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]: ...
@@ -101,13 +104,13 @@ class Task(ABC):
         "train_<name>"/"test_<name>". Default: the curve metric from `metrics`."""
         return {self.curve_metric: self.metrics(outputs, targets, fold)[self.curve_metric]}
 
-    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
+    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide | None,
                      spec: ModelSpec) -> torch.Tensor:
         """The summed per-fold losses of K stacked models (outputs (K, batch, ...)); with `stacks_folds`."""
         raise NotImplementedError(f"{type(self).__name__} does not stack folds")
 
     def prepare(self, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
-                guide: dict[str, torch.Tensor] | None) -> None:
+                guide: Guide | None) -> None:
         """After a model is built and before it is fit; `guide` is None for the teacher. With `prepares_models`."""
         return None
 

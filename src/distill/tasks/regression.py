@@ -1,4 +1,5 @@
-"""The regression task of the shared protocol: MSE losses, the teacher's outputs as guide, MSE / MAE scores."""
+"""The regression task of the shared protocol: MSE losses, the teacher's outputs as guide (`Guide`), the
+`regression` method's named terms for students, MSE / MAE scores."""
 from __future__ import annotations
 
 import torch
@@ -8,7 +9,8 @@ from torch.nn import functional as F
 from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import LOSSES
+from distill.losses import LossTerms, total
+from distill.methods import Guide, Regression
 
 
 class RegressionTask(Task):
@@ -31,14 +33,14 @@ class RegressionTask(Task):
                      spec: ModelSpec) -> torch.Tensor:
         return F.mse_loss(model(x), targets)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
-        return {"outputs": predict(teacher, x)}
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> Guide:
+        return Guide(predict(teacher, x))
 
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
-        return LOSSES["regression"].function(model(x), guide["outputs"], targets, lam=spec.lam)
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: StudentSpec) -> LossTerms:
+        return Regression(spec.alpha).losses(model(x), targets, guide)
 
-    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
+    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide | None,
                      spec: ModelSpec) -> torch.Tensor:
         """Fold-parallel training: the sum over folds of each fold's own loss; (K, batch, out) tensors.
 
@@ -48,7 +50,7 @@ class RegressionTask(Task):
         folds = len(outputs)
         if guide is None:
             return folds * F.mse_loss(outputs, targets)
-        return folds * LOSSES["regression"].function(outputs, guide["outputs"], targets, lam=spec.lam)
+        return folds * total(Regression(spec.alpha).losses(outputs, targets, guide))
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
