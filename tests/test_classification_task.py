@@ -274,3 +274,17 @@ def test_bias_correction_recovers_an_omitted_class():
     assert 2.9 < scores["shift"]["mean"] < 7.0  # about 3 (float32 logits), far below 7
     assert result["accuracy_before"]["mean"] == pytest.approx(2 / 3)
     assert result["accuracy_after"]["mean"] == 1.0
+
+
+def test_hint_student_gets_an_adapter_when_channels_differ():
+    torch.manual_seed(0)
+    fold, task = make_fold(), ClassificationTask(classes=4)
+    teacher = build_model("cnn", (1, 8, 8), 4, channels=[8, 12], hidden=8)
+    spec = ClassStudentSpec(model="cnn", options={"channels": [4, 6], "hidden": 8}, method="hint",
+                            features={"student": "features.1", "teacher": "features.1"})
+    guide = task.guide(teacher, fold.x_train, spec)
+    model = build_model("cnn", (1, 8, 8), 4, channels=[4, 6], hidden=8)
+    task.prepare(model, spec, fold, TrainSection(), seed=0, guide=guide)
+    assert (getattr(model, ADAPTER).in_channels, getattr(model, ADAPTER).out_channels) == (6, 12)
+    terms = task.student_loss(model, fold.x_train[:8], fold.y_train[:8], guide.rows(torch.arange(8)), spec)
+    assert set(terms) == {"loss_hard", "loss_kd", "loss_hint"} and spec.alpha == 0.9 and spec.feature_weight == 1.0

@@ -166,7 +166,7 @@ def test_callbacks(classification, tmp_path):
         callbacks=[EpochEnd(lambda epoch, logs: seen.append(epoch)), stopper, GradientClipping(0.5),
                    LRScheduler(lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)),
                    Checkpoint(tmp_path / "student.pt")])
-    assert seen == [0, 1] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 0
+    assert seen == [0, 1] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 1
     assert history["lr"] == [1e-3, 5e-4]
     state = torch.load(tmp_path / "student.pt", weights_only=True)
     assert set(state) == set(mlp(6, 3).state_dict())
@@ -231,7 +231,7 @@ def test_early_stopping_restores_the_best_epoch_when_epochs_run_out_before_patie
     stopper = EarlyStopping(monitor="loss", mode="max", patience=100)
     history = Distiller(teacher, student, lr=1e-2, device="cpu").fit(
         DataLoader(TensorDataset(x, y), batch_size=16), epochs=4, callbacks=[remember, stopper])
-    assert len(history["loss"]) == 4 and stopper.best_epoch_ == 0
+    assert len(history["loss"]) == 4 and stopper.best_epoch_ == 1
     for key, value in student.state_dict().items():
         assert torch.equal(value, after_epoch[0][key]) and not torch.equal(value, after_epoch[-1][key])
     kept = mlp(6, 3)

@@ -71,6 +71,7 @@ def test_term_names_and_zero_weights_left_out():
 def test_declared_needs():
     assert not Scratch.uses_teacher and Generalized.privileged and NST.uses_features and Hint.uses_features
     assert not SoftTarget.uses_features and not SoftTarget.privileged
+    assert Hint.channels_must_match and not NST.channels_must_match  # NST compares maps of any channel count
     with pytest.raises(DistillError, match="feature maps"):
         NST().losses(S, Y, Guide(F.log_softmax(T, 1)))
     with pytest.raises(DistillError, match="teacher's outputs"):

@@ -27,7 +27,7 @@ from distill.core.batches import RankBatches, eval_batches, unpack_batch
 from distill.core.callbacks import Callback, GradientClipping
 from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
-from distill.core.train import make_adam, train_step
+from distill.core.train import make_adam, run_epochs
 from distill.devices import autocast, resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
@@ -47,11 +47,17 @@ def build_method(name: str, task: str, *, classes: int | None, subclasses: int, 
         raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression'")
     if name == "regression" and not values:
         raise DistillError("method 'regression' needs task='regression' (value targets)")
-    shape = {"none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
+    shapes: dict[str, dict[str, Any]] = {"none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
              "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
              "nst": {"classes": classes, "values": values, "kernel": nst_kernel},
-             "hint": {"classes": classes, "values": values}}[name]
-    return make_method(name, **shape, **{key: value for key, value in weights.items() if value is not None})
+             "hint": {"classes": classes, "values": values}}
+    return make_method(name, **shapes[name], **{key: value for key, value in weights.items() if value is not None})
+
+
+def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The parts concatenated, or None when the guide holds none."""
+    present = [value for value in values if value is not None]
+    return torch.cat(present) if present else None
 
 
 class _Trainee(nn.Module):
@@ -144,14 +150,15 @@ class Distiller:
         x, _, privileged = unpack_batch(tuple(tensors))
         source = self._teacher_input(x, privileged)
         parts = [self._teach(to_device(part, self.device_)) for part in source.split(CACHE_BATCH)]
-        return Guide(*(None if values[0] is None else torch.cat(values)
-                       for values in ([p.outputs for p in parts], [p.features for p in parts])))
+        return Guide(_cat([p.outputs for p in parts]), _cat([p.features for p in parts]))
 
     def _guide(self, key: torch.Tensor | int, x: torch.Tensor, privileged: torch.Tensor | None) -> Guide:
         if self.cache_ is None:
             return self._teach(self._teacher_input(x, privileged))
         if isinstance(self.cache_, Guide):  # rows of a TensorDataset
-            return self.cache_.rows(key.to(self.device_) if isinstance(key, torch.Tensor) else key)
+            assert isinstance(key, torch.Tensor)
+            return self.cache_.rows(key.to(self.device_))
+        assert isinstance(key, int)  # a batch's position in a loader read in a fixed order
         if key not in self.cache_:
             self.cache_[key] = self._teach(self._teacher_input(x, privileged))
         guide = self.cache_[key]
@@ -163,8 +170,11 @@ class Distiller:
         kind = batches.key_kind if self.cache_teacher is not False and self.method_.uses_teacher else None
         if self.cache_teacher and kind is None:
             raise DistillError("cache_teacher=True needs a TensorDataset or a loader that does not shuffle")
-        self.cache_: Guide | dict[int, Guide] | None = (
-            None if kind is None else (self._teach_rows(batches.tensors) if kind == "row" else {}))
+        self.cache_: Guide | dict[int, Guide] | None = None
+        if kind == "row" and batches.tensors is not None:
+            self.cache_ = self._teach_rows(batches.tensors)
+        elif kind == "position":
+            self.cache_ = {}
 
     # --- the student ------------------------------------------------------------------------------
     def _build_adapter(self, x: torch.Tensor) -> nn.Module | None:
@@ -177,10 +187,12 @@ class Distiller:
             self.student(x[:2])
             self.student.train(training)
         teacher = self._teacher_outputs(x[:2])[1]
+        if not isinstance(tap.value, torch.Tensor) or teacher is None:
+            raise DistillError(f"feature paths {self.taps} give no tensors to compare")
         if tap.value.dim() != teacher.dim():
             raise DistillError(f"feature maps differ in rank: student {tuple(tap.value.shape[1:])}, teacher "
                                f"{tuple(teacher.shape[1:])} per example")
-        if self.adapter is None and (self.method == "nst" or tap.value.shape[1] == teacher.shape[1]):
+        if self.adapter is None and (not self.method_.channels_must_match or tap.value.shape[1] == teacher.shape[1]):
             return None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
@@ -220,15 +232,28 @@ class Distiller:
         for callback in callbacks:
             callback.on_fit_start(self)
         self.history_: dict[str, list[float]] = {}
+        steps: list[LossTerms] = []  # this epoch's terms per step, detached; summed once per epoch
+        sizes: list[int] = []
+
+        def step(item: tuple[Any, Any]) -> torch.Tensor:
+            batch, key = item
+            x, y, privileged = to_device(unpack_batch(batch), self.device_)
+            sizes.append(len(y))
+            return self._loss(model, x, y, self._guide(key, x, privileged), steps)
+
+        def on_epoch_end(epoch: int) -> bool:
+            logs = {"epoch": float(epoch + 1), **self._epoch_logs(steps, sizes, world)}
+            steps.clear()
+            sizes.clear()
+            if val_loader is not None:
+                logs.update({f"val_{key}": value for key, value in self.evaluate(val_loader).items()})
+            for key, value in logs.items():
+                self.history_.setdefault(key, []).append(value)
+            return any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks])
+
         try:
-            for epoch in range(epochs):
-                logs = {"epoch": float(epoch + 1), **self._train_epoch(model, batches, epoch, scaler, clip, world)}
-                if val_loader is not None:
-                    logs.update({f"val_{key}": value for key, value in self.evaluate(val_loader).items()})
-                for key, value in logs.items():
-                    self.history_.setdefault(key, []).append(value)
-                if any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks]):
-                    break
+            run_epochs(model, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
+                       scaler=scaler, max_grad_norm=clip)
             for callback in callbacks:
                 callback.on_fit_end(self)
         finally:
@@ -238,25 +263,14 @@ class Distiller:
         self.student.eval()
         return self.history_
 
-    def _train_epoch(self, model: nn.Module, batches: RankBatches, epoch: int, scaler: Any, clip: float | None,
-                     world: World) -> dict[str, float]:
-        model.train()
-        steps: list[LossTerms] = []  # per step, detached; summed once per epoch (no tensor work per step)
-        sizes = []
-        for batch, key in batches.epoch(epoch):
-            x, y, privileged = to_device(unpack_batch(batch), self.device_)
-            guide = self._guide(key, x, privileged)
-            loss = train_step(self.optimizer_, lambda x=x, y=y, guide=guide: self._loss(model, x, y, guide, steps),
-                              scaler=scaler, max_grad_norm=clip)
-            steps[-1] = {"loss": loss, **steps[-1]}
-            sizes.append(len(y))
+    def _epoch_logs(self, steps: list[LossTerms], sizes: list[int], world: World) -> dict[str, float]:
+        """The epoch's objective and its terms, averaged over its rows (over every rank's), and the lr."""
         weights = torch.tensor(sizes, device=self.device_, dtype=torch.float64)
         names = list(steps[0])
         sums = torch.stack([torch.stack([step[name] for step in steps]).double() @ weights for name in names]
                            + [weights.sum()])
         if world.size > 1:
             dist.all_reduce(sums)  # every rank logs the loss over the whole epoch
-        model.eval()
         means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
         return {**means, "lr": float(self.optimizer_.param_groups[0]["lr"])}
 
@@ -266,8 +280,9 @@ class Distiller:
         with autocast(self.device_, self.mixed_precision):
             outputs, features = model(x)
             terms = self.method_.losses(outputs, y, guide, features)
-            steps.append({name: value.detach() for name, value in terms.items()})
-            return total(terms)
+            loss = total(terms)
+            steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
+            return loss
 
     @torch.no_grad()
     def predict(self, loader: DataLoader, model: str = "student") -> torch.Tensor:

@@ -58,13 +58,15 @@ class Method(ABC):
     `Distiller` and by the recipes' config schemas alike).
 
     Declared capabilities: `uses_teacher` (False: the labels alone), `uses_features` (the student's and the
-    teacher's feature maps at tapped module paths, `Guide.features`), `privileged` (the teacher reads the
-    privileged inputs, the student never does).
+    teacher's feature maps at tapped module paths, `Guide.features`), `channels_must_match` (the feature term
+    compares the maps channel by channel, so a student with other channel counts needs a learned adapter),
+    `privileged` (the teacher reads the privileged inputs, the student never does).
     """
 
     name: ClassVar[str]
     uses_teacher: ClassVar[bool] = True
     uses_features: ClassVar[bool] = False
+    channels_must_match: ClassVar[bool] = False
     privileged: ClassVar[bool] = False
 
     def guide(self, outputs: torch.Tensor, features: torch.Tensor | None = None) -> Guide:

@@ -77,6 +77,7 @@ class Hint(_FeatureMethod):
     (`distill.losses.hint`; Romero et al. 2015, "FitNets"), beside the soft-target terms."""
 
     name = "hint"
+    channels_must_match = True
 
     def feature_term(self, student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
         return self.feature_weight * hint_loss(student, teacher)

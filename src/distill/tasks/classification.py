@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score  # type: ignore[import-untyped]
 from torch import nn
 from torch.nn import functional as F
 
@@ -100,7 +100,7 @@ def load_backbone(model: nn.Module, pretrained: Pretrained) -> str:
     return head
 
 
-class ClassificationTask(Task):
+class ClassificationTask(Task[ClassTeacherSpec, ClassStudentSpec]):
     """Classification with `classes` classes; `seed` fixes which rows a student's transfer set keeps."""
 
     name = "classification"
@@ -111,22 +111,26 @@ class ClassificationTask(Task):
     def __init__(self, classes: int, seed: int = 0) -> None:
         self.classes, self.seed = classes, seed
 
-    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
-        return self.classes * spec.subclasses
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
+        subclasses = spec.subclasses if isinstance(spec, ClassTeacherSpec | ClassStudentSpec) else 1
+        return self.classes * subclasses
 
     # --- before training -------------------------------------------------------------------------
-    def prepare(self, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
-                guide: dict[str, torch.Tensor] | None) -> None:
+    def prepare(self, model: nn.Module, spec: ClassTeacherSpec | ClassStudentSpec, fold: FoldData,
+                train: TrainSection, seed: int, guide: Guide | None) -> None:
         """Teacher: load a checkpoint and train its head alone. Feature student: attach its learned adapter."""
         if isinstance(spec, ClassTeacherSpec) and spec.pretrained is not None:
-            self._train_head(model, spec, fold, train, seed)
-        if isinstance(spec, ClassStudentSpec) and spec.features is not None and spec.features.adapter:
-            self._attach_adapter(model, spec, fold, guide.features)
+            self._train_head(model, spec, spec.pretrained, fold, train, seed)
+        if isinstance(spec, ClassStudentSpec) and spec.features is not None and spec.method in ("nst", "hint"):
+            if guide is None or guide.features is None:
+                raise DistillError("a feature student's adapter needs the teacher's feature maps")
+            matching = spec.make_method(self.classes).channels_must_match
+            self._attach_adapter(model, spec.features, fold, guide.features, always=spec.features.adapter,
+                                 if_channels_differ=matching)
 
-    def _train_head(self, model: nn.Module, spec: ClassTeacherSpec, fold: FoldData, train: TrainSection,
-                    seed: int) -> None:
+    def _train_head(self, model: nn.Module, spec: ClassTeacherSpec, pretrained: Pretrained, fold: FoldData,
+                    train: TrainSection, seed: int) -> None:
         """Transfer learning, phase 1: backbone from the checkpoint, frozen and in eval mode; head trains."""
-        pretrained = spec.pretrained
         head = resolve_module(model, load_backbone(model, pretrained))
         if pretrained.frozen_epochs == 0:
             return
@@ -136,24 +140,29 @@ class ClassificationTask(Task):
             parameter.requires_grad_(False)
         model.eval()  # fit() switches only the head to train mode: frozen batch norms keep their statistics
         x = fold.inputs("teacher")[0]
+        assert isinstance(x, torch.Tensor)  # images are tensors (windows are for series)
         fit(head, lambda rows: self.teacher_loss(model, x[rows], fold.y_train[rows], spec), len(x),
             epochs=pretrained.frozen_epochs, batch_size=train.batch_size, lr=pretrained.frozen_lr or spec.lr,
-            weight_decay=spec.weight_decay, seed=seed)
+            weight_decay=spec.weight_decay, seed=seed, unit=("teacher-head", fold.index, seed))
         for parameter in frozen:
             parameter.requires_grad_(True)
 
-    def _attach_adapter(self, model: nn.Module, spec: ClassStudentSpec, fold: FoldData,
-                        teacher_features: torch.Tensor) -> None:
-        """A 1x1 map from the student's feature channels to the teacher's, trained with the student."""
-        with FeatureTap(model, spec.features.student) as tap, torch.no_grad():
+    def _attach_adapter(self, model: nn.Module, pair: FeaturePair, fold: FoldData, teacher_features: torch.Tensor,
+                        always: bool, if_channels_differ: bool) -> None:
+        """A 1x1 map from the student's feature channels to the teacher's, trained with the student: `always`
+        (features.adapter), or when the channel counts differ and the method compares channel by channel."""
+        if not (always or if_channels_differ):
+            return
+        with FeatureTap(model, pair.student) as tap, torch.no_grad():
             model.eval()
             model(fold.x_train[:2])
         student = tap.value
         if student.dim() != teacher_features.dim():
-            raise DistillError(f"feature maps differ in rank: student {spec.features.student!r} gives "
-                               f"{tuple(student.shape[1:])}, teacher {spec.features.teacher!r} "
+            raise DistillError(f"feature maps differ in rank: student {pair.student!r} gives "
+                               f"{tuple(student.shape[1:])}, teacher {pair.teacher!r} "
                                f"{tuple(teacher_features.shape[1:])} per example")
-        model.add_module(ADAPTER, make_adapter(student.shape[1], teacher_features.shape[1], student.dim()))
+        if always or (if_channels_differ and student.shape[1] != teacher_features.shape[1]):
+            model.add_module(ADAPTER, make_adapter(student.shape[1], teacher_features.shape[1], student.dim()))
 
     def transfer_rows(self, fold: FoldData, spec: ClassStudentSpec) -> torch.Tensor:
         """The fold's training rows in the student's transfer set: a stratified share, minus omitted classes."""
@@ -202,8 +211,9 @@ class ClassificationTask(Task):
         features = tap.value
         if not isinstance(features, torch.Tensor):
             raise DistillError(f"feature path {pair.student!r} gives a {type(features).__name__}, not a tensor")
-        if pair.adapter:
-            features = getattr(model, ADAPTER)(features)
+        adapter = getattr(model, ADAPTER, None)
+        if adapter is not None:
+            features = adapter(features)
         return method.losses(outputs, targets, guide, features)
 
     # --- scores ----------------------------------------------------------------------------------
@@ -219,11 +229,11 @@ class ClassificationTask(Task):
         errors = int((predicted != targets).sum())
         y, predicted = targets.cpu().numpy(), predicted.cpu()
         probs = log_p.double().exp()
-        probs = (probs / probs.sum(1, keepdim=True)).cpu().numpy()
+        probs_np = (probs / probs.sum(1, keepdim=True)).cpu().numpy()
         return {"accuracy": 1.0 - errors / len(y), "errors": float(errors), "error_rate": errors / len(y),
                 "macro_f1": float(f1_score(y, predicted.numpy(), average="macro", labels=list(range(self.classes)),
                                            zero_division=0)),
-                "roc_auc": roc_auc(y, probs), "nll": float(F.nll_loss(log_p, targets))}
+                "roc_auc": roc_auc(y, probs_np), "nll": float(F.nll_loss(log_p, targets))}
 
     def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]:
         """Agreement of predicted classes and KL(teacher || student) of class distributions, on test rows."""

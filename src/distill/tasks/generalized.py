@@ -19,7 +19,7 @@ from distill.tasks.classification import ClassificationTask
 from distill.tasks.specs import DistilledStudentSpec
 
 
-class GeneralizedDistillationTask(Task):
+class GeneralizedDistillationTask(Task[ModelSpec, DistilledStudentSpec]):
     """`classes`-way classification; students read `alpha` and `temperature` from their spec."""
 
     name = "generalized"
@@ -29,14 +29,14 @@ class GeneralizedDistillationTask(Task):
         self.classes = classes
         self.scores = ClassificationTask(classes)
 
-    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
         return self.classes
 
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      spec: ModelSpec) -> torch.Tensor:
         return F.cross_entropy(model(x), targets)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> Guide:
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: DistilledStudentSpec) -> Guide:
         """The teacher's logits on its own inputs for the student's training rows, computed once per fold."""
         return Guide(predict(teacher, x))
 

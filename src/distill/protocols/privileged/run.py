@@ -192,7 +192,7 @@ def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_
     students = make_students(config, with_sweep)
     protocol = run_protocol(folds, task, config.teacher, students, config.train,
                             config.seed, baselines, latency_repeats=config.report.latency_repeats,
-                            show_progress=show_progress)
+                            show_progress=show_progress, scope=f"{cell_id(horizon, train_size)}-")
     if trained is not None:
         name = cell_id(horizon, train_size)
         trained.append(TrainedModels(protocol.models, {"teacher": config.teacher, **students}, protocol.input_shapes(),
