@@ -85,8 +85,8 @@ class ClassStudentSpec(DistilledSpec):
     jitter: int = Field(0, ge=0)
     subclasses: int = Field(1, ge=1)
     features: FeaturePair | None = None
-    nst: NSTSection = Field(default_factory=NSTSection)
-    transfer: TransferSet = Field(default_factory=TransferSet)
+    nst: NSTSection = Field(default_factory=lambda: NSTSection.model_validate({}))
+    transfer: TransferSet = Field(default_factory=lambda: TransferSet.model_validate({}))
 
     @model_validator(mode="after")
     def _method_defaults(self) -> ClassStudentSpec:
