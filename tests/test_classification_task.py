@@ -11,7 +11,8 @@ from torch.nn import functional as F
 from distill.config import TrainSection
 from distill.core.task import FoldData
 from distill.errors import DistillError
-from distill.losses import soft_target_loss, subclass_aux_loss
+from distill.losses import soft_target_loss, subclass_aux_loss, total
+from distill.methods import Guide
 from distill.models import build_model
 from distill.protocols.classification.analysis import (
     assign_subclasses,
@@ -78,10 +79,13 @@ def test_student_losses_by_method():
     kd = student(method="soft_target", temperature=3.0, alpha=0.4)
     guide = task.guide(teacher, x, kd)
     expected = soft_target_loss(F.log_softmax(model(x), 1), F.log_softmax(teacher(x), 1), y, temperature=3.0, alpha=0.4)
-    assert torch.allclose(task.student_loss(model, x, y, guide, kd), expected, atol=1e-6)
+    terms = task.student_loss(model, x, y, guide, kd)
+    assert set(terms) == {"loss_hard", "loss_kd"} and torch.allclose(total(terms), expected, atol=1e-6)
+    assert torch.allclose(terms["loss_hard"], 0.6 * F.cross_entropy(model(x), y), atol=1e-6)
     alone = student(method="none")
-    assert task.guide(teacher, x, alone) == {}
-    assert torch.allclose(task.student_loss(model, x, y, {}, alone), F.cross_entropy(model(x), y), atol=1e-6)
+    assert task.guide(teacher, x, alone) == Guide()
+    terms = task.student_loss(model, x, y, Guide(), alone)
+    assert set(terms) == {"loss_hard"} and torch.allclose(terms["loss_hard"], F.cross_entropy(model(x), y), atol=1e-6)
 
 
 def test_subclass_student_needs_the_teachers_head():
@@ -90,7 +94,7 @@ def test_subclass_student_needs_the_teachers_head():
     with pytest.raises(DistillError, match="class count mismatch"):
         task.guide(teacher, torch.rand(4, 1, 8, 8), student(method="subclass", subclasses=3))
     guide = task.guide(teacher, torch.rand(4, 1, 8, 8), student(method="subclass", subclasses=5))
-    assert guide["outputs"].shape == (4, 10) and guide["class_logits"].shape == (4, 2)
+    assert guide.outputs.shape == (4, 10) and guide.features is None  # the subclass logits, as the method compares
 
 
 def test_subclass_teacher_loss_uses_aux_term():
@@ -116,24 +120,23 @@ def test_nst_student_gets_teacher_maps_and_gradients():
     teacher = build_model("cnn", (1, 8, 8), 4, channels=[8, 12], hidden=8)
     spec = nst_spec()
     guide = task.guide(teacher, fold.x_train, spec)
-    assert guide["features"].shape == (40, 12, 2, 2)
+    assert guide.features.shape == (40, 12, 2, 2) and guide.outputs.shape == (40, 4)
     model = build_model("cnn", (1, 8, 8), 4, channels=[4, 6], hidden=8)
-    loss = task.student_loss(model, fold.x_train[:8], fold.y_train[:8], {k: v[:8] for k, v in guide.items()}, spec)
-    loss.backward()
+    terms = task.student_loss(model, fold.x_train[:8], fold.y_train[:8], guide.rows(torch.arange(8)), spec)
+    assert set(terms) == {"loss_hard", "loss_nst"}  # alpha 0: CE + NST, as in the paper
+    total(terms).backward()
     assert model.features[0][0].weight.grad.abs().sum() > 0
 
 
 def test_nst_adapter_maps_student_channels_to_the_teachers():
     fold, task = make_fold(), ClassificationTask(classes=4)
     spec = nst_spec(adapter=True)
-    guide = {"features": torch.rand(40, 12, 2, 2)}
+    guide = Guide(torch.zeros(40, 4), torch.rand(40, 12, 2, 2))
     model = build_model("cnn", (1, 8, 8), 4, channels=[4, 6], hidden=8)
     task.prepare(model, spec, fold, TrainSection(), seed=0, guide=guide)
     adapter = getattr(model, ADAPTER)
     assert (adapter.in_channels, adapter.out_channels) == (6, 12)
-    loss = task.student_loss(model, fold.x_train[:4], fold.y_train[:4], {"features": guide["features"][:4],
-                             "class_logits": torch.zeros(4, 4)}, spec)
-    loss.backward()
+    total(task.student_loss(model, fold.x_train[:4], fold.y_train[:4], guide.rows(torch.arange(4)), spec)).backward()
     assert adapter.weight.grad is not None
 
 
@@ -271,3 +274,17 @@ def test_bias_correction_recovers_an_omitted_class():
     assert 2.9 < scores["shift"]["mean"] < 7.0  # about 3 (float32 logits), far below 7
     assert result["accuracy_before"]["mean"] == pytest.approx(2 / 3)
     assert result["accuracy_after"]["mean"] == 1.0
+
+
+def test_hint_student_gets_an_adapter_when_channels_differ():
+    torch.manual_seed(0)
+    fold, task = make_fold(), ClassificationTask(classes=4)
+    teacher = build_model("cnn", (1, 8, 8), 4, channels=[8, 12], hidden=8)
+    spec = ClassStudentSpec(model="cnn", options={"channels": [4, 6], "hidden": 8}, method="hint",
+                            features={"student": "features.1", "teacher": "features.1"})
+    guide = task.guide(teacher, fold.x_train, spec)
+    model = build_model("cnn", (1, 8, 8), 4, channels=[4, 6], hidden=8)
+    task.prepare(model, spec, fold, TrainSection(), seed=0, guide=guide)
+    assert (getattr(model, ADAPTER).in_channels, getattr(model, ADAPTER).out_channels) == (6, 12)
+    terms = task.student_loss(model, fold.x_train[:8], fold.y_train[:8], guide.rows(torch.arange(8)), spec)
+    assert set(terms) == {"loss_hard", "loss_kd", "loss_hint"} and spec.alpha == 0.9 and spec.feature_weight == 1.0

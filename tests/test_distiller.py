@@ -61,8 +61,11 @@ def test_soft_target_learns_and_reports_fidelity(classification):
     distiller = Distiller(teacher, mlp(6, 3), temperature=2, alpha=0.5, lr=1e-2, device="cpu")
     history = distiller.fit(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), epochs=15,
                             val_loader=DataLoader(TensorDataset(x, y), batch_size=32))
-    assert set(history) == {"epoch", "loss", "lr", "val_loss", "val_accuracy", "val_agreement", "val_kl"}
+    assert set(history) == {"epoch", "loss", "loss_hard", "loss_kd", "lr", "val_loss", "val_accuracy",
+                            "val_agreement", "val_kl"}
     assert len(history["loss"]) == 15 and history["loss"][-1] < history["loss"][0]
+    for loss, hard, kd in zip(history["loss"], history["loss_hard"], history["loss_kd"]):
+        assert loss == pytest.approx(hard + kd, rel=1e-5) and hard > 0 and kd > 0
     scores = distiller.evaluate(DataLoader(TensorDataset(x, y), batch_size=32))
     assert scores["accuracy"] > 0.9 and scores["agreement"] > 0.9
     assert distiller.evaluate(DataLoader(TensorDataset(x, y), batch_size=32), model="teacher")["accuracy"] > 0.9
@@ -163,7 +166,7 @@ def test_callbacks(classification, tmp_path):
         callbacks=[EpochEnd(lambda epoch, logs: seen.append(epoch)), stopper, GradientClipping(0.5),
                    LRScheduler(lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)),
                    Checkpoint(tmp_path / "student.pt")])
-    assert seen == [0, 1] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 0
+    assert seen == [0, 1] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 1
     assert history["lr"] == [1e-3, 5e-4]
     state = torch.load(tmp_path / "student.pt", weights_only=True)
     assert set(state) == set(mlp(6, 3).state_dict())
@@ -217,3 +220,22 @@ def test_devices(classification, device, mixed):
 
 def test_exported_from_the_package():
     assert distill.Distiller is Distiller
+
+
+def test_early_stopping_restores_the_best_epoch_when_epochs_run_out_before_patience(classification):
+    """The training loss falls every epoch, so in mode "max" epoch 1 is the best; patience never runs out."""
+    x, y, teacher = classification
+    student, after_epoch = mlp(6, 3), []
+    remember = EpochEnd(lambda epoch, logs: after_epoch.append(
+        {key: value.clone() for key, value in student.state_dict().items()}))
+    stopper = EarlyStopping(monitor="loss", mode="max", patience=100)
+    history = Distiller(teacher, student, lr=1e-2, device="cpu").fit(
+        DataLoader(TensorDataset(x, y), batch_size=16), epochs=4, callbacks=[remember, stopper])
+    assert len(history["loss"]) == 4 and stopper.best_epoch_ == 1
+    for key, value in student.state_dict().items():
+        assert torch.equal(value, after_epoch[0][key]) and not torch.equal(value, after_epoch[-1][key])
+    kept = mlp(6, 3)
+    Distiller(teacher, kept, lr=1e-2, device="cpu").fit(
+        DataLoader(TensorDataset(x, y), batch_size=16), epochs=4,
+        callbacks=[EarlyStopping(monitor="loss", mode="max", patience=100, restore_best=False)])
+    assert all(torch.equal(value, after_epoch[-1][key]) for key, value in kept.state_dict().items())

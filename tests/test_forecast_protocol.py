@@ -120,7 +120,7 @@ def test_change_targets_are_level_minus_last_input_day_and_windows_stay_views(ti
 
 def test_assistant_chain_learns_from_the_named_student():
     config = load_config("covid-lstm", TINY + ["students.student_scratch.teacher=student_kd",
-                                               "students.student_scratch.lam=1.0"])
+                                               "students.student_scratch.alpha=1.0"])
     run = run_forecast(config, show_progress=False)
     kd = run.protocol.outcomes["student_kd"][0].test_outputs
     chained = run.protocol.outcomes["student_scratch"][0]

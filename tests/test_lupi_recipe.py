@@ -42,7 +42,7 @@ def test_run_writes_the_results_contract_and_report(tmp_path, capsys):
 
 def test_sweep_trains_a_grid_of_distilled_students(tmp_path, capsys):
     sets = [*TINY, "synthetic.experiments=[relevant_features]",
-            "sweep={lam: [0, 1], temperature: [1, 2, 5], experiment: relevant_features}"]
+            "sweep={alpha: [0, 1], temperature: [1, 2, 5], experiment: relevant_features}"]
     assert main(["run", "lupi-synthetic", "--out", str(tmp_path), *cli_args(*sets)]) == 0
     sweep = json.loads((tmp_path / "results.json").read_text())["sweep"]
     assert [len(row) for row in sweep["distilled"]] == [2, 2, 2]
@@ -89,9 +89,9 @@ def test_a_ranking_matches_only_when_each_step_is_distinguishable():
 
 
 @pytest.mark.parametrize("sets, message", [
-    (["distill.lam=1.5"], "bad value for distill.lam: 1.5"),
+    (["distill.alpha=1.5"], "bad value for distill.alpha: 1.5"),
     (["distill.temperature=0"], "bad value for distill.temperature: 0"),
-    (["sweep={lam: [0.5], temperature: [-2]}"], "bad value for sweep.temperature.0: -2"),
+    (["sweep={alpha: [0.5], temperature: [-2]}"], "bad value for sweep.temperature.0: -2"),
     (["synthetic.experiments=[nope]"], "bad value for synthetic.experiments.0: 'nope'"),
 ])
 def test_bad_input_is_one_line_with_status_2(tmp_path, capsys, sets, message):

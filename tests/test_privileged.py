@@ -204,7 +204,7 @@ def test_mackey_glass_pi_writes_the_results_contract(tmp_path, capsys):
 
 def test_value_target_and_lambda_temperature_sweep(tmp_path, capsys):
     sets = [*TINY, "target.horizons=[3]", "target.train_sizes=[60]",
-            "sweep={lam: [0, 0.5, 1], temperature: [1, 4]}"]
+            "sweep={alpha: [0, 0.5, 1], temperature: [1, 4]}"]
     status, _, err = run(capsys, "run", "mackey-glass-pi", "--out", str(tmp_path), *cli_args(*sets))
     assert status == 0, err
     results = json.loads((tmp_path / "results.json").read_text())
@@ -272,11 +272,11 @@ def write_constant_direction(path) -> None:
     (["privileged.kind=both", "privileged.columns=[DEWP]"], "privileged column 'DEWP' is not in the data"),
     (["privileged.kind=both", "privileged.columns=[value]"], "privileged column 'value' is also a student input"),
     (["target.horizons=[5000]"], "horizon 5000 leaves 0 usable samples"),
-    (["distill.lam=1.5"], "bad value for distill.lam: 1.5"),
-    (["distill.lam=-0.1"], "bad value for distill.lam: -0.1"),
+    (["distill.alpha=1.5"], "bad value for distill.alpha: 1.5"),
+    (["distill.alpha=-0.1"], "bad value for distill.alpha: -0.1"),
     (["distill.temperature=0"], "bad value for distill.temperature: 0"),
-    (["sweep={lam: [2], temperature: [1]}"], "bad value for sweep.lam.0: 2"),
-    (["sweep={lam: [1], temperature: [-1]}"], "bad value for sweep.temperature.0: -1"),
+    (["sweep={alpha: [2], temperature: [1]}"], "bad value for sweep.alpha.0: 2"),
+    (["sweep={alpha: [1], temperature: [-1]}"], "bad value for sweep.temperature.0: -1"),
     (["privileged.offsets=[-3]"], "privileged offset -3 at horizon 3 points at time t"),
     (["target.train_sizes=[5000]"], "training size 5000 exceeds"),
 ])

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from distill.cli import main
-from distill.core.resume import resume_folder
+from distill.core.resume import ResumeStore, checkpointing, resume_folder, unit_for
 
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 from make_golden import numbers, tiny  # noqa: E402
@@ -33,12 +33,12 @@ def command(path: Path, out: Path, *extra: str) -> list[str]:
     return [sys.executable, "-m", "distill.cli", "run", str(path), "--out", str(out), "--no-progress", *extra]
 
 
-def kill_when(args: list[str], checkpoint: Path, env: dict = ENV) -> None:
-    """Start a real run and SIGKILL it as soon as `checkpoint` (a training loop's first saved epoch) exists."""
+def kill_when(args: list[str], store: Path, units: int, env: dict = ENV) -> None:
+    """Start a real run and SIGKILL it as soon as `units` training loops have checkpoints in `store`."""
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300
-        while not checkpoint.exists():
+        while len(list(store.glob("unit-*.pt"))) < units:
             assert process.poll() is None, f"the run ended before it was killed: {process.stderr.read()!r}"
             assert time.monotonic() < deadline
             time.sleep(0.01)
@@ -61,9 +61,9 @@ def test_a_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path, fold_parall
     assert not resume_folder(whole).exists()  # checkpoints go when the run is published
 
     store = resume_folder(killed)
-    kill_when(command(path, killed), store / "unit-0002.pt", env)  # the teacher(s) trained, the next model under way
+    kill_when(command(path, killed), store, 2, env)  # the teacher(s) trained, the next model under way
     assert not killed.exists() and store.is_dir()
-    kill_when(command(path, killed, "--resume"), store / "unit-0004.pt", env)  # the resumed run killed too
+    kill_when(command(path, killed, "--resume"), store, 4, env)  # the resumed run killed too
     assert not killed.exists()
     assert main(["run", str(path), "--out", str(killed), "--no-progress", "--resume"]) == 0
     assert results(killed) == results(whole)
@@ -73,7 +73,7 @@ def test_a_killed_run_resumes_to_the_uninterrupted_numbers(tmp_path, fold_parall
 def test_resume_with_other_settings_or_for_lupi_is_refused_with_one_line(tmp_path, capsys):
     path = recipe(tmp_path, True)
     out = tmp_path / "out"
-    kill_when(command(path, out), resume_folder(out) / "unit-0001.pt")
+    kill_when(command(path, out), resume_folder(out), 1)
     code = main(["run", str(path), "--out", str(out), "--no-progress", "--resume", "--set", "seed=1"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("distill: error: --resume") and err.count("\n") == 1
@@ -81,3 +81,16 @@ def test_resume_with_other_settings_or_for_lupi_is_refused_with_one_line(tmp_pat
     assert main(["run", str(path), "--resume"]) == 2
     err = capsys.readouterr().err
     assert "lupi-synthetic" in err and "--resume needs --out" in err
+
+
+def test_units_are_keyed_by_role_fold_and_member_not_by_call_order(tmp_path):
+    store = ResumeStore(tmp_path / ".out.resume", "recipe", resume=False)
+    assert store.unit(("teacher", 0, 1)).path.name == "unit-teacher-fold0-member1.pt"
+    assert store.unit(("student kd", "stack", 0)).path.name == "unit-student_kd-foldstack-member0.pt"
+    with pytest.raises(RuntimeError, match="twice"):
+        store.unit(("teacher", 0, 1))
+    with checkpointing(tmp_path / "out", "recipe", resume=False):
+        assert unit_for(None) is None  # a loop without a key (an extra fit) takes no unit and shifts none
+        first = unit_for(("student", 1, 0))
+        assert unit_for(("teacher", 1, 0)).path != first.path
+    assert unit_for(("teacher", 0, 0)) is None  # outside a checkpointing run

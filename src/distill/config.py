@@ -17,8 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from distill.errors import DistillError
+from distill.methods import RENAMED, default
 
-Lambda = Annotated[float, Field(ge=0, le=1, description="imitation weight lambda, in [0, 1]")]
+Alpha = Annotated[float, Field(ge=0, le=1, description="weight of the teacher term, in [0, 1]: (1 - alpha) truth "
+                                                      "+ alpha teacher (Lopez-Paz et al.'s imitation weight lambda)")]
 Temperature = Annotated[float, Field(gt=0, description="softmax temperature T > 0")]
 
 
@@ -126,7 +128,9 @@ class DistilledSpec(ModelSpec):
 
 
 class StudentSpec(DistilledSpec):
-    lam: float = Field(1.0, ge=0, le=1, description="weight of the teacher term; 0 = truth only")
+    """A regression student: the `regression` method's mix of the truth and the teacher (`distill.methods`)."""
+
+    alpha: Alpha = Field(default("regression", "alpha"))
 
 
 class TrainSection(Section):
@@ -237,7 +241,25 @@ def apply_override(raw: dict, assignment: str) -> None:
     node[leaf] = value
 
 
+def _renamed(error: ValidationError) -> str | None:
+    """The one line for a key of the old vocabulary (`distill.methods.RENAMED`), naming the new key."""
+    for item in error.errors():
+        if item["type"] != "extra_forbidden":
+            continue
+        path = [str(part) for part in item["loc"]]
+        for old, new in RENAMED.items():
+            suffix = old.split(".")
+            if path[-len(suffix):] == suffix:
+                new_key = ".".join([*path[:-len(suffix)], new])
+                return f"config key {'.'.join(path)!r} is now {new_key!r} (one name: alpha weights the teacher's " \
+                       "outputs, feature_weight a feature term)"
+    return None
+
+
 def _describe(error: ValidationError) -> str:
+    renamed = _renamed(error)
+    if renamed is not None:
+        return renamed
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
@@ -264,7 +286,7 @@ def config_to_yaml(config: Section) -> str:
 
 
 class LambdaTemperatureGrid(Section):
-    """A lambda x temperature sweep of distilled students (a heat map in the report)."""
+    """An alpha (lambda) x temperature sweep of distilled students (a heat map in the report)."""
 
-    lam: list[Lambda] = Field(min_length=1)
+    alpha: list[Alpha] = Field(min_length=1)
     temperature: list[Temperature] = Field(min_length=1)

@@ -62,7 +62,7 @@ class RankBatches:
         self.local_batch, self.drop_last = loader.batch_size // world.size, loader.drop_last
         self.tensors = _tensors(loader)
         self.shuffled = is_shuffled(loader)
-        self.sampler = DistributedSampler(loader.dataset, num_replicas=world.size, rank=world.rank,
+        self.sampler: DistributedSampler[Any] = DistributedSampler(loader.dataset, num_replicas=world.size, rank=world.rank,
                                           shuffle=self.shuffled, seed=seed, drop_last=False)
         self.loader = None if self.tensors is not None else DataLoader(
             loader.dataset, batch_size=self.local_batch, sampler=self.sampler, num_workers=loader.num_workers,
@@ -83,6 +83,7 @@ class RankBatches:
         if self.loader is not None:
             yield from ((batch, position) for position, batch in enumerate(self.loader))
             return
+        assert self.tensors is not None  # without a loader of its own, the batches come from a TensorDataset
         for rows in torch.tensor(list(self.sampler), dtype=torch.long).split(self.local_batch):
             if self.drop_last and len(rows) < self.local_batch:
                 return

@@ -2,12 +2,12 @@
 
 Each epoch's `logs` hold the training loss (`loss`), the learning rate (`lr`) and, with a validation
 loader, `val_<metric>` for every metric of `Distiller.evaluate` (`val_loss`, `val_accuracy`, `val_mse`...).
-A callback's `on_epoch_end` returns True to stop training. Under several processes every rank runs the
+A callback's `on_epoch_end` returns True to stop training; `on_fit_end` runs once after the last epoch,
+however training ended. Under several processes every rank runs the
 callbacks on the same logs (so all stop together); only rank 0 writes files.
 """
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import torch
 from torch import nn
 
+from distill.core.early_stopping import EarlyStopping as Stopper
 from distill.errors import DistillError
 from distill.io.atomic import atomic_open
 
@@ -35,6 +36,9 @@ class Callback:
         return None
 
     def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> bool | None:
+        return None
+
+    def on_fit_end(self, distiller: Distiller) -> None:
         return None
 
 
@@ -57,33 +61,35 @@ class EpochEnd(Callback):
 
 class EarlyStopping(Callback):
     """Stop when `monitor` has not improved by more than `min_delta` for `patience` epochs; with
-    `restore_best`, the student gets back the weights of its best epoch."""
+    `restore_best`, the student ends the fit with the weights of its best epoch (whether patience ran out
+    or the epochs did). `best_epoch_` is that epoch, numbered from 1 as `logs["epoch"]`. The rule is the
+    recipes' own (`distill.core.early_stopping.EarlyStopping`); `state_dict` saves it."""
 
     def __init__(self, monitor: str = "val_loss", patience: int = 5, mode: str = "min", min_delta: float = 0.0,
                  restore_best: bool = True) -> None:
-        if mode not in ("min", "max"):
-            raise DistillError(f"EarlyStopping mode must be 'min' or 'max', got {mode!r}")
         self.monitor, self.patience, self.mode, self.min_delta = monitor, patience, mode, min_delta
         self.restore_best = restore_best
+        self.stopper = Stopper(patience, mode=mode, min_delta=min_delta, restore_best=restore_best)
         self.best_epoch_: int | None = None
 
     def on_fit_start(self, distiller: Distiller) -> None:
-        self.best_, self.best_epoch_, self.best_state_, self.waited_ = math.inf, None, None, 0
+        self.stopper.reset()
+        self.best_epoch_ = None
 
     def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> bool:
-        value = _monitored(logs, self.monitor)
-        score = value if self.mode == "min" else -value
-        if score < self.best_ - self.min_delta:
-            self.best_, self.best_epoch_, self.waited_ = score, epoch, 0
-            if self.restore_best:
-                self.best_state_ = copy.deepcopy(distiller.student.state_dict())
-            return False
-        self.waited_ += 1
-        if self.waited_ < self.patience:
-            return False
-        if self.best_state_ is not None:
-            distiller.student.load_state_dict(self.best_state_)
-        return True
+        stop = self.stopper.update(epoch + 1, _monitored(logs, self.monitor), distiller.student)
+        self.best_epoch_ = self.stopper.best_epoch or None
+        return stop
+
+    def on_fit_end(self, distiller: Distiller) -> None:
+        self.stopper.restore(distiller.student)
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.stopper.state_dict()
+
+    def load_state_dict(self, saved: dict[str, Any]) -> None:
+        self.stopper.load_state_dict(saved)
+        self.best_epoch_ = self.stopper.best_epoch or None
 
 
 class LRScheduler(Callback):

@@ -4,7 +4,8 @@
     history = distiller.fit(train_loader, epochs=20, val_loader=val_loader, callbacks=[EarlyStopping()])
     distiller.evaluate(test_loader)   # {"accuracy", "loss", "agreement", "kl", ...} against the truth
 
-The objectives are those of `distill.losses.LOSSES`, the optimiser step is `distill.core.train.train_step`
+The objectives are the method objects of `distill.methods` (the recipes' too), whose named loss terms the
+history shows per epoch; the optimiser step is `distill.core.train.train_step`
 (the one the recipes use), feature maps are hooked by module path (`distill.core.features`). The teacher is
 frozen in eval mode; its outputs are computed once per row and reused when the loader cannot change a row
 between epochs (a `TensorDataset`, or any dataset read in a fixed order; pass `cache_teacher=False` if such
@@ -26,14 +27,37 @@ from distill.core.batches import RankBatches, eval_batches, unpack_batch
 from distill.core.callbacks import Callback, GradientClipping
 from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
-from distill.core.train import make_adam, train_step
+from distill.core.train import make_adam, run_epochs
 from distill.devices import autocast, resolve_device, to_device
 from distill.errors import DistillError
-from distill.losses import LOSSES, class_log_probs_from_subclasses
+from distill.losses import LossTerms, total
+from distill.methods import METHODS, Guide, Method, class_log_probs, make_method
 
-METHODS = ("soft_target", "regression", "generalized", "nst", "hint", "subclass")
-FEATURE_WEIGHT = {"nst": 50.0, "hint": 1.0}  # the nst-ta recipe's MMD weight; FitNets' hint weight
 CACHE_BATCH = 1024
+
+
+def build_method(name: str, task: str, *, classes: int | None, subclasses: int, nst_kernel: str,
+                 **weights: float | None) -> Method:
+    """The method object of a Distiller: `weights` (temperature, alpha, feature_weight) left None take the
+    method's defaults; a weight the method does not have is refused."""
+    if name not in METHODS:
+        raise DistillError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
+    values = task == "regression"
+    if values and name in ("soft_target", "subclass"):
+        raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression'")
+    if name == "regression" and not values:
+        raise DistillError("method 'regression' needs task='regression' (value targets)")
+    shapes: dict[str, dict[str, Any]] = {"none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
+             "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
+             "nst": {"classes": classes, "values": values, "kernel": nst_kernel},
+             "hint": {"classes": classes, "values": values}}
+    return make_method(name, **shapes[name], **{key: value for key, value in weights.items() if value is not None})
+
+
+def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
+    """The parts concatenated, or None when the guide holds none."""
+    present = [value for value in values if value is not None]
+    return torch.cat(present) if present else None
 
 
 class _Trainee(nn.Module):
@@ -56,13 +80,15 @@ class _Trainee(nn.Module):
 
 
 class Distiller:
-    """Teacher -> student distillation with one of `METHODS` (see `distill.losses` for each formula).
+    """Teacher -> student distillation with one of `distill.methods.METHODS` (each method's docstring gives
+    its formula, paper and defaults; `temperature`, `alpha`, `feature_weight` left None take them).
 
+    - `none`: the labels (or values) alone, the baseline.
     - `soft_target`: (1 - alpha) CE(y) + alpha T^2 KL(teacher_T || student_T) (Hinton et al. 2015).
-    - `regression`: (1 - alpha) MSE(y) + alpha MSE(teacher), the lambda mix (alpha is lambda).
+    - `regression`: (1 - alpha) MSE(y) + alpha MSE(teacher) (alpha is Lopez-Paz et al.'s lambda).
     - `generalized`: the teacher reads the batch's privileged field, the student never does
-      (Lopez-Paz et al. 2016); regression targets use the lambda mix.
-    - `nst` / `hint`: the soft-target (or lambda-mix) loss + `feature_weight` x a feature loss on the maps
+      (Lopez-Paz et al. 2016); regression targets use the regression mix.
+    - `nst` / `hint`: the soft-target (or regression) terms + `feature_weight` x a feature loss on the maps
       hooked at `taps={"student": path, "teacher": path}`: NST's MMD^2 / 2, or FitNets' MSE through a learned
       adapter (built when channel counts differ, or when `adapter=True`).
     - `subclass`: match a classes x subclasses teacher head (Mueller et al. 2020); needs `classes`.
@@ -74,31 +100,27 @@ class Distiller:
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, method: str = "soft_target", *,
-                 temperature: float = 4.0, alpha: float = 0.9, taps: dict[str, str] | None = None,
+                 temperature: float | None = None, alpha: float | None = None, taps: dict[str, str] | None = None,
                  adapter: bool | None = None, feature_weight: float | None = None, nst_kernel: str = "poly",
                  classes: int | None = None, subclasses: int = 1, task: str | None = None,
                  optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
                  mixed_precision: bool = False, cache_teacher: bool | None = None, seed: int = 0) -> None:
-        if method not in METHODS:
-            raise DistillError(f"unknown method {method!r}; allowed: {', '.join(METHODS)}")
-        if method in FEATURE_WEIGHT and not (taps and {"student", "teacher"} <= set(taps)):
-            raise DistillError(f"method {method!r} needs taps={{'student': <module path>, 'teacher': <module path>}}")
-        if method == "subclass" and classes is None:
-            raise DistillError("method 'subclass' needs classes (the head has classes x subclasses outputs)")
         self.task = task or ("regression" if method == "regression" else "classification")
         if self.task not in ("classification", "regression"):
             raise DistillError(f"unknown task {self.task!r}; allowed: classification, regression")
+        self.method_ = build_method(method, self.task, classes=classes, subclasses=subclasses, nst_kernel=nst_kernel,
+                                    temperature=temperature, alpha=alpha, feature_weight=feature_weight)
+        if self.method_.uses_features and not (taps and {"student", "teacher"} <= set(taps)):
+            raise DistillError(f"method {method!r} needs taps={{'student': <module path>, 'teacher': <module path>}}")
         self.teacher, self.student, self.method = teacher, student, method
-        self.temperature, self.alpha, self.taps, self.adapter = temperature, alpha, taps or {}, adapter
-        self.feature_weight = FEATURE_WEIGHT.get(method, 0.0) if feature_weight is None else feature_weight
-        self.nst_kernel, self.classes, self.subclasses = nst_kernel, classes, subclasses
+        self.taps, self.adapter, self.classes = taps or {}, adapter, classes
         self.optimizer, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.device, self.mixed_precision, self.cache_teacher, self.seed = device, mixed_precision, cache_teacher, seed
 
     # --- the teacher ------------------------------------------------------------------------------
     def _teacher_input(self, x: torch.Tensor, privileged: torch.Tensor | None) -> torch.Tensor:
-        if self.method != "generalized":
+        if not self.method_.privileged:
             return x
         if privileged is None:
             raise DistillError("method 'generalized' needs batches (x, y, privileged): the teacher reads "
@@ -106,87 +128,78 @@ class Distiller:
         return privileged
 
     @torch.no_grad()
-    def _teach(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The teacher's outputs (and hooked features) on x, in eval mode."""
-        if self.method not in FEATURE_WEIGHT:
-            return {"outputs": self.teacher(x)}
+    def _teacher_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The teacher's raw outputs (and hooked features) on x, in eval mode."""
+        if not self.method_.uses_features:
+            return self.teacher(x), None
         with FeatureTap(self.teacher, self.taps["teacher"]) as tap:
             outputs = self.teacher(x)
         if not isinstance(tap.value, torch.Tensor):
             raise DistillError(f"feature path {self.taps['teacher']!r} gives a {type(tap.value).__name__}, "
                                "not a tensor")
-        return {"outputs": outputs, "features": tap.value}
+        return outputs, tap.value
 
-    def _teach_rows(self, tensors: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    def _teach(self, x: torch.Tensor) -> Guide:
+        """What the teacher hands the method for the rows of x (nothing for a method without a teacher)."""
+        if not self.method_.uses_teacher:
+            return Guide()
+        return self.method_.guide(*self._teacher_outputs(x))
+
+    def _teach_rows(self, tensors: Sequence[torch.Tensor]) -> Guide:
         """The teacher's view of every row of a TensorDataset, once, on the device."""
         x, _, privileged = unpack_batch(tuple(tensors))
         source = self._teacher_input(x, privileged)
         parts = [self._teach(to_device(part, self.device_)) for part in source.split(CACHE_BATCH)]
-        return {key: torch.cat([part[key] for part in parts]) for key in parts[0]}
+        return Guide(_cat([p.outputs for p in parts]), _cat([p.features for p in parts]))
 
-    def _guide(self, key: torch.Tensor | int, x: torch.Tensor, privileged: torch.Tensor | None,
-               ) -> dict[str, torch.Tensor]:
+    def _guide(self, key: torch.Tensor | int, x: torch.Tensor, privileged: torch.Tensor | None) -> Guide:
         if self.cache_ is None:
             return self._teach(self._teacher_input(x, privileged))
-        if isinstance(key, torch.Tensor):  # rows of a TensorDataset
-            rows = key.to(self.device_)
-            return {name: value[rows] for name, value in self.cache_.items()}
+        if isinstance(self.cache_, Guide):  # rows of a TensorDataset
+            assert isinstance(key, torch.Tensor)
+            return self.cache_.rows(key.to(self.device_))
+        assert isinstance(key, int)  # a batch's position in a loader read in a fixed order
         if key not in self.cache_:
             self.cache_[key] = self._teach(self._teacher_input(x, privileged))
         guide = self.cache_[key]
-        if len(guide["outputs"]) != len(x):
+        if len(guide) != len(x):
             raise DistillError("the train loader changed its batches between epochs; pass cache_teacher=False")
         return guide
 
     def _setup_cache(self, batches: RankBatches) -> None:
-        kind = batches.key_kind if self.cache_teacher is not False else None
+        kind = batches.key_kind if self.cache_teacher is not False and self.method_.uses_teacher else None
         if self.cache_teacher and kind is None:
             raise DistillError("cache_teacher=True needs a TensorDataset or a loader that does not shuffle")
-        self.cache_ = None if kind is None else (self._teach_rows(batches.tensors) if kind == "row" else {})
+        self.cache_: Guide | dict[int, Guide] | None = None
+        if kind == "row" and batches.tensors is not None:
+            self.cache_ = self._teach_rows(batches.tensors)
+        elif kind == "position":
+            self.cache_ = {}
 
     # --- the student ------------------------------------------------------------------------------
     def _build_adapter(self, x: torch.Tensor) -> nn.Module | None:
         """The learned map from student to teacher channels, when the method needs one."""
-        if self.method not in FEATURE_WEIGHT or self.adapter is False:
+        if not self.method_.uses_features or self.adapter is False:
             return None
         with FeatureTap(self.student, self.taps["student"]) as tap, torch.no_grad():
             training = self.student.training
             self.student.eval()
             self.student(x[:2])
             self.student.train(training)
-        teacher = self._teach(x[:2])["features"]
+        teacher = self._teacher_outputs(x[:2])[1]
+        if not isinstance(tap.value, torch.Tensor) or teacher is None:
+            raise DistillError(f"feature paths {self.taps} give no tensors to compare")
         if tap.value.dim() != teacher.dim():
             raise DistillError(f"feature maps differ in rank: student {tuple(tap.value.shape[1:])}, teacher "
                                f"{tuple(teacher.shape[1:])} per example")
-        if self.adapter is None and (self.method == "nst" or tap.value.shape[1] == teacher.shape[1]):
+        if self.adapter is None and (not self.method_.channels_must_match or tap.value.shape[1] == teacher.shape[1]):
             return None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
             return make_adapter(tap.value.shape[1], teacher.shape[1], tap.value.dim()).to(self.device_)
 
     def _class_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
-        if self.method == "subclass":
-            return class_log_probs_from_subclasses(outputs.float(), self.classes, self.subclasses)
-        return F.log_softmax(outputs.float(), dim=1)
-
-    def _objective(self, outputs: torch.Tensor, features: torch.Tensor | None, guide: dict[str, torch.Tensor],
-                   y: torch.Tensor) -> torch.Tensor:
-        teacher = guide["outputs"]
-        if self.task == "regression":
-            loss = LOSSES["regression"].function(outputs, teacher, y, lam=self.alpha)
-        elif self.method == "generalized":
-            loss = LOSSES["generalized"].function(outputs, teacher, y, temperature=self.temperature, lam=self.alpha)
-        elif self.method == "subclass":
-            loss = LOSSES["subclass"].function(outputs, teacher, y, classes=self.classes, subclasses=self.subclasses,
-                                               temperature=self.temperature, alpha=self.alpha)
-        else:
-            loss = LOSSES["soft_target"].function(outputs, teacher, y, temperature=self.temperature, alpha=self.alpha)
-        if self.method == "nst":
-            loss = loss + self.feature_weight / 2.0 * LOSSES["nst"].function(features, guide["features"],
-                                                                             kernel=self.nst_kernel)
-        elif self.method == "hint":
-            loss = loss + self.feature_weight * LOSSES["hint"].function(features, guide["features"])
-        return loss
+        return class_log_probs(outputs.float(), self.classes)
 
     # --- fit and evaluate -------------------------------------------------------------------------
     def _prepare(self, world: World) -> None:
@@ -200,7 +213,8 @@ class Distiller:
     def fit(self, train_loader: DataLoader, epochs: int, val_loader: DataLoader | None = None,
             callbacks: Sequence[Callback] = ()) -> dict[str, list[float]]:
         """Train the student for `epochs` epochs (fewer if a callback stops it); returns the history:
-        per epoch `epoch`, `loss` (training objective), `lr` and `val_*` (see `evaluate`)."""
+        per epoch `epoch`, `loss` (training objective), its named terms (`loss_hard`, `loss_kd`, `loss_nst`...:
+        the method's), `lr` and `val_*` (see `evaluate`)."""
         if epochs < 1:
             raise DistillError(f"epochs must be >= 1, got {epochs}")
         if hasattr(train_loader, "__len__") and len(train_loader) == 0:
@@ -210,7 +224,7 @@ class Distiller:
         batches = RankBatches(train_loader, world, self.seed)
         self._setup_cache(batches)
         first_x = to_device(unpack_batch(next(iter(batches.epoch(0)))[0])[0], self.device_)
-        trainee = _Trainee(self.student, self.taps.get("student") if self.method in FEATURE_WEIGHT else None,
+        trainee = _Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
                            self._build_adapter(first_x))
         model = DistributedDataParallel(trainee) if world.size > 1 else trainee
         build = self.optimizer or (lambda parameters: make_adam(parameters, self.lr, self.weight_decay))
@@ -220,15 +234,30 @@ class Distiller:
         for callback in callbacks:
             callback.on_fit_start(self)
         self.history_: dict[str, list[float]] = {}
+        steps: list[LossTerms] = []  # this epoch's terms per step, detached; summed once per epoch
+        sizes: list[int] = []
+
+        def step(item: tuple[Any, Any]) -> torch.Tensor:
+            batch, key = item
+            x, y, privileged = to_device(unpack_batch(batch), self.device_)
+            sizes.append(len(y))
+            return self._loss(model, x, y, self._guide(key, x, privileged), steps)
+
+        def on_epoch_end(epoch: int) -> bool:
+            logs = {"epoch": float(epoch + 1), **self._epoch_logs(steps, sizes, world, epoch)}
+            steps.clear()
+            sizes.clear()
+            if val_loader is not None:
+                logs.update({f"val_{key}": value for key, value in self.evaluate(val_loader).items()})
+            for key, value in logs.items():
+                self.history_.setdefault(key, []).append(value)
+            return any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks])
+
         try:
-            for epoch in range(epochs):
-                logs = {"epoch": float(epoch + 1), **self._train_epoch(model, batches, epoch, scaler, clip, world)}
-                if val_loader is not None:
-                    logs.update({f"val_{key}": value for key, value in self.evaluate(val_loader).items()})
-                for key, value in logs.items():
-                    self.history_.setdefault(key, []).append(value)
-                if any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks]):
-                    break
+            run_epochs(model, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
+                       scaler=scaler, max_grad_norm=clip)
+            for callback in callbacks:
+                callback.on_fit_end(self)
         except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
             if "out of bounds" not in str(error):
                 raise
@@ -240,33 +269,33 @@ class Distiller:
         self.student.eval()
         return self.history_
 
-    def _train_epoch(self, model: nn.Module, batches: RankBatches, epoch: int, scaler: Any, clip: float | None,
-                     world: World) -> dict[str, float]:
-        model.train()
-        losses, sizes = [], []  # per step; summed once per epoch (no tensor work per step)
-        for batch, key in batches.epoch(epoch):
-            x, y, privileged = to_device(unpack_batch(batch), self.device_)
-            guide = self._guide(key, x, privileged)
-            losses.append(train_step(self.optimizer_, lambda x=x, y=y, guide=guide: self._loss(model, x, y, guide),
-                                     scaler=scaler, max_grad_norm=clip))
-            sizes.append(len(y))
+    def _epoch_logs(self, steps: list[LossTerms], sizes: list[int], world: World,
+                    epoch: int) -> dict[str, float]:
+        """The epoch's objective and its terms, averaged over its rows (over every rank's), and the lr."""
         weights = torch.tensor(sizes, device=self.device_, dtype=torch.float64)
-        total = torch.stack([torch.stack(losses).double() @ weights, weights.sum()])
+        names = list(steps[0])
+        sums = torch.stack([torch.stack([step[name] for step in steps]).double() @ weights for name in names]
+                           + [weights.sum()])
         if world.size > 1:
-            dist.all_reduce(total)  # every rank logs the loss over the whole epoch
-        if not torch.isfinite(total[0]):
-            bad = torch.nonzero(~torch.isfinite(torch.stack(losses))).flatten()
+            dist.all_reduce(sums)  # every rank logs the loss over the whole epoch
+        if not torch.isfinite(sums[0]):
+            losses = torch.stack([step["loss"] for step in steps])
+            bad = torch.nonzero(~torch.isfinite(losses)).flatten()
             raise DistillError(f"the training loss is not finite in epoch {epoch + 1}, batch "
                                f"{int(bad[0]) + 1 if len(bad) else '?'}: NaN or inf in the inputs or targets, or "
                                "a learning rate too large")
-        model.eval()
-        return {"loss": float(total[0] / total[1]), "lr": float(self.optimizer_.param_groups[0]["lr"])}
+        means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
+        return {**means, "lr": float(self.optimizer_.param_groups[0]["lr"])}
 
-    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
-              guide: dict[str, torch.Tensor]) -> torch.Tensor:
+    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, guide: Guide,
+              steps: list[LossTerms]) -> torch.Tensor:
+        """The method's objective on a batch; its terms, detached, are appended to `steps` for the history."""
         with autocast(self.device_, self.mixed_precision):
             outputs, features = model(x)
-            return self._objective(outputs, features, guide, y)
+            terms = self.method_.losses(outputs, y, guide, features)
+            loss = total(terms)
+            steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
+            return loss
 
     @torch.no_grad()
     def predict(self, loader: DataLoader, model: str = "student") -> torch.Tensor:

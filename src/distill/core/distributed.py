@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 import torch
@@ -191,13 +192,14 @@ def global_batch_norm(norm: _BatchNorm, x: torch.Tensor) -> torch.Tensor:
     count = stats[-1]
     mean = stats[:channels] / count
     var = (stats[channels:2 * channels] / count - mean * mean).clamp_min(0.0)
-    if norm.track_running_stats:
+    tracked, running_mean, running_var = norm.num_batches_tracked, norm.running_mean, norm.running_var
+    if norm.track_running_stats and tracked is not None and running_mean is not None and running_var is not None:
         with torch.no_grad():
-            norm.num_batches_tracked.add_(1)
-            factor = 1.0 / float(norm.num_batches_tracked) if norm.momentum is None else norm.momentum
-            norm.running_mean.lerp_(mean.to(norm.running_mean.dtype), factor)
+            tracked.add_(1)
+            factor = 1.0 / float(tracked) if norm.momentum is None else norm.momentum
+            running_mean.lerp_(mean.to(running_mean.dtype), factor)
             unbiased = var * count / (count - 1).clamp_min(1.0)
-            norm.running_var.lerp_(unbiased.to(norm.running_var.dtype), factor)
+            running_var.lerp_(unbiased.to(running_var.dtype), factor)
     shape = (1, channels, *[1] * (x.dim() - 2))
     out = (x - mean.to(x.dtype).view(shape)) * torch.rsqrt(var.to(x.dtype).view(shape) + norm.eps)
     return out * norm.weight.view(shape) + norm.bias.view(shape) if norm.affine else out
@@ -215,7 +217,7 @@ def data_parallel(model: nn.Module, world: World, seed: int) -> Iterator[None]:
     torch.manual_seed(seed * 1_009 + world.rank)
     norms = [module for module in model.modules() if isinstance(module, _BatchNorm)]
     for norm in norms:
-        norm.forward = lambda x, norm=norm: global_batch_norm(norm, x)
+        setattr(norm, "forward", partial(global_batch_norm, norm))  # noqa: B010 (an instance attribute, on purpose)
     wrapper = DistributedDataParallel(model)
     plain, inside = model.forward, [False]
 

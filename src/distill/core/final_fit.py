@@ -13,6 +13,7 @@ the final model its spec names (the final teacher, or an earlier final student).
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -21,6 +22,7 @@ from distill.config import DistilledSpec, ModelSpec, TrainSection
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
 from distill.devices import resolve_device
+from distill.losses import total
 from distill.models import build_model
 
 FINAL_SEED_OFFSET = 999_983  # final models draw their own initialisation and batch order from the run's seed
@@ -32,9 +34,10 @@ def final_epochs(curves: list[dict], spec: ModelSpec, train: TrainSection) -> in
     return max(1, round(statistics.median(best))) if best else spec.epochs or train.epochs
 
 
-def _fit_one(model: nn.Module, loss, n_rows: int, spec: ModelSpec, train: TrainSection, epochs: int, seed: int) -> None:
+def _fit_one(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], n_rows: int, spec: ModelSpec,
+             train: TrainSection, epochs: int, seed: int, name: str) -> None:
     fit(model, loss, n_rows, epochs=epochs, batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay,
-        seed=seed)
+        seed=seed, unit=(f"final-{name}", "all", 0))
     model.eval()
 
 
@@ -51,7 +54,7 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
                         **teacher.options).to(device)
     task.prepare(model, teacher, data, train, base, None)
     _fit_one(model, lambda rows: task.teacher_loss(model, x_teacher[rows], data.y_train[rows], teacher),
-             len(x_teacher), teacher, train, epochs["teacher"], base)
+             len(x_teacher), teacher, train, epochs["teacher"], base, "teacher")
     trained = {"teacher": model}
     for role, (name, spec) in enumerate(students.items(), start=1):
         rows = task.transfer_rows(data, spec)
@@ -60,8 +63,8 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
         student = build_model(spec.model, tuple(data.x_train.shape[1:]), task.output_dim(spec, data),
                               **spec.options).to(device)
         task.prepare(student, spec, data, train, base + role, guide)
-        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: task.student_loss(
-            m, data.x_train[r[batch]], data.y_train[r[batch]], {key: value[batch] for key, value in g.items()}, s))
-        _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role)
+        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
+            m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
+        _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role, name)
         trained[name] = student
     return {name: model.cpu().eval() for name, model in trained.items()}

@@ -3,6 +3,8 @@
 test inputs (a constant predictor; distilling a constant is not distillation)."""
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
+
 import torch
 
 from distill.core.protocol import ProtocolResult
@@ -20,7 +22,7 @@ def is_constant(values: torch.Tensor) -> bool:
     return bool((spread <= RELATIVE_SPREAD * size).all())
 
 
-def constant_flags(protocol: ProtocolResult, skip: set[str] = frozenset(), where: str = "") -> list[str]:
+def constant_flags(protocol: ProtocolResult, skip: AbstractSet[str] = frozenset(), where: str = "") -> list[str]:
     """One sentence per constant test target and per trained model with constant test outputs (`skip`: the
     baselines, constant by design); `where` names the cell in protocols with several."""
     prefix = f"{where}: " if where else ""

@@ -18,21 +18,29 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
 
-from distill.core.resume import next_unit
-from distill.core.train import make_adam, resume_loop, save_loop, train_step
+from distill.core.resume import UnitKey
+from distill.core.train import make_adam, run_epochs
 from distill.models.lstm import LSTMForecaster
 from distill.models.mlp import MLP
+
+
+class Stacked(nn.Module):
+    """K models of one shape trained as one; `unstack_into` copies fold k's weights into the k-th model."""
+
+    def unstack_into(self, models: list[Any]) -> None:
+        raise NotImplementedError
 
 
 def _stack(tensors: list[torch.Tensor]) -> nn.Parameter:
     return nn.Parameter(torch.stack([t.detach() for t in tensors]).clone())
 
 
-class StackedLinear(nn.Module):
+class StackedLinear(Stacked):
     """K linear layers: (K, batch, in) -> (K, batch, out)."""
 
     def __init__(self, layers: list[nn.Linear]) -> None:
@@ -50,14 +58,14 @@ class StackedLinear(nn.Module):
                 layer.bias.copy_(self.bias[k, 0])
 
 
-class StackedMLPBody(nn.Module):
+class StackedMLPBody(Stacked):
     """A stack of `MLP.body` / LSTM heads: Linear-ReLU(-Dropout) blocks, applied per fold."""
 
     def __init__(self, bodies: list[nn.Sequential]) -> None:
         super().__init__()
         self.kinds = [type(layer) for layer in bodies[0]]
         self.linears = nn.ModuleList(
-            StackedLinear([body[i] for body in bodies]) for i, kind in enumerate(self.kinds) if kind is nn.Linear)
+            StackedLinear([_linear(body[i]) for body in bodies]) for i, kind in enumerate(self.kinds) if kind is nn.Linear)
         self.dropouts = [layer.p for layer in bodies[0] if isinstance(layer, nn.Dropout)]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -74,10 +82,11 @@ class StackedMLPBody(nn.Module):
     def unstack_into(self, bodies: list[nn.Sequential]) -> None:
         positions = [i for i, kind in enumerate(self.kinds) if kind is nn.Linear]
         for stacked, i in zip(self.linears, positions):
-            stacked.unstack_into([body[i] for body in bodies])
+            assert isinstance(stacked, StackedLinear)
+            stacked.unstack_into([_linear(body[i]) for body in bodies])
 
 
-class StackedMLP(nn.Module):
+class StackedMLP(Stacked):
     """K `MLP`s of one shape: (K, batch, *input_shape) -> (K, batch, outputs)."""
 
     def __init__(self, models: list[MLP]) -> None:
@@ -94,13 +103,25 @@ class StackedMLP(nn.Module):
         self.head.unstack_into([m.head for m in models])
 
 
+def _linear(module: nn.Module) -> nn.Linear:
+    assert isinstance(module, nn.Linear)
+    return module
+
+
+def _weight(module: nn.Module, name: str) -> torch.Tensor:
+    """An LSTM's weight by name (`weight_ih_l0`...), typed."""
+    weight = getattr(module, name)
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
 def _block_mask(gates: int, folds: int, rows: int, cols: int) -> torch.Tensor:
     """(gates*K*rows, K*cols) mask of the block-diagonal layout: gate-major rows, fold k's units use fold k's inputs."""
     eye = torch.eye(folds)
     return eye.repeat_interleave(rows, 0).repeat_interleave(cols, 1).repeat(gates, 1)
 
 
-class StackedLSTM(nn.Module):
+class StackedLSTM(Stacked):
     """K stacked `nn.LSTM`s run as ONE fused (oneDNN) LSTM whose weights are block-diagonal by fold.
 
     Hidden unit (gate q, fold k, unit j) sits at q*K*H + k*H + j, as `nn.LSTM` orders gates (i, f, g, o).
@@ -113,12 +134,12 @@ class StackedLSTM(nn.Module):
         super().__init__()
         folds, hidden, layers = len(lstms), lstms[0].hidden_size, lstms[0].num_layers
         self.folds, self.hidden = folds, hidden
-        self.w_in = _stack([m.weight_ih_l0.t() for m in lstms])  # (K, features, 4H)
+        self.w_in = _stack([_weight(m, "weight_ih_l0").t() for m in lstms])  # (K, features, 4H)
         self.fused = nn.LSTM(4 * folds * hidden, folds * hidden, num_layers=layers, batch_first=True,
                              dropout=lstms[0].dropout)
         with torch.no_grad():
-            self.fused.weight_ih_l0.copy_(torch.eye(4 * folds * hidden))
-        self.fused.weight_ih_l0.requires_grad_(False)
+            _weight(self.fused, "weight_ih_l0").copy_(torch.eye(4 * folds * hidden))
+        _weight(self.fused, "weight_ih_l0").requires_grad_(False)
         self.masks = {"hh": _block_mask(4, folds, hidden, hidden), "ih": _block_mask(4, folds, hidden, hidden)}
         for layer in range(layers):
             self._load(lstms, layer)
@@ -161,7 +182,7 @@ class StackedLSTM(nn.Module):
         fused = self.fused
         with torch.no_grad():
             for k, lstm in enumerate(lstms):
-                lstm.weight_ih_l0.copy_(self.w_in[k].t())
+                _weight(lstm, "weight_ih_l0").copy_(self.w_in[k].t())
                 units = (torch.arange(4)[:, None] * folds * hidden + k * hidden + torch.arange(hidden)).reshape(-1)
                 columns = torch.arange(k * hidden, (k + 1) * hidden)
                 for layer in range(lstm.num_layers):
@@ -173,7 +194,7 @@ class StackedLSTM(nn.Module):
                         getattr(lstm, name).copy_(getattr(fused, name)[units])
 
 
-class StackedLSTMForecaster(nn.Module):
+class StackedLSTMForecaster(Stacked):
     """K `LSTMForecaster`s of one shape: (K, batch, days, features) -> (K, batch, outputs)."""
 
     def __init__(self, models: list[LSTMForecaster]) -> None:
@@ -192,7 +213,7 @@ class StackedLSTMForecaster(nn.Module):
         self.head.unstack_into([m.head for m in models])
 
 
-STACKABLE: dict[type[nn.Module], type[nn.Module]] = {MLP: StackedMLP, LSTMForecaster: StackedLSTMForecaster}
+STACKABLE: dict[type[nn.Module], type[Stacked]] = {MLP: StackedMLP, LSTMForecaster: StackedLSTMForecaster}
 
 
 def can_stack(models: list[nn.Module]) -> bool:
@@ -204,7 +225,7 @@ def can_stack(models: list[nn.Module]) -> bool:
     return len(shapes) == 1
 
 
-def stack_models(models: list[nn.Module]) -> nn.Module:
+def stack_models(models: list[nn.Module]) -> Stacked:
     return STACKABLE[type(models[0])](models)
 
 
@@ -218,25 +239,16 @@ def epoch_orders(sizes: list[int], generators: list[torch.Generator]) -> torch.T
     return torch.stack(orders)
 
 
-def fit_stacked(stacked: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], sizes: list[int], *,
+def fit_stacked(stacked: Stacked, batch_loss: Callable[[torch.Tensor], torch.Tensor], sizes: list[int], *,
                 epochs: int, batch_size: int, lr: float, seeds: list[int], weight_decay: float = 0.0,
                 on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None,
-                save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None) -> None:
+                save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None,
+                unit: UnitKey | None = None) -> None:
     """Adam over the stack; `batch_loss(rows)` gets (K, batch) row numbers and returns the SUM of the
-    K folds' mean losses (so each fold's gradient is its own). Mirrors `distill.core.train.fit`, checkpoints
-    included (the stack is one unit)."""
+    K folds' mean losses (so each fold's gradient is its own). The one loop, `distill.core.train.run_epochs`,
+    checkpoints included (the stack is one unit)."""
     optimizer = make_adam(stacked.parameters(), lr, weight_decay)
     generators = [torch.Generator().manual_seed(seed) for seed in seeds]
-    unit = next_unit()
-    start = resume_loop(unit, stacked, optimizer, generators, epochs, load_extra)
-    for epoch in range(start, epochs):
-        stacked.train()
-        for rows in epoch_orders(sizes, generators).split(batch_size, dim=1):
-            train_step(optimizer, lambda batch=rows: batch_loss(batch))
-        stacked.eval()
-        stop = on_epoch_end is not None and on_epoch_end(epoch)
-        save_loop(unit, stacked, optimizer, generators, epoch, epochs, stop, save_extra)
-        if tick is not None:
-            tick()
-        if stop:
-            break
+    run_epochs(stacked, optimizer, lambda epoch: epoch_orders(sizes, generators).split(batch_size, dim=1), batch_loss,
+               epochs=epochs, generators=generators, on_epoch_end=on_epoch_end, tick=tick, save_extra=save_extra,
+               load_extra=load_extra, unit=unit)

@@ -97,7 +97,7 @@ def profile_model(model: nn.Module, input_shape: tuple[int, ...], repeats: int =
     `batch1_noisy` / `batch256_noisy`."""
     device = resolve_device(device)
     model = model.to(device)
-    latency = {}
+    latency: dict[str, float | bool] = {}
     for batch in (1, 256):
         measured = measure_latency_ms(model, torch.zeros((batch, *input_shape), device=device), repeats)
         latency |= {f"batch{batch}": measured["median"], f"batch{batch}_iqr": measured["iqr"],

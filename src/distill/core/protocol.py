@@ -10,23 +10,26 @@ but not bit-equal numbers: see `distill.core.fold_parallel`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.auto import tqdm  # type: ignore[import-untyped]
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
 from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
 from distill.core.profiling import profile_model
+from distill.core.resume import UnitKey
 from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
 from distill.core.train import fit, predict
 from distill.data.windows import gather_rows
 from distill.devices import resolve_device
 from distill.errors import DistillError
+from distill.losses import total
+from distill.methods import Guide
 from distill.models import build_model
 from distill.models.ensemble import Ensemble
 
@@ -113,7 +116,7 @@ def _loop_state(curves: list[_Curves], stoppers: list) -> tuple[Callable[[], dic
 
 
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
-               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str,
+               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str, unit: UnitKey,
                n_train: int | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
     curves = _Curves(model, fold, task, role, epochs, train.curve_every)
@@ -126,9 +129,10 @@ def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], f
     save_extra, load_extra = _loop_state([curves], stoppers)
     fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
         batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seed=seed,
-        on_epoch_end=on_epoch_end, tick=lambda: bar.update(1), save_extra=save_extra, load_extra=load_extra)
+        on_epoch_end=on_epoch_end, tick=lambda: bar.update(1), save_extra=save_extra, load_extra=load_extra,
+        unit=unit)
     for stopper in stoppers:
-        stopper.restore(curves.values)
+        stopper.restore_into(curves.values)
     return curves.values
 
 
@@ -140,8 +144,8 @@ def _can_fit_stacked(task: Task, models: list[nn.Module], folds: list[FoldData],
 
 
 def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec: ModelSpec, task: Task,
-                 guides: list[dict[str, torch.Tensor]] | None, train: TrainSection, seeds: list[int],
-                 bar: tqdm) -> list[dict[str, list[float]]]:
+                 guides: list[Guide] | None, train: TrainSection, seeds: list[int],
+                 bar: tqdm, unit: UnitKey) -> list[dict[str, list[float]]]:
     """Train one model per fold at once (see `distill.core.fold_parallel`); the fold models get the weights."""
     stacked = stack_models(models)
     inputs = [fold.inputs(role)[0] for fold in folds]
@@ -156,9 +160,9 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
         for k, fold_rows in enumerate(rows):
             gather_rows(inputs[k], fold_rows, out=x[k])
         y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
-        guide = None if guides is None else {key: torch.stack([g[key][rows[k]] for k, g in enumerate(guides)])
-                                             for key in guides[0]}
-        return task.stacked_loss(stacked(x), y, guide, spec)
+        if guides is None:
+            return task.stacked_teacher_loss(stacked(x), y, spec)
+        return task.stacked_student_loss(stacked(x), y, Guide.stack(guides, rows), spec)
 
     def on_epoch_end(epoch: int) -> bool:
         scored = (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs
@@ -173,10 +177,10 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
                 batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
                 on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)),
-                save_extra=save_extra, load_extra=load_extra)
+                save_extra=save_extra, load_extra=load_extra, unit=unit)
     stacked.unstack_into(models)
     for stopper, curve in zip(stoppers, curves):
-        stopper.restore(curve.values)
+        stopper.restore_into(curve.values)
     return [curve.values for curve in curves]
 
 
@@ -197,7 +201,7 @@ def _select_teachers(outcomes: list[ModelOutcome], select: str) -> list[int]:
     return [best] * len(outcomes)
 
 
-def _check_chain(students: dict[str, DistilledSpec]) -> None:
+def _check_chain(students: Mapping[str, DistilledSpec]) -> None:
     """Each student's `teacher` must be the teacher or a student trained before it."""
     known = ["teacher"]
     for name, spec in students.items():
@@ -207,44 +211,44 @@ def _check_chain(students: dict[str, DistilledSpec]) -> None:
         known.append(name)
 
 
-def _rows(guide: dict[str, torch.Tensor], rows: torch.Tensor) -> dict[str, torch.Tensor]:
-    return {key: value[rows] for key, value in guide.items()}
-
-
 def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: TrainSection, seed: int,
-                    bar: tqdm, member: int = 0) -> tuple[list[nn.Module], list[dict]]:
+                    bar: tqdm, member: int = 0, unit: str = "teacher") -> tuple[list[nn.Module], list[dict]]:
     """One teacher of `spec` per fold, fold-parallel where possible: the models and their curves. `member`
-    numbers an ensemble's copies, each with its own seeds."""
+    numbers an ensemble's copies, each with its own seeds; `unit` names the loops for resuming (a candidate's)."""
     seeds = [_seed_for(seed, fold.index, 0) + ENSEMBLE_SEED_STEP * member for fold in folds]
     teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
     if _can_fit_stacked(task, teachers, folds, train):
         bar.set_description(f"{len(folds)} folds at once: teacher")
-        return teachers, _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar)
+        return teachers, _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar,
+                                      unit=(unit, "stack", member))
     curves = []
     for fold, model, fold_seed in zip(folds, teachers, seeds):
         bar.set_description(f"fold {fold.index + 1}/{len(folds)} teacher ({spec.model})")
         task.prepare(model, spec, fold, train, fold_seed, None)
         x_train = fold.inputs("teacher")[0]
         loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
-        curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher"))
+        curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher",
+                                 unit=(unit, fold.index, member)))
     return teachers, curves
 
 
 def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: int, train: TrainSection, seed: int,
-                     bar: tqdm) -> tuple[list[nn.Module], list[dict], ModelSpec]:
+                     bar: tqdm, unit: str = "teacher") -> tuple[list[nn.Module], list[dict], ModelSpec]:
     """`size` teachers of `spec` per fold averaged into an `Ensemble` (one teacher when size is 1); the models,
     their curves (the first copy's, with the ensemble's own inner-validation score) and the spec they rebuild from."""
-    copies = [_train_teachers(folds, task, spec, train, seed, bar, member) for member in range(size)]
+    copies = [_train_teachers(folds, task, spec, train, seed, bar, member, unit) for member in range(size)]
     if size == 1:
         return *copies[0], spec
     built = ModelSpec(model="ensemble", options={"member": spec.model, "member_options": dict(spec.options),
-                                                  "size": size}, lr=spec.lr, weight_decay=spec.weight_decay)
-    models, curves = [], []
+                                                  "size": size}, lr=spec.lr, weight_decay=spec.weight_decay,
+                      epochs=None)
+    models: list[nn.Module] = []
+    curves = []
     for k, fold in enumerate(folds):
-        shape, outputs = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
-        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, outputs, spec.model, dict(spec.options))
+        shape, output_dim = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
+        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, output_dim, spec.model, dict(spec.options))
         fold_curves = {**copies[0][1][k], "members": [copy[1][k].get("best_epoch") for copy in copies]}
-        if fold.x_val is not None:
+        if fold.x_val is not None and fold.y_val is not None:
             outputs = predict(ensemble, fold.x_val)
             fold_curves["best_val"] = task.metrics(outputs, fold.y_val, fold)[task.curve_metric]
         models.append(ensemble)
@@ -253,21 +257,23 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
 
 
 def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
-                  bar: tqdm, outcomes: list[ModelOutcome]) -> tuple[list[nn.Module], list[ModelSpec]]:
+                  bar: tqdm, outcomes: list[ModelOutcome], scope: str = "") -> tuple[list[nn.Module], list[ModelSpec]]:
     """One teacher per fold (appending each fold's outcome) and the spec each fold's teacher was built from.
 
     With `spec.candidates`, every candidate is trained on every fold and each fold keeps the candidate with
     the lowest error on its own inner validation windows: the choice never sees a test window.
     """
     if not spec.candidates:
-        teachers, curves, built = _train_ensembles(folds, task, spec, spec.ensemble, train, seed, bar)
+        teachers, curves, built = _train_ensembles(folds, task, spec, spec.ensemble, train, seed, bar,
+                                                   f"{scope}teacher")
         specs = [built] * len(folds)
     else:
         if folds[0].x_val is None:
             raise DistillError("teacher.candidates are compared on inner validation windows; this protocol "
                                "has none (set cv.inner_validation > 0)")
-        tried = [_train_ensembles(folds, task, candidate, spec.ensemble, train, seed, bar)
-                 for candidate in spec.candidates]
+        tried = [_train_ensembles(folds, task, candidate, spec.ensemble, train, seed, bar,
+                                  f"{scope}teacher-candidate{c}")
+                 for c, candidate in enumerate(spec.candidates)]
         picks = [min(range(len(tried)), key=lambda c: tried[c][1][k]["best_val"]) for k in range(len(folds))]
         teachers = [tried[c][0][k] for k, c in enumerate(picks)]
         curves = [{**tried[c][1][k], "candidate": c} for k, c in enumerate(picks)]
@@ -278,7 +284,7 @@ def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: T
 
 def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledSpec, role: int,
                   trained: list[dict[str, nn.Module]], train: TrainSection, seed: int,
-                  bar: tqdm) -> list[ModelOutcome]:
+                  bar: tqdm, scope: str = "") -> list[ModelOutcome]:
     """One student per fold, taught by `spec.teacher` of the same fold; fold-parallel where possible."""
     seeds = [_seed_for(seed, fold.index, role) for fold in folds]
     guide_models = [fold_models[spec.teacher] for fold_models in trained]
@@ -288,15 +294,16 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
     models = [_build(spec, fold, task, s) for fold, s in zip(folds, seeds)]
     if _can_fit_stacked(task, models, folds, train):
         bar.set_description(f"{len(folds)} folds at once: {name}")
-        curves = _fit_stacked(models, folds, name, spec, task, guides, train, seeds, bar)
+        curves = _fit_stacked(models, folds, name, spec, task, guides, train, seeds, bar, unit=(scope + name, "stack", 0))
     else:
         curves = []
         for fold, model, fold_seed, guide, r in zip(folds, models, seeds, guides, rows):
             bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
             task.prepare(model, spec, fold, train, fold_seed, guide)
             loss = (lambda batch, m=model, f=fold, g=guide, r=r:
-                    task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], _rows(g, batch), spec))
+                    total(task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], g.rows(batch), spec)))
             curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
+                                     unit=(scope + name, fold.index, 0),
                                      n_train=len(r)))
     outcomes = []
     for fold, model, guide_model, fold_curves, fold_models in zip(folds, models, guide_models, curves, trained):
@@ -309,11 +316,12 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
 
 def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
                  train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
-                 latency_repeats: int = 30, show_progress: bool | None = None) -> ProtocolResult:
+                 latency_repeats: int = 30, show_progress: bool | None = None, scope: str = "") -> ProtocolResult:
     """Run teacher, students and baselines on every fold; see the module docstring.
 
     Students are trained in the order given; a student whose `teacher` names an earlier student
-    learns from that one (teacher-assistant chains).
+    learns from that one (teacher-assistant chains). `scope` names this call's training loops for resuming
+    (`distill.core.resume`) when one run calls the protocol several times (the privileged protocol's cells).
     """
     _check_chain(students)
     if train.threads is not None:
@@ -325,11 +333,11 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
               disable=None if show_progress is None else not show_progress) as bar:
-        teachers, teacher_specs = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"])
+        teachers, teacher_specs = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"], scope)
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
         trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
         for role, (name, spec) in enumerate(students.items(), start=1):
-            outcomes[name] = _fit_students(folds, task, name, spec, role, trained, train, seed, bar)
+            outcomes[name] = _fit_students(folds, task, name, spec, role, trained, train, seed, bar, scope)
     for name, factory in baselines.items():
         outcomes[name] = []
         for fold in folds:

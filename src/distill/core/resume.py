@@ -4,8 +4,8 @@ While a run trains, every training loop (`distill.core.train.fit`, `distill.core
 every model, every fold, a fold-parallel stack as one unit) writes a checkpoint at each epoch end, atomically,
 into `.<DIR name>.resume/` beside the output folder: the model and optimiser state, the shuffling generators,
 torch's global RNG (dropout), the epoch, whether early stopping ended the loop, and the caller's own state
-(curves, best-epoch weights). Units are numbered in the order the protocol trains them, which the recipe
-fixes. With --resume, a unit whose checkpoint says it is done is loaded instead of trained, an unfinished one
+(curves, best-epoch weights). A unit is named by what it trains, (role, fold, member) - `UnitKey` - not by
+the order of the calls, so an extra training loop does not shift the others. With --resume, a unit whose checkpoint says it is done is loaded instead of trained, an unfinished one
 continues from its last epoch, and the rest train as usual: the same steps with the same random numbers as an
 uninterrupted run, so the same results. To keep the cost small, a loop saves at its end and otherwise at most once
 every `DISTILL_CHECKPOINT_SECONDS` seconds (environment, default 1; 0 saves every epoch): a killed run loses
@@ -37,6 +37,7 @@ from distill.io.atomic import write_failed
 from distill.io.run_folder import notice
 
 FINGERPRINT = "config.yaml"
+UnitKey = tuple[str, int | str, int]  # (role: "teacher", a student's name...; fold index or "stack"; member)
 INTERVAL_VARIABLE = "DISTILL_CHECKPOINT_SECONDS"
 
 
@@ -122,10 +123,11 @@ def _difference(saved: str, current: str) -> str:
 
 
 class ResumeStore:
-    """The checkpoints of one run; `unit()` hands out the next training unit's file."""
+    """The checkpoints of one run; `unit(key)` hands out a training unit's file, once per key."""
 
     def __init__(self, folder: Path, fingerprint: str, resume: bool) -> None:
-        self.folder, self.count, self.interval = folder, 0, save_interval()
+        self.folder, self.interval = folder, save_interval()
+        self.given: set[UnitKey] = set()
         saved = folder / FINGERPRINT
         units = len(list(folder.glob("unit-*.pt"))) if folder.is_dir() else 0
         if resume and saved.is_file():
@@ -148,9 +150,13 @@ class ResumeStore:
             shutil.rmtree(folder, ignore_errors=True)
             raise write_failed(saved, error) from None
 
-    def unit(self) -> Unit:
-        self.count += 1
-        return Unit(self.folder / f"unit-{self.count:04d}.pt", self.interval)
+    def unit(self, key: UnitKey) -> Unit:
+        if key in self.given:
+            raise RuntimeError(f"training unit {key} was handed out twice in one run")
+        self.given.add(key)
+        role, fold, member = key
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in role)
+        return Unit(self.folder / f"unit-{safe}-fold{fold}-member{member}.pt", self.interval)
 
 
 class Unit:
@@ -218,14 +224,14 @@ def _write_atomic_bytes(path: Path, data: bytes) -> None:
 _active: ResumeStore | None = None
 
 
-def next_unit() -> Unit | None:
-    """The next training unit's checkpoint, or None when no run is checkpointing (library use, several
-    processes)."""
+def unit_for(key: UnitKey | None) -> Unit | None:
+    """The checkpoint of the training unit `key`, or None when no run is checkpointing (library use, several
+    processes) or the loop has no key."""
     from distill.core.distributed import current_world
 
-    if _active is None or current_world().size > 1:
+    if key is None or _active is None or current_world().size > 1:
         return None
-    return _active.unit()
+    return _active.unit(key)
 
 
 @contextmanager
@@ -252,7 +258,7 @@ def restore_rng(state: dict) -> None:
 
 
 def rng_state() -> dict:
-    state = {"rng": torch.get_rng_state()}
+    state: dict[str, torch.Tensor | list[torch.Tensor]] = {"rng": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
     return state

@@ -11,7 +11,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats
+from scipy import stats  # type: ignore[import-untyped]
 
 ALPHA = 0.05
 

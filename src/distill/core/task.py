@@ -9,13 +9,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
-from typing import ClassVar
+from typing import ClassVar, Generic, TypeVar
 
 import torch
 from torch import nn
 
 from distill.config import ModelSpec, TrainSection
 from distill.data.windows import WindowSet
+from distill.losses import LossTerms
+from distill.methods import Guide
+
+
+Inputs = torch.Tensor | WindowSet  # a model's inputs: a tensor, or windows read from a series without copies
+TeacherT = TypeVar("TeacherT", bound=ModelSpec)  # a task's config entry of the teacher...
+StudentT = TypeVar("StudentT", bound=ModelSpec)  # ... and of a student
 
 
 @dataclass
@@ -50,19 +57,21 @@ class FoldData:
                 moved[name] = value.to(device)
         return FoldData(**moved)
 
-    def inputs(self, role: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def inputs(self, role: str) -> tuple[Inputs, Inputs]:
         """(train, test) inputs of the teacher (privileged, if any) or of a student."""
-        if role == "teacher" and self.teacher_x_train is not None:
+        if role == "teacher" and self.teacher_x_train is not None and self.teacher_x_test is not None:
             return self.teacher_x_train, self.teacher_x_test
         return self.x_train, self.x_test
 
 
-class Task(ABC):
-    """What differs between tasks and distillation methods: losses, what the teacher hands over, metrics.
+class Task(ABC, Generic[TeacherT, StudentT]):
+    """What differs between tasks: losses (a student's by its method object, `distill.methods`), what the teacher
+    hands over (a `Guide`), metrics.
 
-    `spec` is the model's config entry; a task reads the fields it knows (lam, temperature, features...).
+    `spec` is the model's config entry: `TeacherT` for the teacher, `StudentT` for a student (the task's own
+    config types, so a subclass narrows nothing); a task reads the fields it knows (alpha, temperature, features...).
     Capabilities, declared by the subclass:
-    - `stacks_folds`: `stacked_loss` is implemented, so K fold models of one architecture can train at once
+    - `stacks_folds`: `stacked_teacher_loss` and `stacked_student_loss` are implemented, so K fold models of one architecture can train at once
       as one stacked model (`distill.core.fold_parallel`);
     - `prepares_models`: `prepare` changes a model after it is built and before it is fit;
     - `picks_transfer_rows`: `transfer_rows` gives a student a subset of the training rows.
@@ -80,15 +89,16 @@ class Task(ABC):
 
     @abstractmethod
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     spec: ModelSpec) -> torch.Tensor: ...
+                     spec: TeacherT) -> torch.Tensor: ...
 
     @abstractmethod
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: StudentT) -> Guide:
         """What a teacher hands a student, computed once per fold (outputs, features...)."""
 
     @abstractmethod
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: ModelSpec) -> torch.Tensor: ...
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: StudentT) -> LossTerms:
+        """The named loss terms of the student's method (`distill.methods`) on a batch; the loop sums them."""
 
     @abstractmethod
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]: ...
@@ -101,16 +111,20 @@ class Task(ABC):
         "train_<name>"/"test_<name>". Default: the curve metric from `metrics`."""
         return {self.curve_metric: self.metrics(outputs, targets, fold)[self.curve_metric]}
 
-    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
-                     spec: ModelSpec) -> torch.Tensor:
-        """The summed per-fold losses of K stacked models (outputs (K, batch, ...)); with `stacks_folds`."""
+    def stacked_teacher_loss(self, outputs: torch.Tensor, targets: torch.Tensor, spec: TeacherT) -> torch.Tensor:
+        """The summed per-fold losses of K stacked teachers (outputs (K, batch, ...)); with `stacks_folds`."""
         raise NotImplementedError(f"{type(self).__name__} does not stack folds")
 
-    def prepare(self, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
-                guide: dict[str, torch.Tensor] | None) -> None:
+    def stacked_student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                             spec: StudentT) -> torch.Tensor:
+        """The summed per-fold losses of K stacked students, `guide` stacked likewise; with `stacks_folds`."""
+        raise NotImplementedError(f"{type(self).__name__} does not stack folds")
+
+    def prepare(self, model: nn.Module, spec: TeacherT | StudentT, fold: FoldData, train: TrainSection, seed: int,
+                guide: Guide | None) -> None:
         """After a model is built and before it is fit; `guide` is None for the teacher. With `prepares_models`."""
         return None
 
-    def transfer_rows(self, fold: FoldData, spec: ModelSpec) -> torch.Tensor:
+    def transfer_rows(self, fold: FoldData, spec: StudentT) -> torch.Tensor:
         """The training rows a student learns from; all unless `picks_transfer_rows`."""
         return torch.arange(len(fold.x_train))

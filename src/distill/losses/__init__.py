@@ -1,9 +1,9 @@
 """Knowledge-distillation objectives. Each is a pure function plus a thin nn.Module; see each docstring
 for the formula and the paper.
 
-`LOSSES` names every distillation objective (the student's loss) with its module form; the tasks look a
-student's objective up here by name. A new method is one file here plus one entry there, and the registry
-tests pick it up.
+`LOSSES` names every distillation objective (the student's loss) with its module form. The two-part objectives
+also come as named terms (`*_terms`: `loss_hard`, `loss_kd`), which the method objects of `distill.methods`
+weight, name and hand to the training loops. A new method is one file here plus one method object there.
 """
 from collections.abc import Callable
 from typing import NamedTuple
@@ -11,19 +11,29 @@ from typing import NamedTuple
 from torch import nn
 
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
-from distill.losses.generalized import GeneralizedDistillationLoss, generalized_distillation_loss
+from distill.losses.generalized import (
+    GeneralizedDistillationLoss,
+    generalized_distillation_loss,
+    generalized_distillation_terms,
+)
 from distill.losses.hint import HintLoss, hint_loss
 from distill.losses.nst import NSTLoss, nst_loss
-from distill.losses.regression import RegressionDistillationLoss, regression_distillation_loss
-from distill.losses.soft_target import SoftTargetLoss, soft_target_loss
+from distill.losses.regression import (
+    RegressionDistillationLoss,
+    regression_distillation_loss,
+    regression_distillation_terms,
+)
+from distill.losses.soft_target import SoftTargetLoss, soft_target_loss, soft_target_terms
 from distill.losses.subclass import (
     SubclassDistillationLoss,
     SubclassTeacherLoss,
     class_log_probs_from_subclasses,
     subclass_aux_loss,
     subclass_distillation_loss,
+    subclass_distillation_terms,
     subclass_teacher_loss,
 )
+from distill.losses.terms import LossTerms, total
 
 
 class Loss(NamedTuple):
@@ -45,6 +55,7 @@ LOSSES: dict[str, Loss] = {
 __all__ = [
     "LOSSES",
     "Loss",
+    "LossTerms",
     "GeneralizedDistillationLoss",
     "HintLoss",
     "NSTLoss",
@@ -57,11 +68,16 @@ __all__ = [
     "check_weight",
     "class_log_probs_from_subclasses",
     "generalized_distillation_loss",
+    "generalized_distillation_terms",
     "hint_loss",
     "nst_loss",
     "regression_distillation_loss",
+    "regression_distillation_terms",
     "soft_target_loss",
+    "soft_target_terms",
     "subclass_aux_loss",
     "subclass_distillation_loss",
+    "subclass_distillation_terms",
     "subclass_teacher_loss",
+    "total",
 ]

@@ -10,6 +10,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
+from distill.losses.terms import LossTerms, total
 
 
 def generalized_distillation_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
@@ -29,16 +30,24 @@ def generalized_distillation_loss(student_logits: torch.Tensor, teacher_logits: 
     (1 - lambda + T^2 lambda). At T = 1, the setting of every shipped recipe, paper and code agree.
     `targets` are class indices (batch,). Terms with zero weight are skipped.
     """
+    return total(generalized_distillation_terms(student_logits, teacher_logits, targets, temperature=temperature,
+                                                lam=lam))
+
+
+def generalized_distillation_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                                   targets: torch.Tensor, *, temperature: float, lam: float) -> LossTerms:
+    """`generalized_distillation_loss` as its named terms: `loss_hard` (1 - lambda) CE(y) and `loss_kd`
+    lambda T^2 CE(teacher's soft labels)."""
     check_temperature(temperature)
     check_weight("lambda", lam)
     check_logit_pair(student_logits, teacher_logits)
-    loss = student_logits.new_zeros(())
+    terms = {}
     if lam < 1.0:
-        loss = loss + (1.0 - lam) * F.cross_entropy(student_logits, targets)
+        terms["loss_hard"] = (1.0 - lam) * F.cross_entropy(student_logits, targets)
     if lam > 0.0:
         soft_labels = F.softmax(teacher_logits / temperature, dim=1)
-        loss = loss + lam * temperature ** 2 * F.cross_entropy(student_logits, soft_labels)
-    return loss
+        terms["loss_kd"] = lam * temperature ** 2 * F.cross_entropy(student_logits, soft_labels)
+    return terms
 
 
 class GeneralizedDistillationLoss(nn.Module):

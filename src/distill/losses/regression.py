@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from distill.losses.checks import check_weight
+from distill.losses.terms import LossTerms, total
 
 
 def regression_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor, *,
@@ -18,13 +19,20 @@ def regression_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, t
     The tensors come in the order of every loss here (student, teacher, truth); weights are keyword-only, so a
     swapped call cannot run silently with a weight in a tensor's place.
     """
+    return total(regression_distillation_terms(student, teacher, targets, lam=lam))
+
+
+def regression_distillation_terms(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor, *,
+                                  lam: float) -> LossTerms:
+    """`regression_distillation_loss` as its named terms: `loss_hard` (1 - lambda) MSE(truth) and `loss_kd`
+    lambda MSE(teacher)."""
     check_weight("lambda", lam)
-    loss = student.new_zeros(())
+    terms = {}
     if lam < 1.0:
-        loss = loss + (1.0 - lam) * F.mse_loss(student, targets)
+        terms["loss_hard"] = (1.0 - lam) * F.mse_loss(student, targets)
     if lam > 0.0:
-        loss = loss + lam * F.mse_loss(student, teacher)
-    return loss
+        terms["loss_kd"] = lam * F.mse_loss(student, teacher)
+    return terms
 
 
 class RegressionDistillationLoss(nn.Module):

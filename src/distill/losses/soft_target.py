@@ -6,6 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
+from distill.losses.terms import LossTerms, total
 
 
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, *,
@@ -16,18 +17,24 @@ def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
     classes and averaged over the batch ("batchmean"); the T^2 factor keeps its gradient at the same scale
     as T changes. `targets` are class indices (batch,). Terms with zero weight are skipped.
     """
+    return total(soft_target_terms(student_logits, teacher_logits, targets, temperature=temperature, alpha=alpha))
+
+
+def soft_target_terms(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, *,
+                      temperature: float, alpha: float) -> LossTerms:
+    """`soft_target_loss` as its named terms: `loss_hard` (1 - alpha) CE and `loss_kd` alpha T^2 KL."""
     check_temperature(temperature)
     check_weight("alpha", alpha)
     check_logit_pair(student_logits, teacher_logits)
-    loss = student_logits.new_zeros(())
+    terms = {}
     if alpha < 1.0:
-        loss = loss + (1.0 - alpha) * F.cross_entropy(student_logits, targets)
+        terms["loss_hard"] = (1.0 - alpha) * F.cross_entropy(student_logits, targets)
     if alpha > 0.0:
         student_log_p = F.log_softmax(student_logits / temperature, dim=1)
         teacher_log_p = F.log_softmax(teacher_logits / temperature, dim=1)
         kl = F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True)
-        loss = loss + alpha * temperature ** 2 * kl
-    return loss
+        terms["loss_kd"] = alpha * temperature ** 2 * kl
+    return terms
 
 
 class SoftTargetLoss(nn.Module):

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 from distill.errors import DistillError
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
+from distill.losses.terms import LossTerms, total
 
 VARIANCE_EPS = 1e-9  # the authors' epsilon
 
@@ -101,18 +102,28 @@ def subclass_distillation_loss(student_subclass_logits: torch.Tensor, teacher_su
     classes * subclasses outputs, averaged over the batch; the hard term uses the student's class
     probabilities summed from its subclasses. Terms with zero weight are skipped.
     """
+    return total(subclass_distillation_terms(student_subclass_logits, teacher_subclass_logits, targets,
+                                             classes=classes, subclasses=subclasses, temperature=temperature,
+                                             alpha=alpha))
+
+
+def subclass_distillation_terms(student_subclass_logits: torch.Tensor, teacher_subclass_logits: torch.Tensor,
+                                targets: torch.Tensor, *, classes: int, subclasses: int, temperature: float,
+                                alpha: float) -> LossTerms:
+    """`subclass_distillation_loss` as its named terms: `loss_kd` alpha T^2 CE(teacher's subclass distribution)
+    and `loss_hard` (1 - alpha) CE(y, student's class probabilities)."""
     check_temperature(temperature)
     check_weight("alpha", alpha)
     check_logit_pair(student_subclass_logits, teacher_subclass_logits)
     class_log_p = class_log_probs_from_subclasses(student_subclass_logits, classes, subclasses)
-    loss = student_subclass_logits.new_zeros(())
+    terms = {}
     if alpha > 0.0:
         soft_labels = F.softmax(teacher_subclass_logits / temperature, dim=1)
         soft = F.cross_entropy(student_subclass_logits / temperature, soft_labels)
-        loss = loss + alpha * temperature ** 2 * soft
+        terms["loss_kd"] = alpha * temperature ** 2 * soft
     if alpha < 1.0:
-        loss = loss + (1.0 - alpha) * F.nll_loss(class_log_p, targets)
-    return loss
+        terms["loss_hard"] = (1.0 - alpha) * F.nll_loss(class_log_p, targets)
+    return terms
 
 
 class SubclassTeacherLoss(nn.Module):

@@ -1,8 +1,8 @@
-"""The classification task of the shared protocol: losses by distillation method, what a teacher hands
-over, and the scores (accuracy, error count, macro-F1, ROC AUC, NLL).
+"""The classification task of the shared protocol: a student's method object (`distill.methods`), what a
+teacher hands over (its `Guide`), and the scores (accuracy, error count, macro-F1, ROC AUC, NLL).
 
 Heads with subclasses emit (batch, classes * subclasses) logits; every score and every class-level loss
-first reduces them to class log-probabilities (`class_log_probs`). Feature maps for NST are taken by
+first reduces them to class log-probabilities (`class_log_probs`). Feature maps for NST and hints are taken by
 forward hooks on module paths (`FeatureTap`); the teacher's are computed once per fold in `guide`.
 """
 from __future__ import annotations
@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score  # type: ignore[import-untyped]
 from torch import nn
 from torch.nn import functional as F
 
@@ -22,8 +22,9 @@ from distill.core.features import FeatureTap, make_adapter, resolve_module
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
 from distill.errors import DistillError
-from distill.losses import LOSSES, class_log_probs_from_subclasses, subclass_teacher_loss
-from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec, Pretrained
+from distill.losses import LossTerms, subclass_teacher_loss
+from distill.methods import Guide, class_log_probs
+from distill.tasks.specs import ClassStudentSpec, ClassTeacherSpec, FeaturePair, Pretrained
 
 ADAPTER = "distill_adapter"  # name of the learned adapter attached to a student for its training
 GUIDE_BATCH = 512
@@ -46,17 +47,6 @@ def jitter_images(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     cols = (dx + torch.arange(width))[:, None, :]  # (batch, 1, W)
     picked = padded[torch.arange(batch)[:, None, None], :, rows, cols]  # (batch, H, W, channels)
     return picked.permute(0, 3, 1, 2)
-
-
-def class_log_probs(outputs: torch.Tensor, classes: int) -> torch.Tensor:
-    """(batch, classes) class log-probabilities from (batch, classes * subclasses) logits."""
-    if outputs.shape[1] % classes:
-        raise DistillError(f"class count mismatch: a head of {outputs.shape[1]} outputs does not split into "
-                           f"{classes} classes")
-    subclasses = outputs.shape[1] // classes
-    if subclasses == 1:
-        return F.log_softmax(outputs, dim=1)
-    return class_log_probs_from_subclasses(outputs, classes, subclasses)
 
 
 def roc_auc(y: np.ndarray, probs: np.ndarray) -> float:
@@ -110,7 +100,7 @@ def load_backbone(model: nn.Module, pretrained: Pretrained) -> str:
     return head
 
 
-class ClassificationTask(Task):
+class ClassificationTask(Task[ClassTeacherSpec, ClassStudentSpec]):
     """Classification with `classes` classes; `seed` fixes which rows a student's transfer set keeps."""
 
     name = "classification"
@@ -121,22 +111,26 @@ class ClassificationTask(Task):
     def __init__(self, classes: int, seed: int = 0) -> None:
         self.classes, self.seed = classes, seed
 
-    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
-        return self.classes * spec.subclasses
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
+        subclasses = spec.subclasses if isinstance(spec, ClassTeacherSpec | ClassStudentSpec) else 1
+        return self.classes * subclasses
 
     # --- before training -------------------------------------------------------------------------
-    def prepare(self, model: nn.Module, spec: ModelSpec, fold: FoldData, train: TrainSection, seed: int,
-                guide: dict[str, torch.Tensor] | None) -> None:
-        """Teacher: load a checkpoint and train its head alone. NST student: attach its learned adapter."""
+    def prepare(self, model: nn.Module, spec: ClassTeacherSpec | ClassStudentSpec, fold: FoldData,
+                train: TrainSection, seed: int, guide: Guide | None) -> None:
+        """Teacher: load a checkpoint and train its head alone. Feature student: attach its learned adapter."""
         if isinstance(spec, ClassTeacherSpec) and spec.pretrained is not None:
-            self._train_head(model, spec, fold, train, seed)
-        if isinstance(spec, ClassStudentSpec) and spec.method == "nst" and spec.features.adapter:
-            self._attach_adapter(model, spec, fold, guide["features"])
+            self._train_head(model, spec, spec.pretrained, fold, train, seed)
+        if isinstance(spec, ClassStudentSpec) and spec.features is not None and spec.method in ("nst", "hint"):
+            if guide is None or guide.features is None:
+                raise DistillError("a feature student's adapter needs the teacher's feature maps")
+            matching = spec.make_method(self.classes).channels_must_match
+            self._attach_adapter(model, spec.features, fold, guide.features, always=spec.features.adapter,
+                                 if_channels_differ=matching)
 
-    def _train_head(self, model: nn.Module, spec: ClassTeacherSpec, fold: FoldData, train: TrainSection,
-                    seed: int) -> None:
+    def _train_head(self, model: nn.Module, spec: ClassTeacherSpec, pretrained: Pretrained, fold: FoldData,
+                    train: TrainSection, seed: int) -> None:
         """Transfer learning, phase 1: backbone from the checkpoint, frozen and in eval mode; head trains."""
-        pretrained = spec.pretrained
         head = resolve_module(model, load_backbone(model, pretrained))
         if pretrained.frozen_epochs == 0:
             return
@@ -146,24 +140,29 @@ class ClassificationTask(Task):
             parameter.requires_grad_(False)
         model.eval()  # fit() switches only the head to train mode: frozen batch norms keep their statistics
         x = fold.inputs("teacher")[0]
+        assert isinstance(x, torch.Tensor)  # images are tensors (windows are for series)
         fit(head, lambda rows: self.teacher_loss(model, x[rows], fold.y_train[rows], spec), len(x),
             epochs=pretrained.frozen_epochs, batch_size=train.batch_size, lr=pretrained.frozen_lr or spec.lr,
-            weight_decay=spec.weight_decay, seed=seed)
+            weight_decay=spec.weight_decay, seed=seed, unit=("teacher-head", fold.index, seed))
         for parameter in frozen:
             parameter.requires_grad_(True)
 
-    def _attach_adapter(self, model: nn.Module, spec: ClassStudentSpec, fold: FoldData,
-                        teacher_features: torch.Tensor) -> None:
-        """A 1x1 map from the student's feature channels to the teacher's, trained with the student."""
-        with FeatureTap(model, spec.features.student) as tap, torch.no_grad():
+    def _attach_adapter(self, model: nn.Module, pair: FeaturePair, fold: FoldData, teacher_features: torch.Tensor,
+                        always: bool, if_channels_differ: bool) -> None:
+        """A 1x1 map from the student's feature channels to the teacher's, trained with the student: `always`
+        (features.adapter), or when the channel counts differ and the method compares channel by channel."""
+        if not (always or if_channels_differ):
+            return
+        with FeatureTap(model, pair.student) as tap, torch.no_grad():
             model.eval()
             model(fold.x_train[:2])
         student = tap.value
         if student.dim() != teacher_features.dim():
-            raise DistillError(f"feature maps differ in rank: student {spec.features.student!r} gives "
-                               f"{tuple(student.shape[1:])}, teacher {spec.features.teacher!r} "
+            raise DistillError(f"feature maps differ in rank: student {pair.student!r} gives "
+                               f"{tuple(student.shape[1:])}, teacher {pair.teacher!r} "
                                f"{tuple(teacher_features.shape[1:])} per example")
-        model.add_module(ADAPTER, make_adapter(student.shape[1], teacher_features.shape[1], student.dim()))
+        if always or (if_channels_differ and student.shape[1] != teacher_features.shape[1]):
+            model.add_module(ADAPTER, make_adapter(student.shape[1], teacher_features.shape[1], student.dim()))
 
     def transfer_rows(self, fold: FoldData, spec: ClassStudentSpec) -> torch.Tensor:
         """The fold's training rows in the student's transfer set: a stratified share, minus omitted classes."""
@@ -189,62 +188,33 @@ class ClassificationTask(Task):
         return subclass_teacher_loss(logits, targets, classes=self.classes, subclasses=spec.subclasses, beta=spec.beta,
                                      temperature=spec.aux_temperature)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ClassStudentSpec) -> dict[str, torch.Tensor]:
-        """Teacher outputs (raw and as class log-probabilities) and, for NST, its hooked feature maps;
-        nothing for a student that learns from the labels alone."""
-        if spec.method == "none":
-            return {}
-        path = spec.features.teacher if spec.method == "nst" else None
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ClassStudentSpec) -> Guide:
+        """The teacher's outputs as the student's method compares them and, for feature methods, its hooked
+        feature maps; nothing for a student that learns from the labels alone."""
+        method = spec.make_method(self.classes)
+        if not method.uses_teacher:
+            return Guide()
+        path = _feature_pair(spec).teacher if method.uses_features else None
         outputs, features = outputs_and_features(teacher, x, path)
-        guide = {"outputs": outputs, "class_logits": class_log_probs(outputs, self.classes)}
-        if path is not None:
-            guide["features"] = features
-        if spec.method == "subclass" and outputs.shape[1] != self.output_dim(spec, None):
-            raise DistillError(f"class count mismatch: the teacher head has {outputs.shape[1]} outputs, the "
-                               f"student's {self.output_dim(spec, None)} ({self.classes} classes x "
-                               f"{spec.subclasses} subclasses)")
-        return guide
+        return method.guide(outputs, features)
 
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        """The student's objective by `spec.method`: labels alone, or an objective of `distill.losses.LOSSES`."""
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: ClassStudentSpec) -> LossTerms:
+        """The named loss terms of the student's method (`distill.methods`) on a batch."""
         x = jitter_images(x, spec.jitter)
-        objectives = {"none": self._labels_loss, "soft_target": self._soft_target_loss,
-                      "subclass": self._subclass_loss, "nst": self._nst_loss}
-        return objectives[spec.method](model, x, targets, guide, spec)
-
-    def _labels_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        return F.nll_loss(class_log_probs(model(x), self.classes), targets)
-
-    def _soft_target_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                          guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        return LOSSES["soft_target"].function(class_log_probs(model(x), self.classes), guide["class_logits"],
-                                              targets, temperature=spec.temperature, alpha=spec.alpha)
-
-    def _subclass_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                       guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        return LOSSES["subclass"].function(model(x), guide["outputs"], targets, classes=self.classes,
-                                           subclasses=spec.subclasses, temperature=spec.temperature,
-                                           alpha=spec.alpha)
-
-    def _nst_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                  guide: dict[str, torch.Tensor], spec: ClassStudentSpec) -> torch.Tensor:
-        """(1 - alpha) CE + alpha T^2 KL + (weight / 2) MMD^2(teacher maps, student maps)."""
-        with FeatureTap(model, spec.features.student) as tap:
+        method = spec.make_method(self.classes)
+        if not method.uses_features:
+            return method.losses(model(x), targets, guide)
+        pair = _feature_pair(spec)
+        with FeatureTap(model, pair.student) as tap:
             outputs = model(x)
         features = tap.value
         if not isinstance(features, torch.Tensor):
-            raise DistillError(f"feature path {spec.features.student!r} gives a {type(features).__name__}, "
-                               "not a tensor")
-        if spec.features.adapter:
-            features = getattr(model, ADAPTER)(features)
-        nst = spec.nst
-        transfer = LOSSES["nst"].function(features, guide["features"], kernel=nst.kernel, degree=nst.degree, c=nst.c,
-                                          sigma=nst.sigma)
-        soft = LOSSES["soft_target"].function(class_log_probs(outputs, self.classes), guide["class_logits"],
-                                              targets, temperature=spec.temperature, alpha=spec.alpha)
-        return soft + nst.weight / 2.0 * transfer
+            raise DistillError(f"feature path {pair.student!r} gives a {type(features).__name__}, not a tensor")
+        adapter = getattr(model, ADAPTER, None)
+        if adapter is not None:
+            features = adapter(features)
+        return method.losses(outputs, targets, guide, features)
 
     # --- scores ----------------------------------------------------------------------------------
     def curve_scores(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
@@ -259,11 +229,11 @@ class ClassificationTask(Task):
         errors = int((predicted != targets).sum())
         y, predicted = targets.cpu().numpy(), predicted.cpu()
         probs = log_p.double().exp()
-        probs = (probs / probs.sum(1, keepdim=True)).cpu().numpy()
+        probs_np = (probs / probs.sum(1, keepdim=True)).cpu().numpy()
         return {"accuracy": 1.0 - errors / len(y), "errors": float(errors), "error_rate": errors / len(y),
                 "macro_f1": float(f1_score(y, predicted.numpy(), average="macro", labels=list(range(self.classes)),
                                            zero_division=0)),
-                "roc_auc": roc_auc(y, probs), "nll": float(F.nll_loss(log_p, targets))}
+                "roc_auc": roc_auc(y, probs_np), "nll": float(F.nll_loss(log_p, targets))}
 
     def fidelity(self, outputs: torch.Tensor, teacher: torch.Tensor) -> dict[str, float]:
         """Agreement of predicted classes and KL(teacher || student) of class distributions, on test rows."""
@@ -271,6 +241,12 @@ class ClassificationTask(Task):
         teacher_log_p = class_log_probs(teacher, self.classes)
         return {"agreement": float((student_log_p.argmax(1) == teacher_log_p.argmax(1)).float().mean()),
                 "kl": float(F.kl_div(student_log_p, teacher_log_p, reduction="batchmean", log_target=True))}
+
+
+def _feature_pair(spec: ClassStudentSpec) -> FeaturePair:
+    if spec.features is None:
+        raise DistillError(f"method {spec.method!r} needs features: {{student: <module path>, teacher: <module path>}}")
+    return spec.features
 
 
 @torch.no_grad()

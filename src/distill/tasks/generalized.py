@@ -13,13 +13,14 @@ from torch.nn import functional as F
 from distill.config import ModelSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import LOSSES
+from distill.losses import LossTerms
+from distill.methods import Generalized, Guide
 from distill.tasks.classification import ClassificationTask
 from distill.tasks.specs import DistilledStudentSpec
 
 
-class GeneralizedDistillationTask(Task):
-    """`classes`-way classification; students read `lam` and `temperature` from their spec."""
+class GeneralizedDistillationTask(Task[ModelSpec, DistilledStudentSpec]):
+    """`classes`-way classification; students read `alpha` and `temperature` from their spec."""
 
     name = "generalized"
     curve_metric = "nll"
@@ -28,21 +29,20 @@ class GeneralizedDistillationTask(Task):
         self.classes = classes
         self.scores = ClassificationTask(classes)
 
-    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
         return self.classes
 
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      spec: ModelSpec) -> torch.Tensor:
         return F.cross_entropy(model(x), targets)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: DistilledStudentSpec) -> Guide:
         """The teacher's logits on its own inputs for the student's training rows, computed once per fold."""
-        return {"logits": predict(teacher, x)}
+        return Guide(predict(teacher, x))
 
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: DistilledStudentSpec) -> torch.Tensor:
-        return LOSSES["generalized"].function(model(x), guide["logits"], targets, temperature=spec.temperature,
-                                              lam=spec.lam)
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: DistilledStudentSpec) -> LossTerms:
+        return Generalized(spec.temperature, spec.alpha).losses(model(x), targets, guide)
 
     def curve_scores(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
         return self.scores.curve_scores(outputs, targets, fold)

@@ -1,4 +1,5 @@
-"""The regression task of the shared protocol: MSE losses, the teacher's outputs as guide, MSE / MAE scores."""
+"""The regression task of the shared protocol: MSE losses, the teacher's outputs as guide (`Guide`), the
+`regression` method's named terms for students, MSE / MAE scores."""
 from __future__ import annotations
 
 import torch
@@ -8,10 +9,16 @@ from torch.nn import functional as F
 from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import LOSSES
+from distill.losses import LossTerms, total
+from distill.errors import DistillError
+from distill.methods import Guide, Regression
+from distill.tasks.specs import DistilledStudentSpec
 
 
-class RegressionTask(Task):
+RegressionStudent = StudentSpec | DistilledStudentSpec  # forecasting students; privileged ones
+
+
+class RegressionTask(Task[ModelSpec, RegressionStudent]):
     """Multi-output regression scored on scaled units (MSE, MAE) and original units (MAE x range).
 
     With `seed_sums`, also the seed study's figure: the SUM over samples of per-sample MSE.
@@ -24,31 +31,34 @@ class RegressionTask(Task):
     def __init__(self, seed_sums: bool = False) -> None:
         self.seed_sums = seed_sums
 
-    def output_dim(self, spec: ModelSpec, fold: FoldData) -> int:
+    def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
+        if fold is None:
+            raise DistillError("a regression model's output count is the fold's horizon; no fold was given")
         return int(fold.y_train.shape[1])
 
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      spec: ModelSpec) -> torch.Tensor:
         return F.mse_loss(model(x), targets)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
-        return {"outputs": predict(teacher, x)}
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: RegressionStudent) -> Guide:
+        return Guide(predict(teacher, x))
 
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
-        return LOSSES["regression"].function(model(x), guide["outputs"], targets, lam=spec.lam)
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: RegressionStudent) -> LossTerms:
+        return Regression(spec.alpha).losses(model(x), targets, guide)
 
-    def stacked_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: dict[str, torch.Tensor] | None,
-                     spec: ModelSpec) -> torch.Tensor:
+    def stacked_teacher_loss(self, outputs: torch.Tensor, targets: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
         """Fold-parallel training: the sum over folds of each fold's own loss; (K, batch, out) tensors.
 
         Every fold draws a batch of the same size, so the mean over all K * batch * out elements is the mean
         of the folds' means, and K times it is their sum: one vectorised loss instead of K.
         """
-        folds = len(outputs)
-        if guide is None:
-            return folds * F.mse_loss(outputs, targets)
-        return folds * LOSSES["regression"].function(outputs, guide["outputs"], targets, lam=spec.lam)
+        return len(outputs) * F.mse_loss(outputs, targets)
+
+    def stacked_student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                             spec: RegressionStudent) -> torch.Tensor:
+        """As `stacked_teacher_loss`, with the `regression` method's terms (each a mean over all folds)."""
+        return len(outputs) * total(Regression(spec.alpha).losses(outputs, targets, guide))
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from distill.config import DistilledSpec, Lambda, ModelSpec, Section, TeacherSpec, Temperature
+from distill.config import Alpha, DistilledSpec, ModelSpec, Section, TeacherSpec, Temperature
+from distill.methods import NST, Generalized, Hint, Method, Scratch, SoftTarget, Subclass, settings
 
 
 class Pretrained(Section):
@@ -52,13 +53,12 @@ class FeaturePair(Section):
 
 
 class NSTSection(Section):
-    """Neuron Selectivity Transfer: loss += (weight / 2) * MMD^2 with this kernel (Huang & Wang 2017)."""
+    """Neuron Selectivity Transfer's kernel: loss_nst = (feature_weight / 2) * MMD^2 (Huang & Wang 2017)."""
 
-    kernel: Literal["linear", "poly", "gaussian"] = "poly"
-    degree: int = Field(2, ge=1)
-    c: float = 0.0
-    sigma: float | None = Field(None, gt=0)
-    weight: float = Field(50.0, ge=0)
+    kernel: Literal["linear", "poly", "gaussian"] = NST.kernel  # type: ignore[assignment]
+    degree: int = Field(NST.degree, ge=1)
+    c: float = NST.c
+    sigma: float | None = Field(NST.sigma, gt=0)
 
 
 class TransferSet(Section):
@@ -71,34 +71,61 @@ class TransferSet(Section):
 class ClassStudentSpec(DistilledSpec):
     """A student and how it learns from its teacher (the teacher, or an earlier student: an assistant).
 
-    methods: `none` (labels only), `soft_target` ((1 - alpha) CE + alpha T^2 KL, Hinton et al. 2015),
-    `subclass` (match the teacher's classes x subclasses distribution, Mueller et al. 2020), `nst`
-    ((1 - alpha) CE + alpha T^2 KL + NST on the hooked `features`; alpha 0 is CE + NST as in the paper).
+    methods (`distill.methods`): `none` (labels only), `soft_target` ((1 - alpha) CE + alpha T^2 KL, Hinton et
+    al. 2015), `subclass` (match the teacher's classes x subclasses distribution, Mueller et al. 2020), `nst`
+    ((1 - alpha) CE + alpha T^2 KL + (feature_weight / 2) MMD^2 on the hooked `features`; alpha 0 is CE + NST
+    as in the paper), `hint` (the soft-target terms + feature_weight x FitNets' MSE through an adapter).
+    `temperature`, `alpha` and `feature_weight` default to the method's own defaults.
     """
 
-    method: Literal["none", "soft_target", "subclass", "nst"] = "soft_target"
-    temperature: float = Field(4.0, gt=0)
-    alpha: float = Field(0.5, ge=0, le=1)
+    method: Literal["none", "soft_target", "subclass", "nst", "hint"] = "soft_target"
+    temperature: float | None = Field(None, gt=0)
+    alpha: Alpha | None = None
+    feature_weight: float | None = Field(None, ge=0)
     jitter: int = Field(0, ge=0)
     subclasses: int = Field(1, ge=1)
     features: FeaturePair | None = None
-    nst: NSTSection = Field(default_factory=NSTSection)
-    transfer: TransferSet = Field(default_factory=TransferSet)
+    nst: NSTSection = Field(default_factory=lambda: NSTSection.model_validate({}))
+    transfer: TransferSet = Field(default_factory=lambda: TransferSet.model_validate({}))
+
+    @model_validator(mode="after")
+    def _method_defaults(self) -> ClassStudentSpec:
+        """Unset weights take the method's defaults (one set of defaults, `distill.methods`)."""
+        defaults = settings(self.method)
+        for setting in ("temperature", "alpha", "feature_weight"):
+            if getattr(self, setting) is None:
+                object.__setattr__(self, setting, defaults.get(setting))
+        return self
+
+    def make_method(self, classes: int) -> Method:
+        """This student's method object, for `classes` classes."""
+        if self.method == "none":
+            return Scratch(classes)
+        assert self.temperature is not None and self.alpha is not None
+        if self.method == "soft_target":
+            return SoftTarget(self.temperature, self.alpha, classes)
+        if self.method == "subclass":
+            return Subclass(self.temperature, self.alpha, classes, self.subclasses)
+        assert self.feature_weight is not None
+        if self.method == "hint":
+            return Hint(self.temperature, self.alpha, self.feature_weight, classes)
+        return NST(self.temperature, self.alpha, self.feature_weight, classes, kernel=self.nst.kernel,
+                   degree=self.nst.degree, c=self.nst.c, sigma=self.nst.sigma)
+
 
 
 class GeneralizedDistillation(Section):
-    """The student's objective: (1 - lam) * CE(y) + lam * T^2 * CE(softmax(teacher / T), softmax(student / T)).
+    """The student's objective (`distill.methods.Generalized`): (1 - alpha) * CE(y) + alpha * T^2 *
+    CE(softmax(teacher / T), softmax(student)). For value (regression) targets: (1 - alpha) * MSE(truth) +
+    alpha * MSE(teacher); T is not used. alpha is Lopez-Paz et al.'s imitation weight lambda."""
 
-    For value (regression) targets: (1 - lam) * MSE(truth) + lam * MSE(teacher); T is not used.
-    """
-
-    lam: Lambda = 1.0
-    temperature: Temperature = 1.0
+    alpha: Alpha = Generalized.alpha
+    temperature: Temperature = Generalized.temperature
 
 
 class DistilledStudentSpec(ModelSpec):
     """A student of the privileged protocol: a model plus its generalized-distillation weights."""
 
     teacher: str = "teacher"
-    lam: Lambda = 1.0
-    temperature: Temperature = 1.0
+    alpha: Alpha = Generalized.alpha
+    temperature: Temperature = Generalized.temperature

@@ -83,8 +83,8 @@ def check_students(config: ClassificationConfig, students: dict[str, ClassStuden
                 raise DistillError(f"class count mismatch: student {name!r} (method subclass) has a {classes} x "
                                    f"{spec.subclasses} head, its teacher {spec.teacher!r} a {classes} x {theirs} "
                                    "head; both need the same subclasses per class, at least 2")
-        if spec.method == "nst" and spec.features is None:
-            raise DistillError(f"student {name!r} uses method nst but names no features; "
+        if spec.method in ("nst", "hint") and spec.features is None:
+            raise DistillError(f"student {name!r} uses method {spec.method} but names no features; "
                                "set features: {student: <module path>, teacher: <module path>}")
         outside = [c for c in spec.transfer.omit if not 0 <= c < classes]
         if outside:

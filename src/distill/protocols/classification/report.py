@@ -160,7 +160,7 @@ def methods_table(run: ClassificationRun) -> str:
         if name in _sweep_cells(run.results):
             continue
         method = f"nst-{spec.nst.kernel}" if spec.method == "nst" else spec.method
-        soft = spec.method in ("soft_target", "subclass") or (spec.method == "nst" and spec.alpha > 0)
+        soft = spec.method in ("soft_target", "subclass", "hint") or (spec.method == "nst" and bool(spec.alpha))
         rows.append([name, "-" if spec.method == "none" else spec.teacher, method,
                      f"{spec.temperature:g}" if soft else "-", f"{spec.alpha:g}" if soft else "-",
                      _pct(models[name]["test"]["accuracy"])])

@@ -105,12 +105,12 @@ def run_sweep(config: LupiConfig) -> dict:
         scores = summarise(accuracy(student.logits(batch.regular_test), batch.labels_test))
         return {"mean": scores["mean"], "sem": scores["sem"]}
 
-    cells = [(temperature, lam) for temperature in sweep.temperature for lam in sweep.lam]
+    cells = [(temperature, lam) for temperature in sweep.temperature for lam in sweep.alpha]
     scores = iter(map_in_threads(distilled_accuracy, cells))
-    grid = [[next(scores) for _ in sweep.lam] for _ in sweep.temperature]
+    grid = [[next(scores) for _ in sweep.alpha] for _ in sweep.temperature]
     reference = {"privileged": accuracy(teacher.logits(batch.privileged_test), batch.labels_test),
                  "regular": accuracy(regular.logits(batch.regular_test), batch.labels_test)}
-    return {"experiment": sweep.experiment, "lam": sweep.lam, "temperature": sweep.temperature,
+    return {"experiment": sweep.experiment, "lam": sweep.alpha, "temperature": sweep.temperature,
             "distilled": grid, **{name: {key: summarise(values)[key] for key in ("mean", "sem")}
                                   for name, values in reference.items()}}
 
@@ -144,7 +144,7 @@ def run_lupi(config: LupiConfig, trained: dict[str, dict[str, LinearSoftmax]] | 
     each experiment's trained models are put there."""
     settings = config.synthetic
     result = run_lupi_synthetic(repetitions=settings.repetitions, train_size=settings.train_size,
-                                test_size=settings.test_size, dim=settings.dim, lam=config.distill.lam,
+                                test_size=settings.test_size, dim=settings.dim, lam=config.distill.alpha,
                                 temperature=config.distill.temperature, epochs=settings.epochs, lr=settings.lr,
                                 batch_size=settings.batch_size, seed=config.seed, experiments=settings.experiments,
                                 trained=trained)

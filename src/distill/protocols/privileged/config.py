@@ -105,4 +105,4 @@ def check_privileged_config(config: PrivilegedConfig) -> None:
             raise DistillError(f"sweep.train_size {sweep.train_size} is not in target.train_sizes {sizes}")
         if target.kind == "value" and len(sweep.temperature) > 1:
             raise DistillError("sweep.temperature lists several values but value targets do not use T; "
-                               "sweep lam only (sweep.temperature: [1])")
+                               "sweep alpha only (sweep.temperature: [1])")

@@ -104,7 +104,7 @@ def privileged_markdown(results: dict, config: PrivilegedConfig, figures: dict[s
              f"Data: {data['source']}; {data['rows']} rows, target `{data['target']}` "
              f"({results['target']} at horizon k), {data['input_length']} input rows. Privileged: "
              f"{privileged['kind']}; the teacher sees {privileged['teacher_sees']} of its inputs. "
-             f"Distillation: lambda = {config.distill.lam:g}, T = {config.distill.temperature:g}.",
+             f"Distillation: alpha (lambda) = {config.distill.alpha:g}, T = {config.distill.temperature:g}.",
              "## What each model reads", "\n".join(f"- {line}" for line in inputs_lines(results)),
              f"## Test {metric} (mean +- SEM over folds; scored on the truth)", markdown_table(cell_table(results)),
              sem_caption(config.cv.folds, units(results)) + " The gain column is the paired per-fold difference "

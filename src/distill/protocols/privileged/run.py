@@ -147,14 +147,14 @@ def lambda_temperature_cell_name(lam: float, temperature: float) -> str:
 def make_students(config: PrivilegedConfig, with_sweep: bool) -> dict[str, DistilledStudentSpec]:
     """The distilled student and the student alone (same model, lambda = 0), then the sweep's students."""
     model = config.student.model_dump()
-    students = {DISTILLED: DistilledStudentSpec(**model, lam=config.distill.lam,
+    students = {DISTILLED: DistilledStudentSpec(**model, alpha=config.distill.alpha,
                                                 temperature=config.distill.temperature),
-                ALONE: DistilledStudentSpec(**model, lam=0.0)}
+                ALONE: DistilledStudentSpec(**model, alpha=0.0)}
     if with_sweep:
         for temperature in config.sweep.temperature:
-            for lam in config.sweep.lam:
+            for lam in config.sweep.alpha:
                 name = lambda_temperature_cell_name(lam, temperature)
-                students[name] = DistilledStudentSpec(**model, lam=lam, temperature=temperature)
+                students[name] = DistilledStudentSpec(**model, alpha=lam, temperature=temperature)
     return students
 
 
@@ -192,7 +192,7 @@ def run_cell(config: PrivilegedConfig, series: SeriesTable, horizon: int, train_
     students = make_students(config, with_sweep)
     protocol = run_protocol(folds, task, config.teacher, students, config.train,
                             config.seed, baselines, latency_repeats=config.report.latency_repeats,
-                            show_progress=show_progress)
+                            show_progress=show_progress, scope=f"{cell_id(horizon, train_size)}-")
     if trained is not None:
         name = cell_id(horizon, train_size)
         trained.append(TrainedModels(protocol.models, {"teacher": config.teacher, **students}, protocol.input_shapes(),
@@ -212,8 +212,8 @@ def sweep_grid(cell: dict, config: PrivilegedConfig, metric: str) -> dict:
     """The sweep's cells (temperature rows x lambda columns) of the cell that ran it."""
     sweep, models = config.sweep, cell["models"]
     grid = [[{key: models[lambda_temperature_cell_name(lam, t)]["test"][metric][key] for key in ("mean", "sem")}
-             for lam in sweep.lam] for t in sweep.temperature]
-    return {"horizon": cell["horizon"], "train_size": cell["train_size"], "metric": metric, "lam": sweep.lam,
+             for lam in sweep.alpha] for t in sweep.temperature]
+    return {"horizon": cell["horizon"], "train_size": cell["train_size"], "metric": metric, "lam": sweep.alpha,
             "temperature": sweep.temperature, "grid": grid,
             **{name: models[name]["test"][metric] for name in ("teacher", ALONE, DISTILLED)}}
 

@@ -1,0 +1,129 @@
+"""The method objects of `distill.methods`: named terms that sum to the loss of `distill.losses`, one set of
+defaults shared by the Distiller and the recipes, one vocabulary (old keys refused with their new names)."""
+import dataclasses
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from distill.config import validate_config
+from distill.core.distiller import build_method
+from distill.errors import DistillError
+from distill.losses import (
+    generalized_distillation_loss,
+    hint_loss,
+    nst_loss,
+    regression_distillation_loss,
+    soft_target_loss,
+    subclass_distillation_loss,
+)
+from distill.methods import METHODS, NST, Generalized, Guide, Hint, Regression, Scratch, SoftTarget, Subclass
+from distill.methods import default, make_method, settings
+from distill.protocols.classification.config import ClassificationConfig
+from distill.tasks.specs import ClassStudentSpec
+
+torch.manual_seed(0)
+S, T, Y = torch.randn(8, 4), torch.randn(8, 4), torch.arange(8) % 4
+FS, FT = torch.randn(8, 3, 4, 4), torch.randn(8, 3, 4, 4)
+
+
+def examples():
+    """One configured object of every method, with its inputs and the independent loss it must equal."""
+    log_t = F.log_softmax(T, 1)
+    return {
+        "none": (Scratch(), Guide(), None, F.cross_entropy(S, Y)),
+        "soft_target": (SoftTarget(3.0, 0.4), Guide(log_t), None,
+                        soft_target_loss(F.log_softmax(S, 1), log_t, Y, temperature=3.0, alpha=0.4)),
+        "regression": (Regression(0.3), Guide(T), None, regression_distillation_loss(S, T, T.flip(0), lam=0.3)),
+        "generalized": (Generalized(2.0, 0.6), Guide(T), None,
+                        generalized_distillation_loss(S, T, Y, temperature=2.0, lam=0.6)),
+        "subclass": (Subclass(2.0, 0.5, classes=2, subclasses=2), Guide(T), None,
+                     subclass_distillation_loss(S, T, Y % 2, classes=2, subclasses=2, temperature=2.0, alpha=0.5)),
+        "nst": (NST(feature_weight=10.0), Guide(log_t, FT), FS, F.cross_entropy(S, Y) + 5.0 * nst_loss(FS, FT)),
+        "hint": (Hint(2.0, 0.5, feature_weight=3.0), Guide(log_t, FT), FS,
+                 soft_target_loss(F.log_softmax(S, 1), log_t, Y, temperature=2.0, alpha=0.5) + 3.0 * hint_loss(FS, FT)),
+    }
+
+
+def targets(name):
+    return {"regression": T.flip(0), "subclass": Y % 2}.get(name, Y)
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_terms_sum_to_the_loss_of_distill_losses(name):
+    method, guide, features, expected = examples()[name]
+    assert isinstance(method, METHODS[name]) and method.name == name
+    terms = method.losses(S, targets(name), guide, features)
+    assert terms and all(key.startswith("loss_") and value.dim() == 0 for key, value in terms.items())
+    assert torch.allclose(method.loss(S, targets(name), guide, features), expected, atol=1e-6)
+    assert method.__doc__ and ("distill.losses" in method.__doc__ or name == "none")
+
+
+def test_term_names_and_zero_weights_left_out():
+    log_t = F.log_softmax(T, 1)
+    assert set(SoftTarget(alpha=0.5).losses(S, Y, Guide(log_t))) == {"loss_hard", "loss_kd"}
+    assert set(SoftTarget(alpha=1.0).losses(S, Y, Guide(log_t))) == {"loss_kd"}
+    assert set(Regression(0.0).losses(S, T, Guide())) == {"loss_hard"}  # the truth alone needs no teacher
+    assert set(NST().losses(S, Y, Guide(log_t, FT), FS)) == {"loss_hard", "loss_nst"}
+    assert set(Hint().losses(S, Y, Guide(log_t, FT), FS)) == {"loss_hard", "loss_kd", "loss_hint"}
+
+
+def test_declared_needs():
+    assert not Scratch.uses_teacher and Generalized.privileged and NST.uses_features and Hint.uses_features
+    assert not SoftTarget.uses_features and not SoftTarget.privileged
+    assert Hint.channels_must_match and not NST.channels_must_match  # NST compares maps of any channel count
+    with pytest.raises(DistillError, match="feature maps"):
+        NST().losses(S, Y, Guide(F.log_softmax(T, 1)))
+    with pytest.raises(DistillError, match="teacher's outputs"):
+        SoftTarget().losses(S, Y, Guide())
+
+
+def test_guide_rows_and_stack():
+    guide = Guide(T, FT)
+    part = guide.rows(torch.tensor([1, 3]))
+    assert torch.equal(part.outputs, T[[1, 3]]) and torch.equal(part.features, FT[[1, 3]]) and len(part) == 2
+    stacked = Guide.stack([Guide(T), Guide(2 * T)], torch.tensor([[0, 1], [2, 3]]))
+    assert stacked.outputs.shape == (2, 2, 4) and stacked.features is None
+    assert torch.equal(stacked.outputs[1], 2 * T[[2, 3]])
+
+
+def test_one_set_of_defaults_for_the_distiller_and_the_recipes():
+    for name in ("soft_target", "subclass", "nst", "hint"):
+        spec = ClassStudentSpec(model="mlp", method=name)
+        distiller = build_method(name, "classification", classes=2, subclasses=1, nst_kernel="poly")
+        assert spec.alpha == default(name, "alpha") == distiller.alpha
+        assert spec.temperature == default(name, "temperature") == distiller.temperature
+    assert ClassStudentSpec(model="mlp", method="nst").feature_weight == NST.feature_weight == 50.0
+    assert build_method("regression", "regression", classes=None, subclasses=1, nst_kernel="poly").alpha == 1.0
+    assert settings("generalized") == {"temperature": 1.0, "alpha": 1.0, "values": False}
+
+
+def test_bad_settings_are_one_line():
+    with pytest.raises(DistillError, match="alpha must be in"):
+        SoftTarget(alpha=1.5)
+    with pytest.raises(DistillError, match="temperature must be > 0"):
+        Generalized(temperature=0.0)
+    with pytest.raises(DistillError, match="'lam' is now 'alpha'"):
+        make_method("regression", lam=0.5)
+    with pytest.raises(DistillError, match="no setting 'temperature'"):
+        make_method("regression", temperature=2.0)
+    with pytest.raises(DistillError, match="unknown method"):
+        make_method("magic")
+    with pytest.raises(DistillError, match="needs classes"):
+        Subclass()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SoftTarget().alpha = 0.5  # type: ignore[misc]
+
+
+def recipe(student: dict) -> dict:
+    return {"protocol": "classification", "name": "x", "data": {"source": "digits"},
+            "teacher": {"model": "mlp"}, "students": {"kd": {"model": "mlp", **student}}}
+
+
+@pytest.mark.parametrize("student, message", [
+    ({"lam": 0.5}, "config key 'students.kd.lam' is now 'students.kd.alpha'"),
+    ({"method": "nst", "nst": {"weight": 5}}, "config key 'students.kd.nst.weight' is now 'students.kd.feature_weight'"),
+])
+def test_old_keys_name_the_new_ones(student, message):
+    with pytest.raises(DistillError, match=message.replace(".", r"\.")):
+        validate_config(recipe(student), ClassificationConfig)
