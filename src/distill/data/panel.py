@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from distill.data.covid import DROP_REASONS, FREQUENCIES, CleanFrame, finish_series, numeric_table
-from distill.data.covid import uninformative_columns
+from distill.data.covid import DROP_REASONS, FREQUENCIES, CleanFrame, finish_series, numeric_table, uninformative_columns
 from distill.errors import DistillError
 
 

@@ -23,6 +23,7 @@ from distill.data.panel import Panel, build_panel, split_long_table
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.evaluation import (
     RENAMED,
     EtsSetup,
@@ -35,7 +36,6 @@ from distill.protocols.forecast.evaluation import (
     summaries,
     validation_errors,
 )
-from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
