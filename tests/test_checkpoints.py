@@ -17,9 +17,6 @@ from distill.protocols.classification.config import ClassificationConfig
 from distill.protocols.classification.run import classification_output
 from distill.protocols.forecast.run import forecast_output, load_panel, run_forecast
 
-TINY_FORECAST = ["data.sim_days=200", "data.sim_locations=1", "train.epochs=2", "cv.folds=2",
-                 "teacher.options.hidden=4", "teacher.options.layers=1", "report.latency_repeats=3"]
-
 
 def assert_reloads(protocol, out_dir, names):
     for fold_index, fold_models in enumerate(protocol.models):
@@ -32,9 +29,9 @@ def assert_reloads(protocol, out_dir, names):
 
 
 @pytest.fixture(scope="module")
-def forecast_run(tmp_path_factory):
+def forecast_run(tmp_path_factory, tiny_forecast):
     out_dir = tmp_path_factory.mktemp("forecast")
-    config = load_config("covid-lstm", TINY_FORECAST)
+    config = load_config("covid-lstm", tiny_forecast)
     run = run_forecast(config, show_progress=False)
     write_run(forecast_output(run, config), config, out_dir)
     return run, out_dir
@@ -49,9 +46,9 @@ def test_forecast_models_reload_per_fold(forecast_run):
     assert_reloads(run.protocol, out_dir, ["teacher", "student_kd", "student_scratch"])
 
 
-def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run):
+def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run, tiny_forecast):
     run, out_dir = forecast_run
-    clean = load_panel(load_config("covid-lstm", TINY_FORECAST))[0].parts[0].clean
+    clean = load_panel(load_config("covid-lstm", tiny_forecast))[0].parts[0].clean
     assert run.results["scalings"] == ["models/scaling-fold1.json", "models/scaling-fold2.json"]
     raw = clean.frame.to_numpy(dtype=np.float64)
     for fold_index, fold in enumerate(run.protocol.folds):
@@ -66,8 +63,8 @@ def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_r
         assert torch.allclose(torch.from_numpy(window.astype(np.float32)), fold.x_test[0], rtol=1e-4, atol=1e-4)
 
 
-def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path):
-    config = load_config("covid-lstm", TINY_FORECAST + ["teacher.select=best"])
+def test_each_fold_keeps_its_own_teacher_even_when_one_labels_every_fold(tmp_path, tiny_forecast):
+    config = load_config("covid-lstm", [*tiny_forecast, "teacher.select=best"])
     run = run_forecast(config, show_progress=False)
     write_run(forecast_output(run, config), config, tmp_path)
     first, second = (load_model(tmp_path, "teacher", fold) for fold in (1, 2))

@@ -15,13 +15,11 @@ from distill.protocols.classification import run as classification
 from distill.protocols.forecast.run import forecast_output, run_forecast
 from distill.protocols.serve import export_run_model
 
-TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4", "report.latency_repeats=3"]
-
 
 @pytest.fixture(scope="module")
-def forecast_run(tmp_path_factory):
+def forecast_run(tmp_path_factory, tiny_forecast):
     out_dir = tmp_path_factory.mktemp("export")
-    config = load_config("covid-lstm", TINY)
+    config = load_config("covid-lstm", tiny_forecast)
     write_run(forecast_output(run_forecast(config, show_progress=False), config), config, out_dir)
     return out_dir
 

@@ -14,13 +14,13 @@ from distill.io.run_writer import write_run
 from distill.protocols import load_config
 from distill.protocols.forecast.run import forecast_output, run_forecast
 
-TINY = ["data.sim_days=200", "train.epochs=3", "cv.folds=2", "teacher.options.hidden=4", "report.latency_repeats=3"]
+EPOCHS = "train.epochs=3"  # over the tiny config's 2: the final fit needs best epochs to take the median of
 
 
 @pytest.fixture(scope="module")
-def final_run(tmp_path_factory):
+def final_run(tmp_path_factory, tiny_forecast):
     out_dir = tmp_path_factory.mktemp("final")
-    config = load_config("covid-lstm", TINY)
+    config = load_config("covid-lstm", [*tiny_forecast, EPOCHS])
     assert config.train.final_fit  # on by default in the forecasting recipes
     run = run_forecast(config, show_progress=False)
     write_run(forecast_output(run, config), config, out_dir)
@@ -66,8 +66,8 @@ def test_predict_uses_the_final_model_unless_a_fold_is_named(final_run, tmp_path
     assert not np.allclose(final.predict(windows).numpy(), fold.predict(windows).numpy())
 
 
-def test_final_fit_off_saves_no_final_model(tmp_path):
-    config = load_config("covid-lstm", TINY + ["train.final_fit=false", "train.epochs=1"])
+def test_final_fit_off_saves_no_final_model(tmp_path, tiny_forecast):
+    config = load_config("covid-lstm", [*tiny_forecast, "train.final_fit=false", "train.epochs=1"])
     run = run_forecast(config, show_progress=False)
     write_run(forecast_output(run, config), config, tmp_path)
     results = json.loads((tmp_path / "results.json").read_text())

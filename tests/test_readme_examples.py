@@ -1,4 +1,5 @@
-"""The README's Library examples run as written; the DDP example gives the same student on 2 CPU processes as on 1.
+"""The examples in the README and docs/*.md (each ```python block starting `# file: NAME`) run as written;
+the DDP example gives the same student on 2 CPU processes as on 1.
 
 The DDP runs must hold on a machine busy with other test runs: torchrun --standalone rendezvouses on a port the
 system picks for each run (localhost:0, so two runs never share one), every rank leaves the process group
@@ -15,12 +16,16 @@ from pathlib import Path
 import pytest
 import torch
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"```python\n# file: (\S+)\n(.*?)```", re.S)
 
 
 def examples() -> dict[str, str]:
-    return {name: code for name, code in BLOCK.findall(README.read_text())}
+    blocks = [block for document in DOCUMENTS for block in BLOCK.findall(document.read_text())]
+    names = [name for name, _ in blocks]
+    assert len(names) == len(set(names)), f"two examples share a file name: {names}"
+    return dict(blocks)
 
 
 TIMEOUT = 600  # seconds; a healthy run takes 5-30 s
@@ -41,7 +46,7 @@ def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return result
 
 
-def test_the_readme_has_the_three_examples():
+def test_the_docs_have_the_three_examples():
     assert set(examples()) == {"distiller_digits.py", "own_model_and_data.py", "distiller_ddp.py"}
 
 

@@ -41,8 +41,9 @@ def _pool_to(features: torch.Tensor, size: tuple[int, ...]) -> torch.Tensor:
     """Adaptive-average-pool (batch, channels, *spatial) down to `size`; a no-op when already that size."""
     if tuple(features.shape[2:]) == size:
         return features
-    pool = F.adaptive_avg_pool1d if len(size) == 1 else F.adaptive_avg_pool2d
-    return pool(features, size)
+    if len(size) == 1:
+        return F.adaptive_avg_pool1d(features, size[0])
+    return F.adaptive_avg_pool2d(features, (size[0], size[1]))
 
 
 def _normalised_maps(features: torch.Tensor) -> torch.Tensor:

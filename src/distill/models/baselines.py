@@ -25,6 +25,8 @@ class Persistence(nn.Module):
 class Majority(nn.Module):
     """Classification: always predict the most frequent training class (as one-hot logits)."""
 
+    logits: torch.Tensor  # (classes,) buffer: log one-hot of the most frequent class
+
     def __init__(self, train_targets: torch.Tensor, classes: int) -> None:
         super().__init__()
         counts = torch.bincount(train_targets, minlength=classes)

@@ -6,6 +6,8 @@ module path. A flattened hidden layer (`body`) and a linear `head` give the logi
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -38,7 +40,7 @@ class SmallCNN(nn.Module):
     Default [16, 32] and hidden 64 is about 20k parameters on 1x8x8 digits. Input (batch, c, h, w).
     """
 
-    def __init__(self, input_shape: tuple[int, ...], output_dim: int, channels: list[int] = (16, 32),
+    def __init__(self, input_shape: tuple[int, ...], output_dim: int, channels: Sequence[int] = (16, 32),
                  hidden: int = 64, dropout: float = 0.0, output: str = "none") -> None:
         super().__init__()
         in_channels, height, width = check_image_shape(input_shape, "cnn")

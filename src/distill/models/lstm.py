@@ -1,6 +1,8 @@
 """The seed's LSTM forecaster: stacked LSTM over the input days, all hidden states flattened, MLP head."""
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -17,7 +19,7 @@ class LSTMForecaster(nn.Module):
     """
 
     def __init__(self, input_shape: tuple[int, ...], output_dim: int, hidden: int = 15, layers: int = 3,
-                 head: list[int] = (25, 25), output: str = "none", dropout: float = 0.0) -> None:
+                 head: Sequence[int] = (25, 25), output: str = "none", dropout: float = 0.0) -> None:
         super().__init__()
         if len(input_shape) != 2:
             raise DistillError(f"the lstm model needs (days, features) inputs, got shape {tuple(input_shape)}")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from torch import nn
 
@@ -17,7 +18,7 @@ class MLP(nn.Module):
     (module path `body`) so feature-based losses can hook it.
     """
 
-    def __init__(self, input_shape: tuple[int, ...], output_dim: int, hidden: list[int] = (50, 50),
+    def __init__(self, input_shape: tuple[int, ...], output_dim: int, hidden: Sequence[int] = (50, 50),
                  output: str = "none", dropout: float = 0.0) -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Flatten()]

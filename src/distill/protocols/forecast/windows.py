@@ -100,7 +100,7 @@ def panel_window_table(series: list[tuple[str, np.ndarray, np.ndarray, int, np.n
     has_oracle = all(oracle is not None for *_, oracle in series)
     oracle_out = np.empty((len(order), horizon)) if has_oracle else None
     begin = 0
-    for (_, values, target, _, oracle), (mine, _) in zip(series, found):
+    for (_name, values, target, _, oracle), (mine, _) in zip(series, found):
         place = position[begin:begin + len(mine)]
         begin += len(mine)
         view = np.lib.stride_tricks.sliding_window_view(values.astype(np.float32), input_days, axis=0)
