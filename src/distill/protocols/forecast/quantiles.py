@@ -1,0 +1,137 @@
+"""Quantile forecasts without a quantile model, and writing any of them in the Forecast Hub's format.
+
+- `hub_baseline_quantiles`: the COVID-19 Forecast Hub's baseline (COVIDhub-baseline), as coded in reichlab's
+  covidModels (R-package/R/quantile_baseline.R, `fit_quantile_baseline` / `predict.quantile_baseline`) and its
+  successor simplets (R/quantile_baseline.R): the median is the last observed value; the one-step changes of
+  the whole history, together with their negatives (symmetrised), are the distribution of one day's change;
+  day h adds h such changes (resampled trajectories), re-centred so that the median stays the last value, and
+  counts are kept >= 0. Its spread therefore grows with the horizon.
+- `ConformalQuantiles`: for a point forecaster, the empirical quantiles of its inner-validation residuals per
+  horizon day, added to its forecast (split-conformal residual quantiles: Lei et al. 2018, "Distribution-free
+  predictive inference for regression", JASA), with the finite-sample level correction.
+- `hub_frame` / `write_hub_csv`: the Hub's submission columns `forecast_date, target, target_end_date, location,
+  type, quantile, value` with targets such as "1 day ahead inc hosp".
+"""
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from distill.errors import DistillError
+from distill.io.atomic import write_csv_atomic
+from distill.losses.pinball import HUB_LEVELS, check_levels
+
+__all__ = ["HUB_LEVELS", "ConformalQuantiles", "check_levels", "hub_baseline_quantiles", "hub_frame", "write_hub_csv"]
+
+HUB_COLUMNS = ("forecast_date", "target", "target_end_date", "location", "type", "quantile", "value")
+HUB_SAMPLES = 100_000  # the Hub's baseline script draws 100,000 trajectories
+
+
+def hub_baseline_quantiles(history: np.ndarray, horizon: int, levels: Sequence[float] | str = "hub", *,
+                           samples: int = HUB_SAMPLES, seed: int = 0, nonnegative: bool = True) -> np.ndarray:
+    """(horizon, levels) quantiles of the Hub's baseline forecast from a 1-D `history` (oldest first).
+
+    Day 1: last + the empirical quantile function of the symmetrised one-step changes, read at `samples` evenly
+    spaced probabilities (as the Hub's code does). Day h > 1: each of the `samples` paths adds one more change,
+    drawn by permuting those values, then all paths are shifted so that their median is the last value.
+    `nonnegative` clips each day's values at 0 (counts), after the shift, as the Hub does for incidence.
+    """
+    values = check_levels(levels)
+    history = np.asarray(history, dtype=np.float64)
+    history = history[np.isfinite(history)]
+    if history.ndim != 1 or history.size < 2:
+        raise DistillError(f"the Hub baseline needs at least 2 observed days of history, got {history.size}")
+    changes = np.diff(history)
+    symmetric = np.concatenate([changes, -changes])
+    last = history[-1]
+    sampled = np.quantile(symmetric, np.linspace(0.0, 1.0, samples))  # (samples,): one day's change
+    generator = np.random.default_rng(seed)
+    paths = last + sampled  # (samples,): uncorrected path values, carried from day to day
+    quantiles = np.empty((horizon, len(values)))
+    for day in range(horizon):
+        if day == 0:
+            corrected = paths
+        else:
+            paths = paths + generator.permutation(sampled)
+            corrected = paths - (np.median(paths) - last)
+        if nonnegative:
+            corrected = np.clip(corrected, 0.0, None)
+        quantiles[day] = np.quantile(corrected, values)
+    return quantiles
+
+
+class ConformalQuantiles:
+    """Quantiles of a point forecast from its residuals on inner-validation windows, per horizon day.
+
+    `fit(forecasts, truth)` on (windows, horizon) inner-validation arrays learns `offsets_` (horizon, levels):
+    the residual y - y_hat's empirical quantile at each level, the level moved outward to ceil((n + 1) tau) / n
+    above the median and floor((n + 1) tau) / n below (split-conformal finite-sample correction, clipped to
+    [0, 1]). `scale="log"` works on log1p values (relative errors, for counts that vary in size):
+    q = expm1(log1p(y_hat) + offset), clipped at 0. `transform(forecasts)` gives (windows, horizon, levels).
+    """
+
+    def __init__(self, levels: Sequence[float] | str = "hub", scale: str = "absolute") -> None:
+        if scale not in ("absolute", "log"):
+            raise DistillError(f"conformal scale {scale!r} is not allowed; use 'absolute' or 'log'")
+        self.levels, self.scale = check_levels(levels), scale
+
+    def _forward(self, values: np.ndarray) -> np.ndarray:
+        return np.log1p(np.clip(values, 0.0, None)) if self.scale == "log" else values
+
+    def fit(self, forecasts: np.ndarray, truth: np.ndarray) -> ConformalQuantiles:
+        forecasts, truth = np.asarray(forecasts, dtype=np.float64), np.asarray(truth, dtype=np.float64)
+        if forecasts.shape != truth.shape or forecasts.ndim != 2 or len(forecasts) < 2:
+            raise DistillError(f"conformal intervals need (windows, horizon) forecasts and truth of one shape with "
+                               f">= 2 windows, got {forecasts.shape} and {truth.shape}")
+        residuals = self._forward(truth) - self._forward(forecasts)  # (windows, horizon)
+        n = len(residuals)
+        tau = np.asarray(self.levels)
+        corrected = np.where(tau > 0.5, np.ceil((n + 1) * tau) / n, np.floor((n + 1) * tau) / n)
+        corrected = np.where(np.isclose(tau, 0.5), 0.5, np.clip(corrected, 0.0, 1.0))
+        self.offsets_ = np.quantile(residuals, corrected, axis=0).T  # (horizon, levels)
+        self.calibration_windows_ = n
+        return self
+
+    def transform(self, forecasts: np.ndarray) -> np.ndarray:
+        forecasts = np.asarray(forecasts, dtype=np.float64)
+        quantiles = self._forward(forecasts)[..., None] + self.offsets_  # (windows, horizon, levels)
+        return np.clip(np.expm1(quantiles), 0.0, None) if self.scale == "log" else quantiles
+
+
+def hub_frame(forecast_date: dt.date, location: str, quantiles: np.ndarray, levels: Sequence[float] | str = "hub",
+              *, point: np.ndarray | None = None, target: str = "inc hosp", unit: str = "day") -> pd.DataFrame:
+    """One forecast in the Hub's long format: per horizon day h (target_end_date = forecast_date + h units),
+    a `point` row (the median unless `point` is given; empty quantile) and one `quantile` row per level.
+
+    `quantiles` is (horizon, levels); `unit` "day" or "wk" (targets "1 day ahead inc hosp", "1 wk ahead ...").
+    """
+    values = check_levels(levels)
+    quantiles = np.asarray(quantiles, dtype=np.float64)
+    if quantiles.ndim != 2 or quantiles.shape[1] != len(values):
+        raise DistillError(f"a Hub forecast needs (horizon, {len(values)}) quantiles, got {quantiles.shape}")
+    if unit not in ("day", "wk"):
+        raise DistillError(f"Hub target unit {unit!r} is not allowed; use 'day' or 'wk'")
+    if point is None:
+        if 0.5 not in values:
+            raise DistillError("a Hub point forecast defaults to the median, but level 0.5 is not among the levels")
+        point = quantiles[:, values.index(0.5)]
+    step = dt.timedelta(days=7 if unit == "wk" else 1)
+    rows = []
+    for day, (row, point_value) in enumerate(zip(quantiles, np.asarray(point, dtype=np.float64)), start=1):
+        common = {"forecast_date": forecast_date.isoformat(), "target": f"{day} {unit} ahead {target}",
+                  "target_end_date": (forecast_date + day * step).isoformat(), "location": location}
+        rows.append({**common, "type": "point", "quantile": np.nan, "value": point_value})
+        rows += [{**common, "type": "quantile", "quantile": level, "value": value} for level, value in zip(values, row)]
+    return pd.DataFrame(rows, columns=list(HUB_COLUMNS))
+
+
+def write_hub_csv(path: str | os.PathLike, frames: Sequence[pd.DataFrame]) -> Path:
+    """Concatenate `hub_frame`s and write them atomically (empty quantile on point rows, as the Hub's files)."""
+    if not frames:
+        raise DistillError("no forecasts to write")
+    return write_csv_atomic(path, pd.concat(frames, ignore_index=True))
