@@ -28,7 +28,7 @@ import torch
 
 from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.train import fit, predict
-from distill.core.wis import interval_coverage, relative_wis, weighted_interval_score
+from distill.core.wis import interval_coverage, level_coverage, relative_wis, weighted_interval_score
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import inner_validation
 from distill.losses.pinball import HUB_LEVELS, pinball_loss, quantile_distillation_loss
@@ -159,6 +159,7 @@ def score(series: Series, forecasts: dict[str, np.ndarray], truth: np.ndarray) -
                       for name, p in parts.items()},
             "relative": {name: relative_wis(p.wis, parts["baseline"].wis) for name, p in parts.items()},
             "coverage": {name: interval_coverage(q, truth, "hub") for name, q in forecasts.items()},
+            "level_coverage": {name: level_coverage(q, truth) for name, q in forecasts.items()},
             "kept": float((base - parts["student_kd"].wis.mean()) / improvement) if improvement > 0 else float("nan"),
             "comparisons": comparisons, "origins": len(truth)}
 
@@ -188,13 +189,21 @@ def main() -> None:
     parser.add_argument("--refit-every", type=int, default=6)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--figures", type=Path, help="folder for each data set's calibration and WIS-parts figures")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for name in args.data:
         series = load_series(name, args.real_dir)
         forecasts, truth, seconds = forecast_origins(series, args.test_share, args.step, args.refit_every,
                                                      args.epochs, args.seed)
-        print_scores(name, score(series, forecasts, truth), seconds)
+        scores = score(series, forecasts, truth)
+        print_scores(name, scores, seconds)
+        if args.figures:
+            from distill.protocols.forecast.quantile_figures import plot_calibration, plot_wis_parts
+
+            args.figures.mkdir(parents=True, exist_ok=True)
+            plot_calibration(scores["level_coverage"], HUB_LEVELS, args.figures / f"{name}-calibration.png", name)
+            plot_wis_parts(scores["parts"], args.figures / f"{name}-wis-parts.png", "patients/day", name)
 
 
 if __name__ == "__main__":

@@ -183,6 +183,16 @@ def test_hub_csv_has_the_hub_columns_targets_and_dates(tmp_path):
     assert weekly.target.iloc[0] == "1 wk ahead inc hosp" and weekly.target_end_date.iloc[-1] == "2021-03-15"
 
 
+def test_calibration_and_wis_parts_figures_are_written(tmp_path):
+    from distill.protocols.forecast.quantile_figures import plot_calibration, plot_wis_parts
+
+    calibration = plot_calibration({"teacher": np.array(HUB_LEVELS), "baseline": np.sqrt(HUB_LEVELS)}, HUB_LEVELS,
+                                   tmp_path / "calibration.png")
+    parts = plot_wis_parts({"teacher": {"dispersion": 1.0, "overprediction": 0.5, "underprediction": 0.2}},
+                           tmp_path / "wis.png", "patients/day")
+    assert calibration.read_bytes()[:4] == b"\x89PNG" and parts.read_bytes()[:4] == b"\x89PNG"
+
+
 @pytest.mark.parametrize("levels, message", [
     ([0.0, 0.5, 0.9], "outside"),
     ([0.1, 0.5, 1.2], "outside"),
