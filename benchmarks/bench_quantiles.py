@@ -10,6 +10,8 @@ levels (`distill.models.quantile`):
 - student_kd: mlp [64, 64], pinball loss against the teacher's quantiles (lambda = 1);
 - student_scratch: the same mlp, pinball loss on the truth (lambda = 0);
 - baseline: the Forecast Hub's baseline from each series' whole history up to the origin.
+Each trained model is also given `+conformal`: its quantiles recalibrated on the same inner-validation windows
+(`ConformalQuantiles`, log scale: each level shifted by its own residual quantile, per horizon day).
 Printed: WIS (mean +- SEM over origins), its parts, relative WIS (overall, days 1 / 7 / 14), coverage of the
 50 / 80 / 95% intervals, the share of the teacher's WIS improvement student_kd keeps, and paired t-tests over
 origins with Holm's correction ("not distinguishable" unless p_adjusted < 0.05).
@@ -34,7 +36,7 @@ from distill.data.windows import inner_validation
 from distill.losses.pinball import HUB_LEVELS, pinball_loss, quantile_distillation_loss
 from distill.models import build_model
 from distill.protocols import load_config
-from distill.protocols.forecast.quantiles import hub_baseline_quantiles
+from distill.protocols.forecast.quantiles import ConformalQuantiles, hub_baseline_quantiles
 from distill.protocols.forecast.run import load_frame, select_features
 from distill.protocols.forecast.windows import WindowTable, make_window_table
 
@@ -42,7 +44,9 @@ REAL = Path(__file__).resolve().parents[1] / ".." / ".." / "shared" / "data" / "
 LEVELS = torch.tensor(HUB_LEVELS)
 TEACHER = ("rnn", {"cell": "lstm", "hidden": 64, "layers": 1, "dropout": 0.2})
 STUDENT = ("mlp", {"hidden": [64, 64], "dropout": 0.2, "output": "none"})
-MODELS = ("teacher", "student_kd", "student_scratch", "baseline")
+TRAINED = ("teacher", "student_kd", "student_scratch")
+CALIBRATED = tuple(f"{name}+conformal" for name in TRAINED)
+MODELS = (*TRAINED, *CALIBRATED, "baseline")
 
 
 @dataclass
@@ -136,6 +140,9 @@ def forecast_origins(series: Series, test_share: float, step: int, refit_every: 
         for name, model in trained.items():
             outputs = predict(model, x[torch.from_numpy(rows)]).numpy()
             forecasts[name].append(decode_quantiles(scaler, table, outputs, rows))
+            validation = decode_quantiles(scaler, table, predict(model, x[torch.from_numpy(val_rows)]).numpy(), val_rows)
+            conformal = ConformalQuantiles(scale="log").fit(validation, table.targets[val_rows])
+            forecasts[f"{name}+conformal"].append(conformal.transform(forecasts[name][-1]))
         for row in rows:
             origin_day = table.starts[row] + series.input_days - 1
             forecasts["baseline"].append(hub_baseline_quantiles(series.target[:origin_day + 1], series.horizon,
@@ -148,11 +155,16 @@ def score(series: Series, forecasts: dict[str, np.ndarray], truth: np.ndarray) -
     parts = {name: weighted_interval_score(q, truth, "hub") for name, q in forecasts.items()}
     per_origin = {name: p.wis.mean(axis=1).tolist() for name, p in parts.items()}  # (origins,)
     pairs = [("teacher", "baseline"), ("student_kd", "baseline"), ("student_scratch", "baseline"),
-             ("student_kd", "student_scratch"), ("student_kd", "teacher")]
+             ("student_kd", "student_scratch"), ("student_kd", "teacher"), ("teacher+conformal", "baseline"),
+             ("teacher+conformal", "teacher"), ("student_kd+conformal", "student_scratch+conformal")]
     comparisons = add_verdicts({f"{a}_vs_{b}": paired_comparison(per_origin[a], per_origin[b], a, b, "wis")
                                 for a, b in pairs})
     base = parts["baseline"].wis.mean()
-    improvement = base - parts["teacher"].wis.mean()
+
+    def kept(student: str, teacher: str) -> float:
+        improvement = base - parts[teacher].wis.mean()
+        return float((base - parts[student].wis.mean()) / improvement) if improvement > 0 else float("nan")
+
     return {"wis": {name: summarize(values) for name, values in per_origin.items()},
             "parts": {name: {part: float(getattr(p, part).mean()) for part in ("dispersion", "overprediction",
                                                                              "underprediction")}
@@ -160,21 +172,22 @@ def score(series: Series, forecasts: dict[str, np.ndarray], truth: np.ndarray) -
             "relative": {name: relative_wis(p.wis, parts["baseline"].wis) for name, p in parts.items()},
             "coverage": {name: interval_coverage(q, truth, "hub") for name, q in forecasts.items()},
             "level_coverage": {name: level_coverage(q, truth) for name, q in forecasts.items()},
-            "kept": float((base - parts["student_kd"].wis.mean()) / improvement) if improvement > 0 else float("nan"),
+            "kept": {"raw": kept("student_kd", "teacher"), "conformal": kept("student_kd+conformal", "teacher+conformal")},
             "comparisons": comparisons, "origins": len(truth)}
 
 
 def print_scores(name: str, scores: dict, seconds: float) -> None:
     print(f"\n== {name}: {scores['origins']} origins, {seconds:.1f} s per refit (3 models) ==")
-    print(f"{'model':16s} {'WIS':>16s} {'disp':>7s} {'over':>7s} {'under':>7s} {'relWIS':>6s} {'d1':>5s} {'d7':>5s} "
+    print(f"{'model':26s} {'WIS':>16s} {'disp':>7s} {'over':>7s} {'under':>7s} {'relWIS':>6s} {'d1':>5s} {'d7':>5s} "
           f"{'d14':>5s} {'cov50':>5s} {'cov80':>5s} {'cov95':>5s}")
     for model in MODELS:
         wis, parts, rel, cov = (scores[key][model] for key in ("wis", "parts", "relative", "coverage"))
         days = rel["per_horizon"]
-        print(f"{model:16s} {wis['mean']:8.2f} +- {wis['sem']:5.2f} {parts['dispersion']:7.2f} "
+        print(f"{model:26s} {wis['mean']:8.2f} +- {wis['sem']:5.2f} {parts['dispersion']:7.2f} "
               f"{parts['overprediction']:7.2f} {parts['underprediction']:7.2f} {rel['overall']:6.3f} {days[0]:5.2f} "
               f"{days[6]:5.2f} {days[-1]:5.2f} {cov[0.5]:5.2f} {cov[0.8]:5.2f} {cov[0.95]:5.2f}")
-    print(f"student_kd keeps {scores['kept']:.0%} of the teacher's WIS improvement over the baseline")
+    print(f"student_kd keeps {scores['kept']['raw']:.0%} of the teacher's WIS improvement over the baseline "
+          f"({scores['kept']['conformal']:.0%} with both conformal)")
     for key, entry in scores["comparisons"].items():
         print(f"  {key}: {entry['mean']:+.2f} +- {entry['sem']:.2f} WIS, p_holm = {entry['p_adjusted']:.3g} "
               f"-> {entry['verdict']}")

@@ -6,9 +6,10 @@
   the whole history, together with their negatives (symmetrised), are the distribution of one day's change;
   day h adds h such changes (resampled trajectories), re-centred so that the median stays the last value, and
   counts are kept >= 0. Its spread therefore grows with the horizon.
-- `ConformalQuantiles`: for a point forecaster, the empirical quantiles of its inner-validation residuals per
-  horizon day, added to its forecast (split-conformal residual quantiles: Lei et al. 2018, "Distribution-free
-  predictive inference for regression", JASA), with the finite-sample level correction.
+- `ConformalQuantiles`: calibrated quantiles from inner-validation residuals per horizon day: for a point
+  forecaster, the residuals' empirical quantiles added to its forecast (split-conformal residual quantiles: Lei
+  et al. 2018, "Distribution-free predictive inference for regression", JASA); for a quantile forecaster, each
+  level shifted by its own residual quantile (conformalised quantile regression, Romano et al. 2019).
 - `hub_frame` / `write_hub_csv`: the Hub's submission columns `forecast_date, target, target_end_date, location,
   type, quantile, value` with targets such as "1 day ahead inc hosp".
 """
@@ -66,13 +67,19 @@ def hub_baseline_quantiles(history: np.ndarray, horizon: int, levels: Sequence[f
 
 
 class ConformalQuantiles:
-    """Quantiles of a point forecast from its residuals on inner-validation windows, per horizon day.
+    """Calibrated quantiles from a model's residuals on inner-validation windows, per horizon day and level.
 
-    `fit(forecasts, truth)` on (windows, horizon) inner-validation arrays learns `offsets_` (horizon, levels):
-    the residual y - y_hat's empirical quantile at each level, the level moved outward to ceil((n + 1) tau) / n
-    above the median and floor((n + 1) tau) / n below (split-conformal finite-sample correction, clipped to
-    [0, 1]). `scale="log"` works on log1p values (relative errors, for counts that vary in size):
-    q = expm1(log1p(y_hat) + offset), clipped at 0. `transform(forecasts)` gives (windows, horizon, levels).
+    `fit(forecasts, truth)` takes (windows, horizon) point forecasts, or (windows, horizon, levels) quantile
+    forecasts, and their truth (windows, horizon). For each level tau it learns `offsets_[h, tau]`, the
+    empirical tau-quantile of the residual y - q_tau (q_tau = y_hat for a point model), with the level moved
+    outward to ceil((n + 1) tau) / n above the median and floor((n + 1) tau) / n below (the split-conformal
+    finite-sample correction, clipped to [0, 1]). For a point model these are the residual quantiles (Lei et al.
+    2018); for a quantile model, one-sided conformalised quantile regression per level (Romano, Patterson &
+    Candes 2019), which widens quantiles that were too narrow out of sample. `transform` adds the offsets and
+    sorts each day's values (rearrangement, Chernozhukov, Fernandez-Val & Galichon 2010), so they never cross.
+
+    `scale="log"` works on log1p values (relative errors, for counts that vary in size):
+    q = expm1(log1p(q_hat) + offset), clipped at 0. `transform(forecasts)` gives (windows, horizon, levels).
     """
 
     def __init__(self, levels: Sequence[float] | str = "hub", scale: str = "absolute") -> None:
@@ -83,23 +90,33 @@ class ConformalQuantiles:
     def _forward(self, values: np.ndarray) -> np.ndarray:
         return np.log1p(np.clip(values, 0.0, None)) if self.scale == "log" else values
 
+    def _as_quantiles(self, forecasts: np.ndarray) -> np.ndarray:
+        """(windows, horizon[, levels]) -> (windows, horizon, levels) in the working scale."""
+        forecasts = np.asarray(forecasts, dtype=np.float64)
+        if forecasts.ndim == 2:
+            forecasts = np.repeat(forecasts[..., None], len(self.levels), axis=-1)
+        if forecasts.ndim != 3 or forecasts.shape[-1] != len(self.levels):
+            raise DistillError(f"conformal intervals need (windows, horizon) point or (windows, horizon, "
+                               f"{len(self.levels)}) quantile forecasts, got {forecasts.shape}")
+        return self._forward(forecasts)
+
     def fit(self, forecasts: np.ndarray, truth: np.ndarray) -> ConformalQuantiles:
-        forecasts, truth = np.asarray(forecasts, dtype=np.float64), np.asarray(truth, dtype=np.float64)
-        if forecasts.shape != truth.shape or forecasts.ndim != 2 or len(forecasts) < 2:
-            raise DistillError(f"conformal intervals need (windows, horizon) forecasts and truth of one shape with "
-                               f">= 2 windows, got {forecasts.shape} and {truth.shape}")
-        residuals = self._forward(truth) - self._forward(forecasts)  # (windows, horizon)
+        quantiles, truth = self._as_quantiles(forecasts), np.asarray(truth, dtype=np.float64)
+        if quantiles.shape[:2] != truth.shape or len(truth) < 2:
+            raise DistillError(f"conformal intervals need forecasts and truth for the same >= 2 windows and days, "
+                               f"got {np.shape(forecasts)} and {truth.shape}")
+        residuals = self._forward(truth)[..., None] - quantiles  # (windows, horizon, levels)
         n = len(residuals)
         tau = np.asarray(self.levels)
         corrected = np.where(tau > 0.5, np.ceil((n + 1) * tau) / n, np.floor((n + 1) * tau) / n)
-        corrected = np.where(np.isclose(tau, 0.5), 0.5, np.clip(corrected, 0.0, 1.0))
-        self.offsets_ = np.quantile(residuals, corrected, axis=0).T  # (horizon, levels)
+        corrected = np.clip(np.where(np.isclose(tau, 0.5), 0.5, corrected), 0.0, 1.0)
+        self.offsets_ = np.stack([np.quantile(residuals[..., j], level, axis=0)
+                                  for j, level in enumerate(corrected)], axis=-1)  # (horizon, levels)
         self.calibration_windows_ = n
         return self
 
     def transform(self, forecasts: np.ndarray) -> np.ndarray:
-        forecasts = np.asarray(forecasts, dtype=np.float64)
-        quantiles = self._forward(forecasts)[..., None] + self.offsets_  # (windows, horizon, levels)
+        quantiles = np.sort(self._as_quantiles(forecasts) + self.offsets_, axis=-1)  # (windows, horizon, levels)
         return np.clip(np.expm1(quantiles), 0.0, None) if self.scale == "log" else quantiles
 
 
