@@ -225,3 +225,27 @@ def test_bad_levels_are_one_line(levels, message):
     assert "\n" not in str(error.value)
     with pytest.raises(DistillError, match=message):
         build_model("quantile", (5, 1), 2, base="mlp", quantiles=levels)
+
+
+def test_quantile_task_losses_and_median_scores():
+    from distill.config import StudentSpec
+    from distill.core.task import FoldData
+    from distill.tasks.quantile import QuantileTask
+
+    torch.manual_seed(0)
+    task = QuantileTask()
+    model = build_model("quantile", (6, 2), 3, base="mlp", base_options={"hidden": [8]})
+    x, y = torch.randn(10, 6, 2), torch.randn(10, 3)
+    fold = FoldData(index=0, x_train=x, y_train=y, x_test=x, y_test=y, test_rows=torch.arange(10), units=2.0)
+    assert task.output_dim(None, fold) == 3
+    expected = pinball_loss(model(x), y, torch.tensor(HUB_LEVELS)).item()
+    assert task.teacher_loss(model, x, y, None).item() == pytest.approx(expected)
+    guide = task.guide(model, x, None)
+    assert guide["outputs"].shape == (10, 3, 23)
+    kd = task.student_loss(model, x, y, guide, StudentSpec(model="quantile", lam=1.0))
+    assert kd.item() == pytest.approx(0.0, abs=1e-7)  # a student equal to its teacher has nothing to learn
+    scores = task.metrics(guide["outputs"], y, fold)
+    median = guide["outputs"][..., 11]
+    assert scores["mae"] == pytest.approx(float((median - y).abs().mean())) and scores["mae_original"] == 2 * scores["mae"]
+    with pytest.raises(DistillError, match="median"):
+        QuantileTask([0.1, 0.9])
