@@ -28,15 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.train import fit, predict
-from distill.core.wis import interval_coverage, level_coverage, relative_wis, weighted_interval_score
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import inner_validation
 from distill.losses.pinball import HUB_LEVELS, pinball_loss, quantile_distillation_loss
 from distill.models import build_model
 from distill.protocols import load_config
-from distill.protocols.forecast.quantiles import ConformalQuantiles, hub_baseline_quantiles
+from distill.protocols.forecast.quantiles import ConformalQuantiles, hub_baseline_quantiles, score_quantiles
 from distill.protocols.forecast.run import load_frame, select_features
 from distill.protocols.forecast.windows import WindowTable, make_window_table
 
@@ -151,43 +149,32 @@ def forecast_origins(series: Series, test_share: float, step: int, refit_every: 
             float(np.mean(seconds)))
 
 
-def score(series: Series, forecasts: dict[str, np.ndarray], truth: np.ndarray) -> dict:
-    parts = {name: weighted_interval_score(q, truth, "hub") for name, q in forecasts.items()}
-    per_origin = {name: p.wis.mean(axis=1).tolist() for name, p in parts.items()}  # (origins,)
-    pairs = [("teacher", "baseline"), ("student_kd", "baseline"), ("student_scratch", "baseline"),
-             ("student_kd", "student_scratch"), ("student_kd", "teacher"), ("teacher+conformal", "baseline"),
-             ("teacher+conformal", "teacher"), ("student_kd+conformal", "student_scratch+conformal")]
-    comparisons = add_verdicts({f"{a}_vs_{b}": paired_comparison(per_origin[a], per_origin[b], a, b, "wis")
-                                for a, b in pairs})
-    base = parts["baseline"].wis.mean()
+PAIRS = [("teacher", "baseline"), ("student_kd", "baseline"), ("student_scratch", "baseline"),
+         ("student_kd", "student_scratch"), ("student_kd", "teacher"), ("teacher+conformal", "baseline"),
+         ("teacher+conformal", "teacher"), ("student_kd+conformal", "student_scratch+conformal")]
 
-    def kept(student: str, teacher: str) -> float:
-        improvement = base - parts[teacher].wis.mean()
-        return float((base - parts[student].wis.mean()) / improvement) if improvement > 0 else float("nan")
 
-    return {"wis": {name: summarize(values) for name, values in per_origin.items()},
-            "parts": {name: {part: float(getattr(p, part).mean()) for part in ("dispersion", "overprediction",
-                                                                             "underprediction")}
-                      for name, p in parts.items()},
-            "relative": {name: relative_wis(p.wis, parts["baseline"].wis) for name, p in parts.items()},
-            "coverage": {name: interval_coverage(q, truth, "hub") for name, q in forecasts.items()},
-            "level_coverage": {name: level_coverage(q, truth) for name, q in forecasts.items()},
-            "kept": {"raw": kept("student_kd", "teacher"), "conformal": kept("student_kd+conformal", "teacher+conformal")},
-            "comparisons": comparisons, "origins": len(truth)}
+def kept_improvement(models: dict, student: str, teacher: str) -> float:
+    """Share of the teacher's mean-WIS improvement over the baseline that the student keeps."""
+    base = models["baseline"]["wis"]["mean"]
+    improvement = base - models[teacher]["wis"]["mean"]
+    return (base - models[student]["wis"]["mean"]) / improvement if improvement > 0 else float("nan")
 
 
 def print_scores(name: str, scores: dict, seconds: float) -> None:
-    print(f"\n== {name}: {scores['origins']} origins, {seconds:.1f} s per refit (3 models) ==")
+    print(f"\n== {name}: {scores['groups']} origins, {seconds:.1f} s per refit (3 models) ==")
     print(f"{'model':26s} {'WIS':>16s} {'disp':>7s} {'over':>7s} {'under':>7s} {'relWIS':>6s} {'d1':>5s} {'d7':>5s} "
           f"{'d14':>5s} {'cov50':>5s} {'cov80':>5s} {'cov95':>5s}")
-    for model in MODELS:
-        wis, parts, rel, cov = (scores[key][model] for key in ("wis", "parts", "relative", "coverage"))
+    for model, entry in scores["models"].items():
+        wis, parts, rel, cov = (entry[key] for key in ("wis", "parts", "relative_wis", "coverage"))
         days = rel["per_horizon"]
         print(f"{model:26s} {wis['mean']:8.2f} +- {wis['sem']:5.2f} {parts['dispersion']:7.2f} "
               f"{parts['overprediction']:7.2f} {parts['underprediction']:7.2f} {rel['overall']:6.3f} {days[0]:5.2f} "
-              f"{days[6]:5.2f} {days[-1]:5.2f} {cov[0.5]:5.2f} {cov[0.8]:5.2f} {cov[0.95]:5.2f}")
-    print(f"student_kd keeps {scores['kept']['raw']:.0%} of the teacher's WIS improvement over the baseline "
-          f"({scores['kept']['conformal']:.0%} with both conformal)")
+              f"{days[6]:5.2f} {days[-1]:5.2f} {cov['50%']:5.2f} {cov['80%']:5.2f} {cov['95%']:5.2f}")
+    raw = kept_improvement(scores["models"], "student_kd", "teacher")
+    calibrated = kept_improvement(scores["models"], "student_kd+conformal", "teacher+conformal")
+    print(f"student_kd keeps {raw:.0%} of the teacher's WIS improvement over the baseline ({calibrated:.0%} with "
+          "both conformal)")
     for key, entry in scores["comparisons"].items():
         print(f"  {key}: {entry['mean']:+.2f} +- {entry['sem']:.2f} WIS, p_holm = {entry['p_adjusted']:.3g} "
               f"-> {entry['verdict']}")
@@ -209,14 +196,17 @@ def main() -> None:
         series = load_series(name, args.real_dir)
         forecasts, truth, seconds = forecast_origins(series, args.test_share, args.step, args.refit_every,
                                                      args.epochs, args.seed)
-        scores = score(series, forecasts, truth)
+        scores = score_quantiles(forecasts, truth, np.arange(len(truth)), baseline="baseline", pairs=PAIRS)
         print_scores(name, scores, seconds)
         if args.figures:
             from distill.protocols.forecast.quantile_figures import plot_calibration, plot_wis_parts
 
             args.figures.mkdir(parents=True, exist_ok=True)
-            plot_calibration(scores["level_coverage"], HUB_LEVELS, args.figures / f"{name}-calibration.png", name)
-            plot_wis_parts(scores["parts"], args.figures / f"{name}-wis-parts.png", "patients/day", name)
+            models = scores["models"]
+            plot_calibration({model: entry["level_coverage"] for model, entry in models.items()}, HUB_LEVELS,
+                             args.figures / f"{name}-calibration.png", name)
+            plot_wis_parts({model: entry["parts"] for model, entry in models.items()},
+                           args.figures / f"{name}-wis-parts.png", "patients/day", name)
 
 
 if __name__ == "__main__":

@@ -249,3 +249,21 @@ def test_quantile_task_losses_and_median_scores():
     assert scores["mae"] == pytest.approx(float((median - y).abs().mean())) and scores["mae_original"] == 2 * scores["mae"]
     with pytest.raises(DistillError, match="median"):
         QuantileTask([0.1, 0.9])
+
+
+def test_score_quantiles_pairs_models_over_groups():
+    from distill.protocols.forecast.quantiles import score_quantiles
+
+    generator = np.random.default_rng(4)
+    truth = generator.normal(size=(400, 3))
+    calibrated = np.broadcast_to(norm.ppf(HUB_LEVELS), (400, 3, 23))
+    wide = 3.0 * calibrated
+    groups = np.repeat(np.arange(20), 20)  # 20 origins of 20 windows each
+    scores = score_quantiles({"model": calibrated, "baseline": wide}, truth, groups, baseline="baseline",
+                             pairs=[("model", "baseline")])
+    assert scores["groups"] == 20 and len(scores["models"]["model"]["wis"]["per_fold"]) == 20
+    assert scores["models"]["model"]["relative_wis"]["overall"] < 1.0
+    assert scores["models"]["baseline"]["coverage"]["50%"] > 0.9  # three times too wide
+    assert scores["comparisons"]["model_vs_baseline"]["verdict"] == "better"
+    with pytest.raises(DistillError, match="baseline"):
+        score_quantiles({"model": calibrated}, truth, groups, baseline="baseline", pairs=[])

@@ -20,7 +20,9 @@ def plot_calibration(coverage: dict[str, np.ndarray], levels: Sequence[float], p
     fig, ax = plt.subplots(figsize=(4.6, 4.4))
     ax.plot([0, 1], [0, 1], color="black", lw=0.8, label="calibrated")
     for name, shares in coverage.items():
-        ax.plot(levels, shares, "o-", ms=3, lw=1.2, color=COLORS.get(name, "tab:brown"), label=name)
+        model, _, variant = name.partition("+")  # "teacher+conformal": the teacher's colour, dashed
+        ax.plot(levels, shares, "o--" if variant else "o-", ms=3, lw=1.2,
+                color=COLORS.get(model, "tab:gray" if model == "baseline" else "tab:brown"), label=name)
     ax.set_xlabel("quantile level")
     ax.set_ylabel("share of targets at or below the quantile")
     ax.set_xlim(0, 1)

@@ -10,6 +10,8 @@
   forecaster, the residuals' empirical quantiles added to its forecast (split-conformal residual quantiles: Lei
   et al. 2018, "Distribution-free predictive inference for regression", JASA); for a quantile forecaster, each
   level shifted by its own residual quantile (conformalised quantile regression, Romano et al. 2019).
+- `score_quantiles`: every model's WIS and its parts, relative WIS against the baseline, coverage, and paired
+  Holm verdicts over groups of targets (forecast origins, or folds).
 - `hub_frame` / `write_hub_csv`: the Hub's submission columns `forecast_date, target, target_end_date, location,
   type, quantile, value` with targets such as "1 day ahead inc hosp".
 """
@@ -23,11 +25,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distill.core.stats import add_verdicts, paired_comparison, summarize
+from distill.core.wis import interval_coverage, level_coverage, relative_wis, weighted_interval_score
 from distill.errors import DistillError
 from distill.io.atomic import write_csv_atomic
 from distill.losses.pinball import HUB_LEVELS, check_levels
 
-__all__ = ["HUB_LEVELS", "ConformalQuantiles", "check_levels", "hub_baseline_quantiles", "hub_frame", "write_hub_csv"]
+__all__ = ["HUB_LEVELS", "ConformalQuantiles", "check_levels", "hub_baseline_quantiles", "hub_frame", "score_quantiles",
+           "write_hub_csv"]
 
 HUB_COLUMNS = ("forecast_date", "target", "target_end_date", "location", "type", "quantile", "value")
 HUB_SAMPLES = 100_000  # the Hub's baseline script draws 100,000 trajectories
@@ -118,6 +123,32 @@ class ConformalQuantiles:
     def transform(self, forecasts: np.ndarray) -> np.ndarray:
         quantiles = np.sort(self._as_quantiles(forecasts) + self.offsets_, axis=-1)  # (windows, horizon, levels)
         return np.clip(np.expm1(quantiles), 0.0, None) if self.scale == "log" else quantiles
+
+
+def score_quantiles(forecasts: dict[str, np.ndarray], truth: np.ndarray, groups: np.ndarray, *,
+                    baseline: str, pairs: Sequence[tuple[str, str]], levels: Sequence[float] | str = "hub") -> dict:
+    """Scores of (windows, horizon, levels) quantile forecasts of (windows, horizon) `truth`, per model:
+    `wis` (mean +- SEM over `groups`: a forecast origin or fold per window), its `parts` (means), `relative_wis`
+    against `baseline` (overall and per horizon day), `coverage` of the central 50 / 80 / 95% intervals and
+    `level_coverage` (calibration). `comparisons`: for each (a, b) in `pairs`, the paired t-test over groups of
+    their mean WIS, Holm-corrected together ("better" speaks of a, lower WIS)."""
+    groups = np.asarray(groups)
+    if baseline not in forecasts or len(groups) != len(truth):
+        raise DistillError(f"scoring needs the baseline {baseline!r} among the forecasts and one group per window")
+    order = list(dict.fromkeys(groups.tolist()))  # groups in their first-seen order
+    parts = {name: weighted_interval_score(q, truth, levels) for name, q in forecasts.items()}
+    per_group = {name: [float(p.wis[groups == g].mean()) for g in order] for name, p in parts.items()}
+    models = {name: {"wis": summarize(per_group[name]),
+                     "parts": {part: float(getattr(p, part).mean())
+                               for part in ("dispersion", "overprediction", "underprediction")},
+                     "relative_wis": relative_wis(p.wis, parts[baseline].wis),
+                     "coverage": {f"{nominal:.0%}": share
+                                  for nominal, share in interval_coverage(forecasts[name], truth, levels).items()},
+                     "level_coverage": level_coverage(forecasts[name], truth).tolist()}
+              for name, p in parts.items()}
+    comparisons = add_verdicts({f"{a}_vs_{b}": paired_comparison(per_group[a], per_group[b], a, b, "wis")
+                                for a, b in pairs})
+    return {"models": models, "comparisons": comparisons, "groups": len(order), "targets": int(truth.size)}
 
 
 def hub_frame(forecast_date: dt.date, location: str, quantiles: np.ndarray, levels: Sequence[float] | str = "hub",
