@@ -24,6 +24,8 @@ class ForecastData(Section):
     target_mode: Literal["level", "change"] = Field("level", description="minmax only")
     sim_days: int = Field(860, ge=100)
     sim_seed: int = 0
+    quantiles: Literal["none", "hub"] = Field("none", description="hub: every trained model forecasts the Forecast "
+                                              "Hub's 23 quantiles, scored by WIS against the Hub's baseline")
 
 
 class ForecastCV(CVSection):

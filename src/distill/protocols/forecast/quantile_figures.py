@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from distill.io.plotting import COLORS, plt, save_figure
+from distill.losses.pinball import HUB_LEVELS
 
 PART_COLORS = {"dispersion": "tab:blue", "overprediction": "tab:red", "underprediction": "tab:orange"}
 
@@ -48,3 +49,12 @@ def plot_wis_parts(parts: dict[str, dict[str, float]], path: Path, unit: str = "
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     return save_figure(fig, path)
+
+
+def quantile_figures(scores: dict, unit: str, out_dir: Path) -> dict[str, str]:
+    """A run's calibration and WIS-parts figures from its `results["quantiles"]`; {title: file name}."""
+    models = scores["models"]
+    calibration = plot_calibration({name: np.asarray(entry["level_coverage"]) for name, entry in models.items()},
+                                   HUB_LEVELS, out_dir / "calibration.png", "calibration on the test windows")
+    parts = plot_wis_parts({name: entry["parts"] for name, entry in models.items()}, out_dir / "wis_parts.png", unit)
+    return {"Calibration of the quantile forecasts": calibration.name, "WIS and its parts": parts.name}

@@ -15,6 +15,7 @@ from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.final import FinalModels
+from distill.protocols.forecast.quantile_run import quantile_markdown
 from distill.protocols.forecast.windows import WindowTable
 
 
@@ -198,6 +199,8 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
     ]
     if config.report.seed_sums:
         parts += ["## Beside the seed study's table (sums of per-sample MSE)", _seed_table(results["models"])]
+    if "quantiles" in results:
+        parts += quantile_markdown(results["quantiles"], unit)
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
               "## Dropped columns",
               "\n".join(f"- {reason}: {len(columns)}" for reason, columns in results["dropped_columns"].items()),

@@ -32,8 +32,10 @@ from distill.protocols.forecast.evaluation import (
 )
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
+from distill.protocols.forecast.quantile_run import fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
 from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
+from distill.tasks.quantile import QuantileTask
 from distill.tasks.regression import RegressionTask
 
 # Columns that lead or mirror hospital admissions: cases, deaths, tests, admissions and census, by age and sex.
@@ -98,6 +100,7 @@ def _results_models(protocol, forecast_scores: dict[str, list[dict]],
 def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> ForecastRun:
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
     _check(config)
+    config = quantile_config(config)
     data = config.data
     clean, source, oracle = load_frame(config)
     frame = select_features(clean.frame, data.features, data.target)
@@ -109,7 +112,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         folds, codecs = window_log_folds(config, table, target_index, splits)
     else:
         folds, codecs = minmax_folds(config, values, table, target_index, splits)
-    task = RegressionTask(seed_sums=config.report.seed_sums)
+    task = QuantileTask() if data.quantiles == "hub" else RegressionTask(seed_sums=config.report.seed_sums)
     protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
@@ -137,6 +140,9 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                    if runs[0].curves["train"]},
         "notes": forecast_notes(config, clean, table),
     }
+    if data.quantiles == "hub":
+        results["quantiles"] = fold_quantile_scores(protocol, table, splits, codecs, clean.target, data.input_days,
+                                                    config.seed)
     final = None
     if config.train.final_fit:
         release_freed_memory()  # the baselines' copies of the windows
@@ -151,4 +157,5 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a forecasting recipe; the returned text is what the CLI prints."""
+    config = quantile_config(config)
     return write_run(forecast_output(run_forecast(config, show_progress), config), config, out_dir)
