@@ -5,6 +5,8 @@ Forecast Hub's 23 levels, non-crossing), trained by `QuantileTask` (pinball loss
 quantiles with their `lam`), and every point table of the run reads their median. On each fold's test windows
 every trained model's quantiles and the Hub baseline's (from the target's whole history up to each window's
 last input day) are scored by WIS, its parts, relative WIS and coverage, with paired verdicts over folds.
+Without it, every point model's inner-validation residual quantiles are kept (`conformal_intervals`), so that
+`distill predict --intervals` gives calibrated intervals for point models too.
 """
 from __future__ import annotations
 
@@ -12,10 +14,11 @@ import numpy as np
 
 from distill.config import ModelSpec
 from distill.core.protocol import ProtocolResult
+from distill.core.train import predict
 from distill.errors import DistillError
 from distill.io.tables import markdown_table
 from distill.losses.pinball import HUB_LEVELS
-from distill.protocols.forecast.quantiles import hub_baseline_quantiles, score_quantiles
+from distill.protocols.forecast.quantiles import ConformalQuantiles, hub_baseline_quantiles, score_quantiles
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
 
 BASELINE = "hub_baseline"
@@ -72,6 +75,23 @@ def fold_quantile_scores(protocol: ProtocolResult, table: WindowTable, splits: l
     if "student_kd" in scores["models"] and base > teacher:
         scores["student_kd_keeps"] = (base - scores["models"]["student_kd"]["wis"]["mean"]) / (base - teacher)
     return scores
+
+
+def conformal_intervals(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec]) -> dict:
+    """Per trained point model: residual quantiles of its fold models on their inner-validation windows, pooled
+    over folds (log scale, per horizon day; `ConformalQuantiles.describe`), for `distill predict --intervals`.
+    Empty without inner validation."""
+    if protocol.folds[0].x_val is None:
+        return {}
+    intervals = {}
+    for name in protocol.models[0]:
+        forecasts, truth = [], []
+        for fold, models, codec, (_, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
+            forecasts.append(np.clip(codec.decode(val, point_outputs(predict(models[name], fold.x_val).numpy())), 0,
+                                     None))
+            truth.append(table.targets[val])
+        intervals[name] = ConformalQuantiles(scale="log").fit(np.concatenate(forecasts), np.concatenate(truth)).describe()
+    return intervals
 
 
 def quantile_markdown(scores: dict, unit: str) -> list[str]:

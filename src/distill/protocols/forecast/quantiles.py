@@ -124,6 +124,19 @@ class ConformalQuantiles:
         quantiles = np.sort(self._as_quantiles(forecasts) + self.offsets_, axis=-1)  # (windows, horizon, levels)
         return np.clip(np.expm1(quantiles), 0.0, None) if self.scale == "log" else quantiles
 
+    def describe(self) -> dict:
+        """The fitted offsets as JSON-able data (a run's results.json `intervals`)."""
+        return {"levels": list(self.levels), "scale": self.scale, "offsets": self.offsets_.tolist(),
+                "calibration_windows": self.calibration_windows_}
+
+    @classmethod
+    def from_description(cls, description: dict) -> ConformalQuantiles:
+        """The fitted calibration back from `describe`'s data, without refitting."""
+        conformal = cls(description["levels"], description["scale"])
+        conformal.offsets_ = np.asarray(description["offsets"], dtype=np.float64)
+        conformal.calibration_windows_ = int(description["calibration_windows"])
+        return conformal
+
 
 def score_quantiles(forecasts: dict[str, np.ndarray], truth: np.ndarray, groups: np.ndarray, *,
                     baseline: str, pairs: Sequence[tuple[str, str]], levels: Sequence[float] | str = "hub") -> dict:

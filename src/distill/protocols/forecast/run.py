@@ -32,7 +32,7 @@ from distill.protocols.forecast.evaluation import (
 )
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
-from distill.protocols.forecast.quantile_run import fold_quantile_scores, quantile_config
+from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
 from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
 from distill.tasks.quantile import QuantileTask
@@ -143,6 +143,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     if data.quantiles == "hub":
         results["quantiles"] = fold_quantile_scores(protocol, table, splits, codecs, clean.target, data.input_days,
                                                     config.seed)
+    else:
+        results["intervals"] = conformal_intervals(protocol, table, splits, codecs)
     final = None
     if config.train.final_fit:
         release_freed_memory()  # the baselines' copies of the windows
