@@ -159,5 +159,4 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a forecasting recipe; the returned text is what the CLI prints."""
-    config = quantile_config(config)
     return write_run(forecast_output(run_forecast(config, show_progress), config), config, out_dir)
