@@ -78,3 +78,15 @@ def test_quantiles_on_a_point_run_is_one_line(tmp_path_factory, new_table, capsy
     assert main(["predict", str(out_dir), "--data", str(new_table), "--model", "teacher", "--quantiles"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("distill: error: --quantiles needs quantile forecasts") and "\n" not in err
+
+
+def test_the_quantile_head_exports_to_onnx_from_a_run(quantile_run, tmp_path):
+    pytest.importorskip("onnxruntime")
+    from distill.io.export_formats import onnx_session, run_onnx
+
+    run, out_dir = quantile_run
+    out = tmp_path / "student_kd.onnx"
+    assert main(["export", str(out_dir), "student_kd", "--fold", "1", "--format", "onnx", "--out", str(out)]) == 0
+    x = run.table.inputs[:2].astype(np.float32)
+    quantiles = run_onnx(onnx_session(out.read_bytes()), distill.load(out_dir, "student_kd", fold=1).served._inputs(x))
+    assert quantiles.shape == (2, 14, len(HUB_LEVELS)) and (np.diff(quantiles, axis=-1) >= 0).all()
