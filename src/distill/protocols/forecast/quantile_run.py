@@ -49,20 +49,21 @@ def point_outputs(outputs: np.ndarray) -> np.ndarray:
 
 
 def fold_quantile_scores(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
-                         target: np.ndarray, input_days: int, seed: int) -> dict:
+                         targets: list[np.ndarray], input_days: int, seed: int) -> dict:
     """WIS, parts, relative WIS and coverage of every trained model and the Hub baseline on the test windows of
-    every fold, with paired verdicts over folds (`score_quantiles`)."""
+    every split (fold or refit block), with paired verdicts over splits (`score_quantiles`). `targets`: each
+    series' observed target; the baseline reads a window's own series up to its last input day."""
     forecasts: dict[str, list[np.ndarray]] = {name: [] for name in [*protocol.outcomes, BASELINE]}
     truth, groups = [], []
-    for k, (codec, (_, _, test)) in enumerate(zip(codecs, splits)):
+    for k, (codec, (fit, _, test)) in enumerate(zip(codecs, splits)):
+        counts = bool(table.targets[fit].min() >= 0 and table.history[fit].min() >= 0)  # clipped at 0, as points
         for name, runs in protocol.outcomes.items():
             outputs = runs[k].test_outputs.numpy()  # (test windows, horizon, levels), model units
-            decoded = [codec.decode(test, outputs[..., j]) for j in range(outputs.shape[-1])]
-            forecasts[name].append(np.clip(np.stack(decoded, axis=-1), 0, None))
-        last_days = table.starts[test] + input_days - 1
-        forecasts[BASELINE].append(np.stack([hub_baseline_quantiles(target[:day + 1], table.targets.shape[1],
-                                                                    samples=BASELINE_SAMPLES, seed=seed)
-                                             for day in last_days]))
+            decoded = np.stack([codec.decode(test, outputs[..., j]) for j in range(outputs.shape[-1])], axis=-1)
+            forecasts[name].append(np.clip(decoded, 0 if counts else None, None))
+        forecasts[BASELINE].append(np.stack([
+            hub_baseline_quantiles(targets[table.series[w]][:table.rows[w] + input_days], table.targets.shape[1],
+                                   samples=BASELINE_SAMPLES, seed=seed, nonnegative=counts) for w in test]))
         truth.append(table.targets[test])
         groups.append(np.full(len(test), k))
     students = [name for name in protocol.outcomes if name != "teacher"]
@@ -106,7 +107,7 @@ def quantile_markdown(scores: dict, unit: str) -> list[str]:
                      f"{relative['overall']:.3f}", f"{days[0]:.2f}", f"{days[min(6, len(days) - 1)]:.2f}",
                      f"{days[-1]:.2f}", *(f"{coverage[c]:.2f}" for c in ("50%", "80%", "95%"))])
     lines = [f"## Quantile forecasts (the Forecast Hub's {len(HUB_LEVELS)} levels; WIS in {unit}, mean +- SEM over "
-             f"{scores['groups']} folds)",
+             f"{scores['groups']} splits: folds or refit blocks)",
              markdown_table(rows),
              "WIS = dispersion + over- + under-prediction (Bracher et al. 2021); relative WIS = mean WIS / the Hub "
              f"baseline's on the same windows (below 1: better); coverage: share of the truth inside the central "
