@@ -56,15 +56,17 @@ def test_the_forecast_starts_after_the_last_day_with_the_target(forecast_run, ne
     assert (forecast["new_hospitalized_patients"] >= 0).all()
 
 
-def test_predict_command_writes_the_csv_and_the_fold_spread(forecast_run, new_table, tmp_path, capsys):
+def test_predict_command_writes_the_csv_and_conformal_intervals(forecast_run, new_table, tmp_path, capsys):
     _, out_dir = forecast_run
     out = tmp_path / "forecast.csv"
     assert main(["predict", str(out_dir), "--data", str(new_table[1]), "--fold", "2", "--intervals",
                  "--out", str(out)]) == 0
-    assert "fold 2 model" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "fold 2 model" in err and "conformal intervals" in err
     written = pd.read_csv(out)
-    assert list(written.columns) == ["date", "new_hospitalized_patients", "fold_min", "fold_max"] and len(written) == 14
-    assert (written["fold_min"] <= written["fold_max"]).all()
+    bounds = ["lower_95", "lower_80", "lower_50", "upper_50", "upper_80", "upper_95"]
+    assert list(written.columns) == ["date", "new_hospitalized_patients", *sorted(bounds, key=lambda b: (b[-2:], b))]
+    assert len(written) == 14 and (np.diff(written[bounds].to_numpy(), axis=1) >= 0).all()
     expected = distill.load(out_dir, "student_kd", fold=2).predict(new_table[0])
     assert np.allclose(written["new_hospitalized_patients"], expected["new_hospitalized_patients"], rtol=1e-5)
 

@@ -5,7 +5,7 @@
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
   distill export RUN_DIR NAME [--fold K] [--format torch|onnx] [--quantize int8] [--out FILE] [--device D]
-  distill predict RUN_DIR --data FILE|FOLDER [--model NAME] [--fold K|final] [--out FILE.csv] [--intervals]
+  distill predict RUN_DIR --data FILE|FOLDER [--model NAME] [--fold K|final] [--out FILE.csv] [--intervals] [--quantiles]
 
 A problem in the user's input prints one line (`distill: error: ...`) and exits with status 2.
 """
@@ -83,8 +83,8 @@ def _fold(text: str) -> int | str:
 
 
 def _cmd_predict(args: argparse.Namespace) -> None:
-    predictor = load_predictor(args.run_dir, args.model, args.fold, trust_imports=args.trust_imports,
-                               **({"intervals": True} if args.intervals else {}))
+    options = {key: True for key in ("intervals", "quantiles") if getattr(args, key)}
+    predictor = load_predictor(args.run_dir, args.model, args.fold, trust_imports=args.trust_imports, **options)
     data = read_table(args.data) if run_protocol_name(args.run_dir) == "forecast" else Path(args.data)
     table = predictor.predict(data)
     text = table.to_csv(index=False, float_format="%.6g")
@@ -147,7 +147,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fold", type=_fold, help="a fold model 1..K, or final (default: final if saved, else 1)")
     serve.add_argument("--out", help="CSV file to write (default: standard output)")
     serve.add_argument("--intervals", action="store_true",
-                       help="forecasting: add fold_min / fold_max, the spread of the fold models' forecasts")
+                       help="forecasting: add calibrated central 50/80/95%% intervals (a quantile model's own "
+                       "quantiles; a point model's inner-validation residual quantiles)")
+    serve.add_argument("--quantiles", action="store_true",
+                       help="forecasting, runs with data.quantiles: hub: the Forecast Hub's CSV format "
+                       "(23 quantiles and the median per day)")
     serve.add_argument("--trust-imports", action="store_true", help=TRUST_HELP)
     serve.set_defaults(handler=_cmd_predict)
     return parser

@@ -38,7 +38,7 @@ FINAL = "final"
 
 def _architecture(spec: ModelSpec, model: nn.Module, input_shape: tuple[int, ...]) -> dict:
     with torch.no_grad():
-        outputs = int(model.eval()(torch.zeros(1, *input_shape)).shape[-1])
+        outputs = int(model.eval()(torch.zeros(1, *input_shape)).shape[1])  # (1, outputs[, quantile levels])
     return {"model": spec.model, "options": dict(spec.options), "input_shape": list(input_shape),
             "outputs": outputs}
 

@@ -36,6 +36,8 @@ class ForecastData(Section):
     sim_seed: int = 0
     sim_locations: int = Field(1, ge=1, le=50, description="simulated epidemics that differ in size, timing and "
                                "reporting: one series each")
+    quantiles: Literal["none", "hub"] = Field("none", description="hub: every trained model forecasts the Forecast "
+                                              "Hub's 23 quantiles, scored by WIS against the Hub's baseline")
 
 
 class ForecastCV(CVSection):

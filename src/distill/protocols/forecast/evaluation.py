@@ -19,6 +19,7 @@ from distill.core.task import FoldData
 from distill.core.train import predict
 from distill.protocols.forecast.baselines import fit_ridge, linear_drift, persistence, seven_day_mean
 from distill.protocols.forecast.ets import EtsFit, ets_forecasts, fit_ets, form_name
+from distill.protocols.forecast.quantile_run import point_outputs
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
 
@@ -100,7 +101,7 @@ def fold_forecasts(protocol: ProtocolResult, table: WindowTable, splits: list, c
         if table.oracle is not None:
             fold_forecast["oracle"] = table.oracle[test]
         for name, runs in protocol.outcomes.items():
-            fold_forecast[name] = codec.decode(test, runs[k].test_outputs.numpy())
+            fold_forecast[name] = codec.decode(test, point_outputs(runs[k].test_outputs.numpy()))
         low = 0.0 if nonnegative(table, fit) else None
         forecasts.append({name: np.clip(values, low, None) for name, values in fold_forecast.items()})
     return forecasts
@@ -121,7 +122,7 @@ def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list
     for fold, models, codec, (fit, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
         low = 0.0 if nonnegative(table, fit) else None
         for name, model in models.items():
-            forecast = np.clip(codec.decode(val, predict(model, fold.x_val).numpy()), low, None)
+            forecast = np.clip(codec.decode(val, point_outputs(predict(model, fold.x_val).numpy())), low, None)
             errors[name].append(float(np.abs(forecast - table.targets[val]).mean()))
     return errors
 

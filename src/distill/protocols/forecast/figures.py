@@ -7,6 +7,7 @@ import numpy as np
 
 from distill.io.plotting import COLORS, plot_cost, plt, save_figure
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.quantile_figures import quantile_figures
 from distill.protocols.forecast.report import ForecastRun
 
 SHOWN_BASELINES = ("persistence", "oracle")
@@ -90,7 +91,9 @@ def forecast_figures(run: ForecastRun, config: ForecastConfig, out_dir: Path) ->
     """curves.png, forecasts.png, horizon.png and cost.png; {title: file name}."""
     results = run.results
     trained = {name: entry for name, entry in results["models"].items() if entry.get("kind") != "baseline"}
+    quantiles = quantile_figures(results["quantiles"], results["data"]["unit"], out_dir) if "quantiles" in results else {}
     return {
+        **quantiles,
         "Learning curves": plot_curves(results["curves"], "mse", out_dir / "curves.png").name,
         "Forecasts on test windows": plot_forecasts(run, config.report.sample_windows, config.seed,
                                                     out_dir / "forecasts.png").name,

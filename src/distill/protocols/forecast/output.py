@@ -4,6 +4,7 @@ from __future__ import annotations
 from distill.io.run_writer import RunOutput, TrainedModels
 from distill.io.tables import text_table
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.quantile_run import quantile_config
 from distill.protocols.forecast.report import (
     ForecastRun,
     best_baseline_line,
@@ -19,6 +20,7 @@ SUMMARY_VERDICTS = ("teacher_vs_persistence", "teacher_vs_best_baseline", "stude
 
 def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     """Every fold's models and scaling, figures, report.md, results.json, and the table for the terminal."""
+    config = quantile_config(config)  # the specs the models were built from (data.quantiles: hub wraps them)
     results, protocol = run.results, run.protocol
     final = run.final
     trained = TrainedModels(protocol.models, {"teacher": protocol.teacher_specs, **config.students},

@@ -26,16 +26,17 @@ from distill.data.windows import TableScaler
 from distill.errors import DistillError
 from distill.io.checkpoints import FINAL, FOLDER, load_model, model_input_shape, model_label, saved_folds
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.quantile_run import point_outputs
+from distill.protocols.forecast.quantiles import ConformalQuantiles, check_levels, hub_frame
 
-SPREAD_NOTE = "fold_min / fold_max: the lowest and highest forecast of the run's fold models (their spread, " \
-              "not a calibrated interval)"
+INTERVALS = (0.5, 0.8, 0.95)  # central intervals `--intervals` adds: lower_50 / upper_50, ..., lower_95 / upper_95
 
 
 class _Served:
     """One saved model and the scaling it was trained with: raw windows -> forecasts in original units."""
 
     def __init__(self, run_dir: Path, name: str, fold: int | str, data, trust_imports: bool = False) -> None:
-        self.model = load_model(run_dir, name, fold, trust_imports)
+        self.name, self.model = name, load_model(run_dir, name, fold, trust_imports)
         path = run_dir / FOLDER / f"scaling-{model_label(fold)}.json"
         if not path.is_file():
             raise DistillError(f"run {run_dir} has no {path.name}: the scaling its {name!r} expects")
@@ -56,15 +57,31 @@ class _Served:
 
     def forecast(self, windows: np.ndarray) -> np.ndarray:
         """(windows, input_days, features) raw values in `columns` order -> (windows, horizon), clipped at 0
-        where the target was never negative in the model's training data."""
+        where the target was never negative in the model's training data (a quantile model: its median)."""
+        return self.quantiles(windows, point=True)
+
+    def quantiles(self, windows: np.ndarray, point: bool = False) -> np.ndarray:
+        """A quantile model's (windows, horizon, levels) forecasts, or with `point` any model's (windows, horizon)."""
+        x = self._inputs(windows)
+        outputs = predict(self.model, x).numpy()  # (windows, horizon[, levels]) in model units
+        if point:
+            return self._decode(windows, x, point_outputs(outputs))
+        if outputs.ndim != 3:
+            raise DistillError(f"{self.name!r} forecasts points, not quantiles: --quantiles needs a run made with "
+                               "data.quantiles: hub (use --intervals for conformal intervals of a point model)")
+        return np.stack([self._decode(windows, x, outputs[..., j]) for j in range(outputs.shape[-1])], axis=-1)
+
+    def _inputs(self, windows: np.ndarray) -> torch.Tensor:
         if self.scaling == "window_log":
-            x = torch.from_numpy(self.scaler.transform_inputs(windows))  # (windows, days, features)
-            forecasts = self.scaler.decode(windows, predict(self.model, x).numpy())
+            return torch.from_numpy(self.scaler.transform_inputs(windows))  # (windows, days, features)
+        days, features = windows.shape[1:]
+        scaled = self.scaler.transform(windows.reshape(-1, features).astype(np.float32))
+        return torch.from_numpy(scaled.reshape(-1, days, features))  # (windows, days, features)
+
+    def _decode(self, windows: np.ndarray, x: torch.Tensor, outputs: np.ndarray) -> np.ndarray:
+        if self.scaling == "window_log":
+            forecasts = self.scaler.decode(windows, outputs)
         else:
-            days, features = windows.shape[1:]
-            scaled = self.scaler.transform(windows.reshape(-1, features).astype(np.float32))
-            x = torch.from_numpy(scaled.reshape(-1, days, features))  # (windows, days, features)
-            outputs = predict(self.model, x).numpy()
             if self.target_mode == "change":
                 outputs = outputs + x[:, -1, self.target_index:self.target_index + 1].numpy()
             forecasts = outputs * self.scaler.column_range(self.target_index) + self.scaler.column_min(self.target_index)
@@ -75,22 +92,34 @@ class ForecastPredictor:
     """A saved model of a forecasting run, served: `predict(table)` forecasts the days after the table's end.
 
     `fold` picks the model: "final" (fitted on all the data; the default when the run saved one), or a fold
-    model 1..K. `intervals=True` adds the spread of the K fold models' forecasts beside the forecast.
+    model 1..K. `intervals=True` adds the central 50 / 80 / 95% intervals: a quantile model's own quantiles, or
+    for a point model its inner-validation residual quantiles (conformal, from results.json `intervals`).
+    `quantiles=True` (quantile models only) gives the Forecast Hub's long format instead (`hub_frame`).
     `trust_imports=True` builds a model results.json names by import path (running that code).
     """
 
     def __init__(self, run_dir: str | Path, name: str = "student_kd", fold: int | str | None = None,
-                 intervals: bool = False, trust_imports: bool = False) -> None:
+                 intervals: bool = False, quantiles: bool = False, trust_imports: bool = False) -> None:
         self.run_dir = Path(run_dir)
         config_file = self.run_dir / "config.yaml"
         if not config_file.is_file():
             raise DistillError(f"no config.yaml in {self.run_dir}: not the folder of a finished run")
         self.config = validate_config(read_recipe(str(config_file)), ForecastConfig)
         self.data, self.name = self.config.data, name
-        self.fold, folds = saved_folds(self.run_dir, name, fold)
+        self.fold, _ = saved_folds(self.run_dir, name, fold)
         self.served = _Served(self.run_dir, name, self.fold, self.data, trust_imports)
-        self.spread = [_Served(self.run_dir, name, k, self.data, trust_imports)
-                       for k in range(1, folds + 1)] if intervals else []
+        self.hub = quantiles
+        self.conformal, self.intervals = None, intervals
+        quantile_run = self.config.data.quantiles == "hub"
+        if quantiles and not quantile_run:
+            raise DistillError(f"--quantiles needs quantile forecasts; {self.run_dir} was run with point models "
+                               "(rerun with --set data.quantiles=hub, or use --intervals)")
+        if intervals and not quantile_run:
+            saved = json.loads((self.run_dir / "results.json").read_text()).get("intervals", {})
+            if name not in saved:
+                raise DistillError(f"{self.run_dir} keeps no calibrated intervals for {name!r} (a run without inner "
+                                   "validation, or made before they were kept); rerun it")
+            self.conformal = ConformalQuantiles.from_description(saved[name])
 
     @property
     def columns(self) -> list[str]:
@@ -100,8 +129,13 @@ class ForecastPredictor:
     def describe(self) -> str:
         """Which model forecasts what, one line."""
         which = "final model (fitted on all the run's data)" if self.fold == FINAL else f"fold {self.fold} model"
-        spread = f"; {SPREAD_NOTE}" if self.spread else ""
-        return f"{self.name}, {which}: {self.data.horizon} days of {self.data.target}{spread}"
+        label = ""
+        if self.intervals:
+            label = ("; lower_/upper_50, 80, 95: central intervals from the model's own quantiles (its 0.25-0.75, "
+                     "0.1-0.9, 0.025-0.975)" if self.conformal is None else
+                     f"; lower_/upper_50, 80, 95: conformal intervals (the model's residual quantiles on "
+                     f"{self.conformal.calibration_windows_} inner-validation windows, per horizon day)")
+        return f"{self.name}, {which}: {self.data.horizon} days of {self.data.target}{label}"
 
     def predict(self, data: pd.DataFrame | torch.Tensor | np.ndarray) -> pd.DataFrame | torch.Tensor:
         """A table (the v3 layout it was trained on) -> DataFrame of `date` and the forecast (with `fold_min`,
@@ -147,14 +181,25 @@ class ForecastPredictor:
 
     def _forecast_one(self, table: pd.DataFrame) -> pd.DataFrame:
         window, last = self.last_window(table)
+        if self.hub:
+            if not isinstance(last, pd.Timestamp):
+                raise DistillError("the Hub format needs dates; the table has no date column")
+            location = str(table["location_key"].dropna().iloc[-1]) if "location_key" in table else "unknown"
+            return hub_frame(last.date(), location, self.served.quantiles(window)[0], "hub",
+                             target=f"{self.data.target}")
         steps = np.arange(1, self.data.horizon + 1)
         step = FREQUENCIES[self.data.freq]
         when = pd.Timestamp(last) + step * steps if isinstance(last, pd.Timestamp) else last + steps
         forecast = pd.DataFrame({"date" if isinstance(last, pd.Timestamp) else "row": when})
         forecast[self.data.target] = self.served.forecast(window)[0]
-        if self.spread:
-            folds = np.stack([served.forecast(window)[0] for served in self.spread])  # (K, horizon)
-            forecast["fold_min"], forecast["fold_max"] = folds.min(axis=0), folds.max(axis=0)
+        if self.intervals:
+            levels = check_levels("hub")
+            quantiles = (self.served.quantiles(window) if self.conformal is None
+                         else self.conformal.transform(self.served.forecast(window)))[0]  # (horizon, levels)
+            for coverage in INTERVALS:
+                low, high = levels.index(round((1 - coverage) / 2, 3)), levels.index(round((1 + coverage) / 2, 3))
+                forecast[f"lower_{round(coverage * 100)}"] = quantiles[:, low]
+                forecast[f"upper_{round(coverage * 100)}"] = quantiles[:, high]
         return forecast
 
 
@@ -179,7 +224,7 @@ def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
     for fold, codec, (_, _, test) in zip(folds, codecs, splits):
         x = fold.x_test[torch.arange(len(test))]  # (test windows, days, features)
         score = (lambda outputs, c=codec, rows=test:
-                 float(np.abs(np.clip(c.decode(rows, outputs), 0, None) - table.targets[rows]).mean()))
+                 float(np.abs(np.clip(c.decode(rows, point_outputs(outputs)), 0, None) - table.targets[rows]).mean()))
         tests.append((x, score))
     return f"mae_original ({data.target} per {panel.period}, lower is better)", tests
 

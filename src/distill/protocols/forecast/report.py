@@ -16,6 +16,7 @@ from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.final import FinalModels
+from distill.protocols.forecast.quantile_run import quantile_markdown
 from distill.protocols.forecast.windows import WindowTable
 
 
@@ -267,6 +268,8 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
     ]
     if config.report.seed_sums:
         parts += ["## Beside the seed study's table (sums of per-sample MSE)", _seed_table(results["models"])]
+    if "quantiles" in results:
+        parts += quantile_markdown(results["quantiles"], unit)
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
               f"## Dropped columns (judged on {data.get('columns_judged_on', 'every row')})",
               "\n".join(f"- {reason}: {len(columns)}" + (": " + ", ".join(columns[:30]) if reason not in

@@ -38,8 +38,10 @@ from distill.protocols.forecast.evaluation import (
 )
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
+from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
 from distill.protocols.forecast.windows import minmax_folds, panel_window_table, split_windows, window_log_folds
+from distill.tasks.quantile import QuantileTask
 from distill.tasks.regression import RegressionTask
 
 # Columns that lead or mirror hospital admissions: cases, deaths, tests, admissions and census, by age and sex.
@@ -183,6 +185,7 @@ def _results_models(protocol, forecast_scores: dict[str, list[dict]],
 def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> ForecastRun:
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
     _check(config)
+    config = quantile_config(config)
     data = config.data
     panel, source = load_panel(config)
     _check_panel(config, panel)
@@ -194,7 +197,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         folds, codecs = window_log_folds(config, table, target_index, splits)
     else:
         folds, codecs = minmax_folds(config, values, table, target_index, splits)
-    task = RegressionTask(seed_sums=config.report.seed_sums)
+    task = QuantileTask() if data.quantiles == "hub" else RegressionTask(seed_sums=config.report.seed_sums)
     protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
@@ -240,6 +243,11 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                                "trained_on_windows_before": calendar[block.origins[0]]
                                if block.origins[0] < len(calendar) else int(block.origins[0])}
                               for block in blocks]
+    if data.quantiles == "hub":
+        results["quantiles"] = fold_quantile_scores(protocol, table, splits, codecs, [s[2] for s in series],
+                                                    data.input_days, config.seed)
+    else:
+        results["intervals"] = conformal_intervals(protocol, table, splits, codecs)
     final = None
     if config.train.final_fit:
         release_freed_memory()  # the baselines' copies of the windows
