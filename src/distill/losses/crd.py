@@ -1,0 +1,119 @@
+"""Contrastive representation distillation: a student embedding should pick its own example's teacher
+embedding out of many others (and vice versa), scored by noise-contrastive estimation against a memory
+bank holding one slowly updated embedding per training example."""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from distill.errors import DistillError
+from distill.losses.relations import flatten_pair
+
+
+def contrast_scores(embedding: torch.Tensor, bank_rows: torch.Tensor, temperature: float) -> torch.Tensor:
+    """(batch, dim) against (batch, 1 + K, dim) bank rows -> (batch, 1 + K) unnormalised exp(v . m / T)."""
+    return torch.exp(torch.bmm(bank_rows, embedding.unsqueeze(2)).squeeze(2) / temperature)
+
+
+def _nce_loss(scores: torch.Tensor, normaliser: float, bank_size: int, eps: float) -> torch.Tensor:
+    """-(1/B) sum_i [log h_i0 + sum_k log(1 - h_ik)], h = P / (P + K/N + eps), P = scores / Z; column 0 positive."""
+    p = scores / normaliser
+    noise = (scores.shape[1] - 1) / bank_size  # K * P_n, P_n = 1 / N the uniform noise distribution
+    log_positive = torch.log(p[:, 0] / (p[:, 0] + noise + eps))
+    log_negative = torch.log(noise / (p[:, 1:] + noise + eps))
+    return -(log_positive.sum() + log_negative.sum()) / len(scores)
+
+
+def crd_loss(student_embedding: torch.Tensor, teacher_embedding: torch.Tensor, *, teacher_bank_rows: torch.Tensor,
+             student_bank_rows: torch.Tensor, bank_size: int, normalisers: tuple[float, float],
+             temperature: float = 0.07, eps: float = 1e-7) -> torch.Tensor:
+    """L = NCE(s, M_t) + NCE(t, M_s), NCE(v, M) = -(1/B) sum_i [log h(v_i, m_i) + sum_{k=1..K} log(1 - h(v_i, m_ik))].
+
+    Tian, Krishnan, Isola 2020, "Contrastive representation distillation". v are L2-normalised
+    embeddings (batch, dim); M_t / M_s the memory-bank rows of the other side, (batch, 1 + K, dim), row 0
+    the example's own entry and rows 1..K negatives; h(v, m) = P / (P + K/N), P = exp(v . m / T) / Z,
+    N = `bank_size` (the number of training examples) and Z the normaliser fixed on the first batch
+    (`normalisers` = (Z for the student's scores, Z for the teacher's)). The paper's total is
+    CE + KD + beta * this with beta 0.8, T 0.07, K 16384, dim 128; mdistiller drops the KD term.
+    """
+    if student_embedding.shape != teacher_embedding.shape or student_embedding.dim() != 2:
+        raise DistillError(f"CRD embeddings must be (batch, dim) of one shape, got student "
+                           f"{tuple(student_embedding.shape)} and teacher {tuple(teacher_embedding.shape)}")
+    student_loss = _nce_loss(contrast_scores(student_embedding, teacher_bank_rows, temperature), normalisers[0],
+                             bank_size, eps)
+    teacher_loss = _nce_loss(contrast_scores(teacher_embedding, student_bank_rows, temperature), normalisers[1],
+                             bank_size, eps)
+    return student_loss + teacher_loss
+
+
+class CRDLoss(nn.Module):
+    """Module form of `crd_loss`: the two learned linear embeddings (student and teacher features -> `dim`,
+    then L2-normalised), the two memory banks (one row per training example, uniform in +-sqrt(3 / dim)
+    at the start, as the authors'), the normalisers set on the first batch, and the momentum update
+    m_i <- unit(momentum * m_i + (1 - momentum) * v_i) of each batch's own rows while training.
+
+    `forward(student, teacher, indices, negatives=None)` takes the batch's row numbers in the training set
+    (`indices`, (batch,)) and optionally the negatives' row numbers (batch, K); without them K rows are
+    drawn uniformly from the bank (the paper's sampling; its "exact" mode passes other-class rows).
+    Its parameters must be optimised with the student's.
+    """
+
+    student_bank: torch.Tensor
+    teacher_bank: torch.Tensor
+    normalisers: torch.Tensor
+
+    def __init__(self, student_dim: int, teacher_dim: int, bank_size: int, *, dim: int = 128,
+                 negatives: int = 16384, temperature: float = 0.07, momentum: float = 0.5) -> None:
+        super().__init__()
+        if not 1 <= negatives < bank_size:
+            raise DistillError(f"CRD negatives must be in [1, bank size {bank_size}), got {negatives}")
+        if not temperature > 0.0 or not 0.0 <= momentum < 1.0:
+            raise DistillError(f"CRD needs temperature > 0 and momentum in [0, 1), got {temperature} and {momentum}")
+        self.bank_size, self.negatives, self.temperature, self.momentum = bank_size, negatives, temperature, momentum
+        self.embed_student = nn.Linear(student_dim, dim)
+        self.embed_teacher = nn.Linear(teacher_dim, dim)
+        bound = 1.0 / math.sqrt(dim / 3)
+        self.register_buffer("student_bank", torch.rand(bank_size, dim).mul_(2 * bound).add_(-bound))
+        self.register_buffer("teacher_bank", torch.rand(bank_size, dim).mul_(2 * bound).add_(-bound))
+        self.register_buffer("normalisers", torch.full((2,), -1.0))
+
+    def _rows(self, indices: torch.Tensor, negatives: torch.Tensor | None) -> torch.Tensor:
+        """(batch,) own rows and (batch, K) negatives -> (batch, 1 + K) bank row numbers."""
+        if negatives is None:
+            negatives = torch.randint(0, self.bank_size, (len(indices), self.negatives), device=indices.device)
+        elif negatives.shape != (len(indices), self.negatives):
+            raise DistillError(f"CRD negatives must be (batch, {self.negatives}), got {tuple(negatives.shape)}")
+        return torch.cat([indices.unsqueeze(1), negatives], dim=1)
+
+    def forward(self, student_features: torch.Tensor, teacher_features: torch.Tensor, indices: torch.Tensor,
+                negatives: torch.Tensor | None = None) -> torch.Tensor:
+        student, teacher = flatten_pair(student_features, teacher_features, "CRD")
+        if len(student) > self.bank_size:
+            raise DistillError(f"CRD batch of {len(student)} examples is larger than its memory bank of {self.bank_size}")
+        if indices.shape != (len(student),) or int(indices.min()) < 0 or int(indices.max()) >= self.bank_size:
+            raise DistillError(f"CRD indices must be (batch,) row numbers in [0, {self.bank_size}), "
+                               f"got shape {tuple(indices.shape)}")
+        v_student = F.normalize(self.embed_student(student), dim=1)  # (batch, dim)
+        v_teacher = F.normalize(self.embed_teacher(teacher), dim=1)
+        rows = self._rows(indices, negatives).flatten()
+        teacher_rows = self.teacher_bank[rows].view(len(student), -1, self.teacher_bank.shape[1])
+        student_rows = self.student_bank[rows].view(len(student), -1, self.student_bank.shape[1])
+        with torch.no_grad():
+            for side, (v, bank_rows) in enumerate(((v_student, teacher_rows), (v_teacher, student_rows))):
+                if self.normalisers[side] < 0:
+                    self.normalisers[side] = contrast_scores(v, bank_rows, self.temperature).mean() * self.bank_size
+        loss = crd_loss(v_student, v_teacher, teacher_bank_rows=teacher_rows, student_bank_rows=student_rows,
+                        bank_size=self.bank_size, normalisers=(float(self.normalisers[0]), float(self.normalisers[1])),
+                        temperature=self.temperature)
+        if self.training:
+            self._update(self.student_bank, indices, v_student)
+            self._update(self.teacher_bank, indices, v_teacher)
+        return loss
+
+    @torch.no_grad()
+    def _update(self, bank: torch.Tensor, indices: torch.Tensor, embedding: torch.Tensor) -> None:
+        moved = bank[indices] * self.momentum + embedding.detach() * (1.0 - self.momentum)
+        bank.index_copy_(0, indices, F.normalize(moved, dim=1))
