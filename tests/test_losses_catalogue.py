@@ -388,14 +388,15 @@ def test_crd_matches_mdistiller_over_two_steps_with_its_memory_updates():
         assert ours.normalisers.tolist() == pytest.approx(memory.params[2:4].tolist(), rel=1e-9)
 
 
-def test_crd_function_is_the_module_without_its_state():
-    torch.manual_seed(1)
-    s, t = F.normalize(torch.randn(4, 8), dim=1), F.normalize(torch.randn(4, 8), dim=1)
-    rows_t, rows_s = F.normalize(torch.randn(4, 6, 8), dim=2), F.normalize(torch.randn(4, 6, 8), dim=2)
-    loss = crd_loss(s, t, teacher_bank_rows=rows_t, student_bank_rows=rows_s, bank_size=100, normalisers=(3.0, 4.0))
-    scores = lambda v, rows, z: torch.exp(torch.bmm(rows, v.unsqueeze(2)) / 0.07).squeeze(2) / z
-    expected = ref_contrast_loss(scores(s, rows_t, 3.0), 100) + ref_contrast_loss(scores(t, rows_s, 4.0), 100)
-    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+def test_crd_function_is_the_reference_nce_on_the_gathered_rows():
+    s, t = F.normalize(randn(4, 8, seed=1), dim=1), F.normalize(randn(4, 8, seed=2), dim=1)
+    bank_t, bank_s = F.normalize(randn(30, 8, seed=3), dim=1), F.normalize(randn(30, 8, seed=4), dim=1)
+    rows = torch.randint(0, 30, (4, 6))
+    loss = crd_loss(s, t, teacher_bank=bank_t, student_bank=bank_s, rows=rows, normalisers=(3.0, 4.0))
+    gathered = lambda bank: bank[rows.flatten()].view(4, 6, 8)  # the reference's index_select of the rows
+    scores = lambda v, bank, z: torch.exp(torch.bmm(gathered(bank), v.unsqueeze(2)) / 0.07).squeeze(2) / z
+    expected = ref_contrast_loss(scores(s, bank_t, 3.0), 30) + ref_contrast_loss(scores(t, bank_s, 4.0), 30)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-9)
 
 
 def test_crd_draws_negatives_and_trains_its_embeddings():
