@@ -17,6 +17,7 @@ from distill.protocols.classification.zoo.config import ZooMethod
 
 METHOD_MODULE = "distill_method"  # the learnable part of a VID / CRD student, trained with it
 MODULES: dict[str, type[nn.Module]] = {"vid": VIDLoss, "crd": CRDLoss}
+SET_HERE = ("spatial_dims",)  # VID's, from the tapped features' rank
 
 
 @dataclass
@@ -30,7 +31,8 @@ class Guide:
 def allowed_settings(method: str) -> list[str]:
     """The keyword settings a method's loss (or, for VID / CRD, its module) accepts."""
     target = MODULES[method].__init__ if method in MODULES else LOSSES[method].function
-    return [p.name for p in inspect.signature(target).parameters.values() if p.kind is p.KEYWORD_ONLY]
+    return [p.name for p in inspect.signature(target).parameters.values()
+            if p.kind is p.KEYWORD_ONLY and p.name not in SET_HERE]
 
 
 def check_settings(name: str, spec: ZooMethod) -> None:
