@@ -494,3 +494,25 @@ def test_bad_input_is_one_line(call, message):
     with pytest.raises(DistillError) as error:
         call()
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+# The student learns through the gradients: they match the reference code's too
+
+GRADIENT_CASES = {
+    "at": (lambda s, t: attention_transfer_loss(s, t), lambda s, t: ref_at(s, t), (4, 3, 6, 6), (4, 5, 3, 3)),
+    "pkt": (lambda s, t: pkt_loss(s, t), lambda s, t: ref_pkt(s.clone(), t.clone()), (12, 5), (12, 9)),
+    "sp": (lambda s, t: similarity_preserving_loss(s, t), lambda s, t: ref_sp(s, t).squeeze(), (8, 4, 2, 2), (8, 7)),
+    "dist": (lambda s, t: dist_loss(s, t, temperature=4.0), lambda s, t: ref_dist(s, t, tau=4.0), (16, 10), (16, 10)),
+    "dkd": (lambda s, t: dkd_loss(s, t, labels(16, 10, seed=70), standardise=True),
+            lambda s, t: ref_dkd(s, t, labels(16, 10, seed=70), 1.0, 8.0, 4.0, True), (16, 10), (16, 10)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GRADIENT_CASES))
+def test_student_gradient_matches_the_authors_code(name):
+    ours_fn, ref_fn, student_shape, teacher_shape = GRADIENT_CASES[name]
+    teacher = randn(*teacher_shape, seed=71, scale=2.0)
+    ours, theirs = randn(*student_shape, seed=72).requires_grad_(), randn(*student_shape, seed=72).requires_grad_()
+    ours_fn(ours, teacher).backward()
+    ref_fn(theirs, teacher).backward()
+    assert torch.allclose(ours.grad, theirs.grad, atol=TOL)
