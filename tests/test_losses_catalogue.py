@@ -516,3 +516,43 @@ def test_student_gradient_matches_the_authors_code(name):
     ours_fn(ours, teacher).backward()
     ref_fn(theirs, teacher).backward()
     assert torch.allclose(ours.grad, theirs.grad, atol=TOL)
+
+
+# CRD's memory bank across processes (DistributedDataParallel splits each batch among the ranks)
+
+def _crd_step(crd: CRDLoss, rows: slice) -> None:
+    f_s, f_t = randn(8, 5, seed=80)[rows], randn(8, 7, seed=81)[rows]
+    indices = torch.arange(0, 16, 2)[rows]  # (8,) distinct bank rows
+    negatives = torch.randint(0, 20, (8, 4), generator=torch.Generator().manual_seed(82))[rows]
+    crd(f_s, f_t, indices, negatives)
+
+
+def _crd_rank(out_dir: str) -> None:
+    """One of 2 processes: the bank after one step on its half of the batch must equal one process's on all."""
+    import json
+    from pathlib import Path
+
+    from distill.core.distributed import current_world, init_from_env
+
+    torch.manual_seed(0)
+    alone = CRDLoss(5, 7, 20, dim=3, negatives=4).double()
+    together = CRDLoss(5, 7, 20, dim=3, negatives=4).double()
+    together.load_state_dict(alone.state_dict())
+    _crd_step(alone, slice(None))
+    world = init_from_env(torch.device("cpu"))
+    _crd_step(together, slice(world.rank, None, world.size))
+    differences = {key: float((alone.state_dict()[key] - value).abs().max())
+                   for key, value in together.state_dict().items()}
+    Path(out_dir, f"rank{current_world().rank}.json").write_text(json.dumps(differences))
+
+
+def test_crd_banks_stay_identical_across_two_processes(tmp_path):
+    import json
+
+    from distill.core.distributed import launch
+
+    launch(_crd_rank, 2, str(tmp_path))
+    for rank in range(2):
+        differences = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert set(differences) >= {"student_bank", "teacher_bank", "normalisers"}
+        assert max(differences.values()) < TOL, differences  # the normalisers: sums in another order

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 
@@ -52,6 +53,37 @@ def crd_loss(student_embedding: torch.Tensor, teacher_embedding: torch.Tensor, *
             + _nce_loss(teacher_scores, normalisers[1], len(student_bank), eps))
 
 
+def _several_ranks() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def _global_mean(values: torch.Tensor) -> torch.Tensor:
+    """The mean of `values` over every rank's elements (this rank's mean in one process)."""
+    if not _several_ranks():
+        return values.mean()
+    total = torch.stack([values.sum(), values.new_tensor(values.numel())])
+    dist.all_reduce(total)
+    return total[0] / total[1]
+
+
+def _every_rank(indices: torch.Tensor, embedding: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every rank's bank rows and embeddings of this step, in rank order (this rank's alone in one process),
+    so that under DistributedDataParallel every rank's memory bank takes every rank's update."""
+    if not _several_ranks():
+        return indices, embedding
+    sizes = [torch.zeros(1, dtype=torch.long, device=indices.device) for _ in range(dist.get_world_size())]
+    dist.all_gather(sizes, torch.tensor([len(indices)], device=indices.device))
+    longest = int(max(size.item() for size in sizes))
+    padded_rows = F.pad(indices, (0, longest - len(indices)))
+    padded = F.pad(embedding, (0, 0, 0, longest - len(indices)))
+    all_rows, all_embeddings = [torch.empty_like(padded_rows) for _ in sizes], [torch.empty_like(padded) for _ in sizes]
+    dist.all_gather(all_rows, padded_rows)
+    dist.all_gather(all_embeddings, padded)
+    lengths = [int(size.item()) for size in sizes]
+    return (torch.cat([rows[:n] for rows, n in zip(all_rows, lengths)]),
+            torch.cat([values[:n] for values, n in zip(all_embeddings, lengths)]))
+
+
 class CRDLoss(nn.Module):
     """Module form of `crd_loss`: the two learned linear embeddings (student and teacher features -> `dim`,
     then L2-normalised), the two memory banks (one row per training example, uniform in +-sqrt(3 / dim)
@@ -61,7 +93,9 @@ class CRDLoss(nn.Module):
     `forward(student, teacher, indices, negatives=None)` takes the batch's row numbers in the training set
     (`indices`, (batch,)) and optionally the negatives' row numbers (batch, K); without them K rows are
     drawn uniformly from the bank (the paper's sampling; its "exact" mode passes other-class rows).
-    Its parameters must be optimised with the student's.
+    Its parameters must be optimised with the student's. Under several processes (DistributedDataParallel)
+    the normalisers are the means over every rank's first batch and every rank's banks take every rank's
+    update, so the banks stay identical across ranks.
     """
 
     student_bank: torch.Tensor
@@ -105,7 +139,8 @@ class CRDLoss(nn.Module):
         with torch.no_grad():
             for side, (v, bank) in enumerate(((v_student, self.teacher_bank), (v_teacher, self.student_bank))):
                 if self.normalisers[side] < 0:
-                    self.normalisers[side] = contrast_scores(v, bank, rows, self.temperature).mean() * self.bank_size
+                    scores = contrast_scores(v, bank, rows, self.temperature)
+                    self.normalisers[side] = _global_mean(scores) * self.bank_size
         loss = crd_loss(v_student, v_teacher, teacher_bank=self.teacher_bank, student_bank=self.student_bank, rows=rows,
                         normalisers=(float(self.normalisers[0]), float(self.normalisers[1])),
                         temperature=self.temperature)
@@ -116,5 +151,6 @@ class CRDLoss(nn.Module):
 
     @torch.no_grad()
     def _updated(self, bank: torch.Tensor, indices: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
-        moved = bank[indices] * self.momentum + embedding.detach() * (1.0 - self.momentum)
+        indices, embedding = _every_rank(indices, embedding.detach())
+        moved = bank[indices] * self.momentum + embedding * (1.0 - self.momentum)
         return bank.index_copy(0, indices, F.normalize(moved, dim=1))
