@@ -42,7 +42,7 @@ def crd_loss(student_embedding: torch.Tensor, teacher_embedding: torch.Tensor, *
     training examples; `rows` (batch, 1 + K) the bank rows scored, column 0 each example's own entry and
     columns 1..K negatives; h(v, m) = P / (P + K/N), P = exp(v . m / T) / Z, Z the normaliser fixed on
     the first batch (`normalisers` = (Z for the student's scores, Z for the teacher's)). The paper's total
-    is CE + KD + beta * this with beta 0.8, T 0.07, K 16384, dim 128; mdistiller drops the KD term.
+    is CE + beta * this with beta 0.8, T 0.07, K 16384, dim 128 (its "CRD+KD" adds the KD term).
     """
     if student_embedding.shape != teacher_embedding.shape or student_embedding.dim() != 2:
         raise DistillError(f"CRD embeddings must be (batch, dim) of one shape, got student "
