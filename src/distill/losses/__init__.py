@@ -10,7 +10,11 @@ from typing import NamedTuple
 
 from torch import nn
 
+from distill.losses.attention import AttentionTransferLoss, attention_transfer_loss
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
+from distill.losses.crd import CRDLoss, crd_loss
+from distill.losses.dist import DISTLoss, dist_loss
+from distill.losses.dkd import DKDLoss, dkd_loss
 from distill.losses.generalized import (
     GeneralizedDistillationLoss,
     generalized_distillation_loss,
@@ -18,12 +22,16 @@ from distill.losses.generalized import (
 )
 from distill.losses.hint import HintLoss, hint_loss
 from distill.losses.nst import NSTLoss, nst_loss
+from distill.losses.pkt import PKTLoss, pkt_loss
 from distill.losses.regression import (
     RegressionDistillationLoss,
     regression_distillation_loss,
     regression_distillation_terms,
 )
+from distill.losses.rkd import RKDLoss, rkd_angle_loss, rkd_distance_loss, rkd_loss
 from distill.losses.soft_target import SoftTargetLoss, soft_target_loss, soft_target_terms
+from distill.losses.sp import SimilarityPreservingLoss, similarity_preserving_loss
+from distill.losses.standardise import standardise_logits
 from distill.losses.subclass import (
     SubclassDistillationLoss,
     SubclassTeacherLoss,
@@ -34,6 +42,7 @@ from distill.losses.subclass import (
     subclass_teacher_loss,
 )
 from distill.losses.terms import LossTerms, total
+from distill.losses.vid import VIDLoss, vid_loss
 
 
 class Loss(NamedTuple):
@@ -50,12 +59,39 @@ LOSSES: dict[str, Loss] = {
     "subclass": Loss(subclass_distillation_loss, SubclassDistillationLoss),
     "nst": Loss(nst_loss, NSTLoss),
     "hint": Loss(hint_loss, HintLoss),
+    "at": Loss(attention_transfer_loss, AttentionTransferLoss),
+    "pkt": Loss(pkt_loss, PKTLoss),
+    "rkd": Loss(rkd_loss, RKDLoss),
+    "sp": Loss(similarity_preserving_loss, SimilarityPreservingLoss),
+    "vid": Loss(vid_loss, VIDLoss),
+    "crd": Loss(crd_loss, CRDLoss),
+    "dkd": Loss(dkd_loss, DKDLoss),
+    "dist": Loss(dist_loss, DISTLoss),
 }
 
 __all__ = [
     "LOSSES",
     "Loss",
+    "AttentionTransferLoss",
     "LossTerms",
+    "CRDLoss",
+    "DISTLoss",
+    "DKDLoss",
+    "PKTLoss",
+    "RKDLoss",
+    "SimilarityPreservingLoss",
+    "VIDLoss",
+    "attention_transfer_loss",
+    "crd_loss",
+    "dist_loss",
+    "dkd_loss",
+    "pkt_loss",
+    "rkd_angle_loss",
+    "rkd_distance_loss",
+    "rkd_loss",
+    "similarity_preserving_loss",
+    "standardise_logits",
+    "vid_loss",
     "GeneralizedDistillationLoss",
     "HintLoss",
     "NSTLoss",

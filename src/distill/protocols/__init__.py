@@ -33,6 +33,7 @@ PROTOCOLS: dict[str, tuple[str, str]] = {
     "lupi-synthetic": ("lupi", "LupiConfig"),
     "privileged": ("privileged", "PrivilegedConfig"),
     "classification": ("classification", "ClassificationConfig"),
+    "kd-zoo": ("classification.zoo", "ZooConfig"),
 }
 DISTRIBUTED = ("classification",)  # protocols whose runner trains with DDP past one process (rank 0 writes)
 
