@@ -43,8 +43,8 @@ def test_run_writes_report_figures_config_and_results(tmp_path, capsys):
     status, out, _ = run_cli(capsys, "run", "covid-lstm", "--out", str(out_dir), *TINY)
     assert status == 0
     assert "student_kd" in out and "persistence" in out
-    assert (f"models: {out_dir / 'models'} (serve one: distill predict {out_dir} --data FILE, or distill export "
-            f"{out_dir} NAME)") in out
+    assert (f"models: {out_dir / 'models'} (serve one: distill predict {out_dir} --data FILE.csv, or distill export "
+            f"{out_dir} student_kd)") in out
     for name in ("results.json", "config.yaml", "report.md", "curves.png", "forecasts.png", "cost.png",
                  "models/student_kd-fold2.pt", "models/scaling-fold1.json"):
         assert (out_dir / name).stat().st_size > 0, name
