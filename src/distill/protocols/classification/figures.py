@@ -45,6 +45,11 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
     return save_figure(fig, path)
 
 
+def count_points(classes: int) -> int:
+    """Font size of the counts in a confusion matrix's cells: large where the cells are large."""
+    return 13 if classes <= 4 else 9 if classes <= 10 else 7
+
+
 def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], path: Path) -> Path:
     """One confusion matrix per model (rows: true class, columns: predicted), counts over all folds."""
     names = list(matrices)
@@ -61,7 +66,7 @@ def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], pat
         ax.set_yticks(ticks, class_names, fontsize=8)
         if annotate:
             for (i, j), count in np.ndenumerate(matrix):
-                ax.text(j, i, str(count), ha="center", va="center", fontsize=9 if len(class_names) <= 10 else 7,
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=count_points(len(class_names)),
                         color="white" if count > matrix.max() / 2 else "black")
         ax.set_title(f"{name} (test images, all folds)", fontsize=9)
         ax.set_xlabel("predicted class", fontsize=9)
@@ -95,7 +100,7 @@ def plot_sweep(grid: dict, path: Path) -> Path:
     best = (grid["temperatures"].index(grid["best"]["temperature"]), grid["alphas"].index(grid["best"]["alpha"]))
     return heat_map(grid["accuracy_mean"], grid["temperatures"], grid["alphas"], row_label="temperature T",
                     column_label="alpha (weight of the soft targets)", digits=".4f", best=best, path=path,
-                    title=f"test accuracy, mean over folds; red: T = {grid['best']['temperature']:g}, "
+                    title=f"test accuracy, mean over folds\nred: T = {grid['best']['temperature']:g}, "
                           f"alpha = {grid['best']['alpha']:g}, {BEST_CHOSEN[grid['best']['chosen_on']]}",
                     label="test accuracy (fraction)", cell_size=(1.2, 0.8), margin=(2.5, 1.8))
 
