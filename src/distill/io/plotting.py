@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from matplotlib.ticker import LogLocator  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter  # noqa: E402
 
 from distill.io.atomic import atomic_open  # noqa: E402
 
@@ -54,6 +54,8 @@ def log_axis(ax: plt.Axes, axis: str, values: list[float]) -> None:
     getattr(ax, f"set_{axis}lim")(low, high)
     target = ax.xaxis if axis == "x" else ax.yaxis
     target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if high / low <= 100 else (1.0,)))
+    target.set_major_formatter(LogFormatterSciNotation(base=10, labelOnlyBase=False))
+    target.set_minor_formatter(NullFormatter())  # matplotlib labels minor ticks of a one-decade axis: they collide
 
 
 def _spans_orders(values: list[float], ratio: float = 20.0) -> bool:

@@ -12,6 +12,7 @@ from distill.protocols.classification.report import BEST_CHOSEN, ClassificationR
 
 PANEL_COLUMNS = 4
 ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
+MAX_WIDTH = 16.0  # inches: a per-class figure of 11 models x 10 classes stays readable on a screen
 ANNOTATED_CLASSES = 12  # and only when the classes fit: 10 digits at 9 points fill a 3.6-inch panel
 
 
@@ -30,10 +31,11 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
     for index, (name, runs) in enumerate(curves.items()):
         color = _color(name, index)
         epochs = runs[0]["epoch"]
-        loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9)
-        loss_ax.plot(epochs, _fold_mean(runs, "test"), "-", color=color, lw=1.5, label=name)
-        acc_ax.plot(epochs, _fold_mean(runs, "train_accuracy"), "--", color=color, lw=0.9)
-        acc_ax.plot(epochs, _fold_mean(runs, "test_accuracy"), "-", color=color, lw=1.5, label=name)
+        marker = "o" if len(epochs) < 3 else None  # a line of one or two scored epochs is hardly visible
+        loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9, marker=marker)
+        loss_ax.plot(epochs, _fold_mean(runs, "test"), "-", color=color, lw=1.5, label=name, marker=marker)
+        acc_ax.plot(epochs, _fold_mean(runs, "train_accuracy"), "--", color=color, lw=0.9, marker=marker)
+        acc_ax.plot(epochs, _fold_mean(runs, "test_accuracy"), "-", color=color, lw=1.5, label=name, marker=marker)
     log_axis(loss_ax, "y", [value for line in loss_ax.get_lines() for value in line.get_ydata()])
     loss_ax.set_ylabel("NLL of the true class (nats)")
     acc_ax.set_ylabel("accuracy (fraction)")
@@ -78,7 +80,7 @@ def plot_confusions(matrices: dict[str, np.ndarray], class_names: list[str], pat
 
 def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[str], path: Path) -> Path:
     """Grouped bars: accuracy on each true class, one bar per model."""
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(class_names) * max(1, len(accuracies)) / 3), 3.8))
+    fig, ax = plt.subplots(figsize=(min(MAX_WIDTH, max(6.0, 0.9 * len(class_names) * max(1, len(accuracies)) / 3)), 3.8))
     width = 0.8 / len(accuracies)
     positions = np.arange(len(class_names))
     for index, (name, values) in enumerate(accuracies.items()):

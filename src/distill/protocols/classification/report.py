@@ -129,8 +129,8 @@ def sweep_table(grid: dict) -> str:
     if best["chosen_on"] == "validation":
         how = (f"the cell with the highest mean accuracy on each fold's held-out training rows (the training rows "
                f"outside the students' transfer set: no student trained on them, none is a test row; the teacher "
-               f"did train on them), {100 * best['validation_accuracy']:.2f}% there. Its test accuracy is not the "
-               "maximum over the grid's test scores, so it is not inflated by the choice")
+               f"did train on them), {100 * best['validation_accuracy']:.2f}% there. No test row took part in the "
+               "choice, so its test accuracy is an honest estimate for the chosen setting")
     else:
         how = ("the cell with the highest mean TEST accuracy (the transfer set is every training row, so nothing "
                "is held out to choose on): chosen on the data it is scored on, so its score is optimistic")
@@ -144,10 +144,10 @@ def holm_family_note(results: dict) -> str:
     return (f"Holm's correction runs over the {family} comparisons of this report: the smallest raw p-value is "
             f"multiplied by {family}, the next by {family - 1}, and so on. A report with more comparisons asks more "
             "of each one, so the same difference can be 'better' in a report with a small family (hinton-digits "
-            "compares 4 pairs) and 'not distinguishable' in one with a large family (kd-sweep compares each of its "
-            "grid cells with the student alone). The same T and alpha also give other numbers in the two recipes: "
-            "a student's initial weights come from its place in the recipe, so the two are trained from other "
-            "seeds.")
+            "compares its one distilled student with the student alone and the teacher) and 'not distinguishable' "
+            "in one with a large family (kd-sweep compares every grid cell with the student alone). The same T and "
+            "alpha also give other numbers in the two recipes: a student's initial weights come from its place in "
+            "the recipe's list of students, so the two are trained from other seeds.")
 
 
 def recovery_table(recovery: dict) -> str:
