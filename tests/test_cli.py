@@ -46,7 +46,10 @@ def test_recipes_name_shows_description_time_and_config(capsys, monkeypatch):
     monkeypatch.setattr(distill.cli, "recipe_time", lambda name: measured)
     out = run_cli(capsys, "recipes", "covid-lstm")[1]
     assert ("expected time: ~4 min (250 s wall time, 240 s CPU, on 2 cores with load average 1.2 from other work "
-            "when it started, measured 2026-12-02; on an idle machine expect less)") in out
+            "when it started, measured 2026-12-02; the estimate is the wall time)") in out
+    monkeypatch.setattr(distill.cli, "recipe_time", lambda name: {**measured, "seconds": 2000.0, "load_average": 13.7})
+    out = run_cli(capsys, "recipes", "covid-lstm")[1]
+    assert "expected time: ~4 min (2000 s wall time" in out and "the estimate is the CPU time: other work" in out
     monkeypatch.setattr(distill.cli, "recipe_time", lambda name: None)
     assert "expected time: not measured yet" in run_cli(capsys, "recipes", "covid-lstm")[1]
     status, _, err = run_cli(capsys, "recipes", "hinton-digit")

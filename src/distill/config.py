@@ -141,19 +141,28 @@ def recipe_time(name: str) -> dict | None:
     return json.loads(path.read_text()).get(name)
 
 
+def expected_seconds(entry: dict) -> float:
+    """What a recipe should take on an idle machine of the measured one's cores: its wall time, or, when other
+    work kept more than every core busy as it started, its CPU time (the recipes train on one thread, so on an
+    idle machine the wall time is about the CPU time; under load the wall time measures the other work)."""
+    return entry["seconds"] if entry["load_average"] < entry["cores"] else entry["cpu_seconds"]
+
+
 def recipe_time_text(entry: dict | None, short: bool = False) -> str:
-    """'~4 min' (short), or '~4 min (250 s wall time on 2 cores, load average 1.2, measured 2026-12-02)'."""
+    """'~4 min' (short), or '~4 min (250 s wall time, 240 s CPU, on 2 cores with load average 1.2 ...)'."""
     if entry is None:
         return "time ?" if short else ("not measured yet (python benchmarks/bench_recipe_times.py NAME measures it "
                                         "and records it here)")
-    seconds = entry["seconds"]
+    seconds = expected_seconds(entry)
     rounded = f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min" if seconds < 5400 else \
         f"~{seconds / 3600:.1f} h"
     if short:
         return rounded
-    return (f"{rounded} ({seconds:.0f} s wall time, {entry['cpu_seconds']:.0f} s CPU, on {entry['cores']} cores "
-            f"with load average {entry['load_average']:.1f} from other work when it started, measured "
-            f"{entry['measured']}; on an idle machine expect less)")
+    basis = ("the wall time" if seconds == entry["seconds"] else "the CPU time: other work kept every core busy, "
+             "so the wall time measured that work too")
+    return (f"{rounded} ({entry['seconds']:.0f} s wall time, {entry['cpu_seconds']:.0f} s CPU, on {entry['cores']} "
+            f"cores with load average {entry['load_average']:.1f} from other work when it started, measured "
+            f"{entry['measured']}; the estimate is {basis})")
 
 
 def read_recipe(name_or_path: str) -> dict:
