@@ -46,8 +46,8 @@ def _cmd_recipes(args: argparse.Namespace) -> None:
     time_width = max(map(len, times.values()))
     for name in names:
         print(f"{name.ljust(width)}  {times[name].ljust(time_width)}  {one_line(read_recipe(name).get('description', ''))}")
-    print("\ntimes: wall time of the full recipe, measured by benchmarks/bench_recipe_times.py; "
-          "`distill recipes NAME` shows the description, the config and how the time was measured")
+    print("\ntimes: the full recipe's expected time, measured by benchmarks/bench_recipe_times.py ('?': not measured "
+          "yet); `distill recipes NAME` shows the description, the config and how the time was measured")
 
 
 def _show_recipe(name: str) -> None:
