@@ -173,3 +173,14 @@ def test_the_checks_see_a_legend_on_data_an_unlabelled_axis_and_a_single_tick():
     fig.canvas.draw()
     assert axis_problems(fig) + legend_problems(fig) == []
     plt.close(fig)
+
+
+def test_every_model_of_a_figure_has_its_own_colour():
+    """hinton-omit drew student_scratch_omit in student_kd's orange; known roles keep their colours."""
+    from distill.io.plotting import COLORS, model_colors
+    names = ["teacher", "ta101", "ta50", "ta34", "student_scratch", "student_kd", "student_kd_omit",
+             "student_scratch_omit", *(f"student_nst_{kernel}{ta}" for kernel in ("linear", "poly", "gaussian")
+                                       for ta in ("", "_ta"))]
+    colors = model_colors(names)
+    assert len(set(colors.values())) == len(names)
+    assert all(colors[name] == plt.matplotlib.colors.to_hex(COLORS[name]) for name in names if name in COLORS)

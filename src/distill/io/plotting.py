@@ -22,6 +22,15 @@ MODEL_COLORS = {"teacher": "tab:blue", "privileged": "tab:blue", "student_distil
                 "majority": "tab:gray", "persistence": "tab:gray"}
 
 
+def model_colors(names: list[str]) -> dict[str, str]:
+    """A distinct colour per model of a figure: the fixed colour of a known role (`COLORS`), and for the others
+    the colours of tab10, then tab20b, that no known role has (green stays the student alone's, and so on)."""
+    named = {name: matplotlib.colors.to_hex(COLORS[name]) for name in names if name in COLORS}
+    palette = iter(color for color in map(matplotlib.colors.to_hex, plt.cm.tab10.colors + plt.cm.tab20b.colors)
+                   if color not in {matplotlib.colors.to_hex(known) for known in COLORS.values()})
+    return {name: named.get(name) or next(palette) for name in names}
+
+
 def save_figure(fig: plt.Figure, path: Path) -> Path:
     """Lay out, write as PNG atomically (a failed write leaves an earlier figure intact), close. The saved area
     grows to hold every label and every legend placed outside the axes."""
@@ -71,12 +80,13 @@ def plot_cost(models: dict[str, dict], metric: str, label: str, path: Path) -> P
              ("latency", "latency, batch 1 (ms, median)")]
     markers = "osD^vP*X"
     scores = [value for entry in models.values() for value in entry["test"][metric]["per_fold"]]
+    colors = model_colors(list(models))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
     for ax, (key, axis_label) in zip(axes, costs):
         cost_of = {name: entry["latency_ms"]["batch1"] if key == "latency" else entry[key]
                    for name, entry in models.items()}
         for index, (name, entry) in enumerate(models.items()):
-            score, marker, color = entry["test"][metric], markers[index % len(markers)], COLORS.get(name)
+            score, marker, color = entry["test"][metric], markers[index % len(markers)], colors[name]
             ax.scatter([cost_of[name]] * len(score["per_fold"]), score["per_fold"], marker=marker, s=18,
                        facecolors="none", edgecolors=color, alpha=0.8, label=None)
             ax.scatter([cost_of[name]], [score["mean"]], marker=marker, s=70, color=color,

@@ -7,17 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import COLORS, heat_map, legend_above, legend_right, log_axis, plot_cost, plt, save_figure
+from distill.io.plotting import heat_map, legend_above, legend_right, log_axis, model_colors, plot_cost, plt, save_figure
 from distill.protocols.classification.report import BEST_CHOSEN, ClassificationRun, featured
 
 PANEL_COLUMNS = 4
 ANNOTATED_PANELS = 4  # counts are written into the cells of at most this many matrices (text is slow)
 MAX_WIDTH = 16.0  # inches: a per-class figure of 11 models x 10 classes stays readable on a screen
 ANNOTATED_CLASSES = 12  # and only when the classes fit: 10 digits at 9 points fill a 3.6-inch panel
-
-
-def _color(name: str, index: int) -> str:
-    return COLORS.get(name, plt.cm.tab20(index % 20))
 
 
 def _fold_mean(runs: list[dict], key: str) -> np.ndarray:
@@ -28,8 +24,9 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
     """Test NLL (top) and test accuracy (bottom) per epoch, mean over folds, one line per model;
     train values dashed."""
     fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
-    for index, (name, runs) in enumerate(curves.items()):
-        color = _color(name, index)
+    colors = model_colors(list(curves))
+    for name, runs in curves.items():
+        color = colors[name]
         epochs = runs[0]["epoch"]
         marker = "o" if len(epochs) < 3 else None  # a line of one or two scored epochs is hardly visible
         loss_ax.plot(epochs, _fold_mean(runs, "train"), "--", color=color, lw=0.9, marker=marker)
@@ -83,10 +80,11 @@ def plot_per_class(accuracies: dict[str, list[float | None]], class_names: list[
     fig, ax = plt.subplots(figsize=(min(MAX_WIDTH, max(6.0, 0.9 * len(class_names) * max(1, len(accuracies)) / 3)), 3.8))
     width = 0.8 / len(accuracies)
     positions = np.arange(len(class_names))
+    colors = model_colors(list(accuracies))
     for index, (name, values) in enumerate(accuracies.items()):
         heights = [np.nan if v is None else v for v in values]
         ax.bar(positions + (index - (len(accuracies) - 1) / 2) * width, heights, width, label=name,
-               color=_color(name, index))
+               color=colors[name])
     ax.set_xticks(positions, class_names)
     ax.set_xlabel("true class")
     ax.set_ylabel("accuracy on the class (fraction;\ntest images of all folds)")
