@@ -29,11 +29,13 @@ def small_table() -> pd.DataFrame:
 
 
 def test_cleaning_drops_text_constant_and_cumulative_columns_and_records_why():
-    clean = clean_covid_table(small_table(), TARGET)
-    assert list(clean.frame.columns) == ["new_hospitalized_patients", "search_trends_cough"]
+    clean = clean_covid_table(small_table().assign(promo=[0.0, 1.0] * 6), TARGET)
+    assert list(clean.frame.columns) == ["new_hospitalized_patients", "search_trends_cough", "promo"]  # 0/1 kept
     assert clean.dropped["text"] == ["date", "location_key"]
     assert clean.dropped["cumulative"] == ["cumulative_hospitalized_patients"]
-    assert sorted(clean.dropped["at_most_2_distinct_values"]) == ["flag", "population"]
+    assert sorted(clean.dropped["constant_or_empty"]) == ["flag", "population"]  # flag: one value where present
+    seed = clean_covid_table(small_table().assign(promo=[0.0, 1.0] * 6), TARGET, drop_rule="at_most_2_values")
+    assert sorted(seed.dropped["at_most_2_distinct_values"]) == ["flag", "population", "promo"]
     assert not clean.frame.isna().any().any()
     assert clean.dates.is_monotonic_increasing
 

@@ -39,7 +39,7 @@ def test_results_follow_the_contract(tiny_run):
     for entry in results["comparison"].values():
         assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
     assert results["comparison"]["student_kd_vs_student_scratch"]["metric"] == "mae_original"
-    assert {"text", "cumulative", "at_most_2_distinct_values"} == set(results["dropped_columns"])
+    assert {"text", "cumulative", "constant_or_empty"} == set(results["dropped_columns"])
     assert results["data"]["features"] > 400
 
 
@@ -90,7 +90,7 @@ def test_seed_protocol_options_are_applied_and_labelled():
 
 
 def test_per_fold_scaler_never_sees_test_days():
-    config = load_config("covid-lstm", TINY + ["data.scaling=minmax", "data.target_mode=level"])
+    config = load_config("covid-lstm", TINY + ["data.scaling=minmax", "data.target_mode=level", "data.sim_locations=1"])
     results = run_forecast(config, show_progress=False)
     assert not any("LEAK" in note for note in results.results["notes"])
     # test targets can leave [0, 1] because the scaler was fitted without them
@@ -108,7 +108,7 @@ def test_persistence_holds_the_last_observed_target():
 
 
 def test_change_targets_are_level_minus_last_input_day_and_windows_stay_views(tiny_run):
-    minmax = TINY + ["data.scaling=minmax"]
+    minmax = TINY + ["data.scaling=minmax", "data.sim_locations=1"]
     level = run_forecast(load_config("covid-lstm", minmax + ["data.target_mode=level"]), show_progress=False)
     change = run_forecast(load_config("covid-lstm", minmax + ["data.target_mode=change"]), show_progress=False)
     target_index = change.scalings[0]["columns"].index("new_hospitalized_patients")

@@ -157,6 +157,48 @@ def rolling_folds(n_windows: int, folds: int, span: int, starts: np.ndarray | No
     return splits
 
 
+@dataclass
+class OriginBlock:
+    """Forecast origins that share one fit: the windows it trains on, and the test windows of its origins."""
+
+    origins: np.ndarray  # (origins,) periods: the first forecast day of each origin
+    train: np.ndarray  # positions of the windows whose targets all end before the block's first origin
+    test: np.ndarray  # positions of the windows forecasting from one of `origins`
+    test_origins: np.ndarray  # (test,) the origin of each test window
+
+
+def rolling_origins(starts: np.ndarray, input_days: int, horizon: int, first_origin: int, step: int,
+                    refit_every: int | None, fits: int = 5) -> list[OriginBlock]:
+    """Rolling origin (Tashman 2000, "Out-of-sample tests of forecasting accuracy"), as forecasters deploy: an
+    origin every `step` periods from `first_origin` on; the test windows of origin o are those whose first
+    forecast day is o (one per series that reports on every day they read); a fit trains only on windows whose
+    forecast days all end before its origin. `refit_every` consecutive origins share the fit made at the first
+    of them (the later ones are forecast by a model that has not seen the periods between); None: the origins
+    are shared out among `fits` fits. `starts` are the windows' first periods, in time order; returned
+    positions index them."""
+    starts = np.asarray(starts)
+    span = input_days + horizon
+    window_origins = starts + input_days
+    last_origin = int((starts + span - 1).max()) - horizon + 1
+    origins = [o for o in range(first_origin, last_origin + 1, step) if (window_origins == o).any()]
+    if refit_every is None:
+        refit_every = max(1, -(-len(origins) // fits))
+    if len(origins) < 2 * refit_every or len(origins) < 2:
+        raise DistillError(f"rolling origin: {len(origins)} forecast origins (every {step} periods over the last part "
+                           f"of the data) are too few for 2 fits of cv.refit_every={refit_every}; raise "
+                           "cv.test_share, lower cv.step or cv.refit_every, or give more data")
+    blocks = []
+    for first in range(0, len(origins), refit_every):
+        chosen = np.array(origins[first:first + refit_every])
+        train = np.flatnonzero(starts + span <= chosen[0])
+        test = np.flatnonzero(np.isin(window_origins, chosen))
+        if len(train) < 4:
+            raise DistillError(f"rolling origin: the first origin has {len(train)} windows to train on; lower "
+                               "cv.test_share or give more data")
+        blocks.append(OriginBlock(chosen, train, test, window_origins[test]))
+    return blocks
+
+
 def inner_validation(train: np.ndarray, span: int, fraction: float,
                      starts: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Carve (fit, validation) from a fold's training windows: the latest `fraction` of them validate, and

@@ -14,7 +14,6 @@ from distill.data.covid_sim.schema import (
     COVID_SYMPTOMS,
     ECONOMIC_INDICES,
     MOBILITY,
-    POPULATION,
     SEARCH_TRENDS,
     TARGET,
     WITHHELD_SEARCH_TRENDS,
@@ -59,7 +58,7 @@ def expected_counts(epidemic: Epidemic) -> dict[str, np.ndarray]:
     days = epidemic.infections.size
     t = np.arange(days, dtype=float)
     infections = epidemic.infections
-    covered = np.cumsum(epidemic.first_doses) / POPULATION
+    covered = np.cumsum(epidemic.first_doses) / epidemic.population
     ascertainment = 0.08 + 0.27 * logistic((t - epidemic.response_day - 90) / 20)
     hospitalization_risk = 0.03 * epidemic.severity * (1.0 - 0.6 * covered)
     better_care = 1.0 - 0.4 * logistic((t - 200) / 30)
@@ -69,9 +68,9 @@ def expected_counts(epidemic: Epidemic) -> dict[str, np.ndarray]:
     intensive_care = 0.22 * _delayed(admissions, mean=2.0, sd=1.5)
     ventilator = 0.55 * _delayed(intensive_care, mean=1.5, sd=1.0)
     since_response = t - epidemic.response_day
-    capacity = 0.003 * POPULATION * logistic((since_response - 60) / 25) * (since_response >= 0)
+    capacity = 0.003 * epidemic.population * logistic((since_response - 60) / 25) * (since_response >= 0)
     return {
-        "symptomatic_per_100k": _delayed(infections, mean=5.0, sd=2.0) / POPULATION * 1e5,
+        "symptomatic_per_100k": _delayed(infections, mean=5.0, sd=2.0) / epidemic.population * 1e5,
         "confirmed": confirmed,
         "tested": capacity + 7.0 * confirmed / (1.0 + confirmed / (capacity + 1.0)),  # saturates at capacity
         "deceased": _delayed(fatality_risk * infections, mean=20.0, sd=7.0),

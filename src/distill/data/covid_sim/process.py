@@ -85,6 +85,7 @@ class Epidemic:
     second_doses: np.ndarray
     boosters: np.ndarray
     severity: np.ndarray  # hospitalization risk of the variant mix relative to the first strain
+    population: float = POPULATION
 
 
 def draw_timeline(rng: np.random.Generator) -> Timeline:
@@ -133,9 +134,10 @@ def ar1(rng: np.random.Generator, shape: int | tuple[int, ...], phi: float, sd: 
     return signal.lfilter([1.0], [1.0, -phi], shocks, axis=0)
 
 
-def simulate_epidemic(temperature: np.ndarray, timeline: Timeline, rng: np.random.Generator) -> Epidemic:
+def simulate_epidemic(temperature: np.ndarray, timeline: Timeline, rng: np.random.Generator,
+                      population: float = POPULATION) -> Epidemic:
     days = temperature.size
-    first, second, boosters = _vaccine_uptake(days, timeline.vaccination)
+    first, second, boosters = _vaccine_uptake(days, timeline.vaccination, population)
     transmissibility, severity, escape_rate = _variant_curves(days, timeline.variants)
     drivers = (
         BASIC_REPRODUCTION_NUMBER / INFECTIOUS_DAYS
@@ -146,10 +148,10 @@ def simulate_epidemic(temperature: np.ndarray, timeline: Timeline, rng: np.rando
     imports = np.zeros(days)
     imports[timeline.introduction:timeline.introduction + IMPORT_DAYS] = IMPORTED_PER_DAY
     infections, level, mobility = np.zeros(days), np.zeros(days), np.zeros(days)
-    susceptible, exposed, infectious, immune = float(POPULATION), 0.0, 0.0, 0.0
+    susceptible, exposed, infectious, immune = float(population), 0.0, 0.0, 0.0
     current_level, current_mobility, response_day = 0, 0.0, days
     for t in range(days):
-        seen = infections[t - REPORTING_LAG] / POPULATION * 1e5 if t >= REPORTING_LAG else 0.0
+        seen = infections[t - REPORTING_LAG] / population * 1e5 if t >= REPORTING_LAG else 0.0
         if response_day == days and seen > RESPONSE_TRIGGER:
             response_day, current_level = t, 3
         elif t > response_day and (t - response_day) % 7 == 0:
@@ -158,8 +160,8 @@ def simulate_epidemic(temperature: np.ndarray, timeline: Timeline, rng: np.rando
         current_mobility += (mobility_goal - current_mobility) / MOBILITY_RESPONSE_DAYS
         beta = (drivers[t] * (1.0 - NPI_EFFECT_PER_LEVEL * current_level)
                 * (1.0 + MOBILITY_EFFECT * current_mobility))
-        infected = min(susceptible, beta * susceptible * infectious / POPULATION + imports[t])
-        immunised = (VACCINE_EFFICACY * first[t] + BOOSTER_EFFICACY * boosters[t]) * susceptible / POPULATION
+        infected = min(susceptible, beta * susceptible * infectious / population + imports[t])
+        immunised = (VACCINE_EFFICACY * first[t] + BOOSTER_EFFICACY * boosters[t]) * susceptible / population
         vaccinated = min(susceptible - infected, immunised)
         waned = immune * (1.0 / IMMUNITY_DAYS + escape_rate[t])
         onset, recovered = exposed / LATENT_DAYS, infectious / INFECTIOUS_DAYS
@@ -168,7 +170,7 @@ def simulate_epidemic(temperature: np.ndarray, timeline: Timeline, rng: np.rando
         infectious += onset - recovered
         immune += recovered + vaccinated - waned
         infections[t], level[t], mobility[t] = infected, current_level, current_mobility
-    return Epidemic(infections, level, response_day, mobility, first, second, boosters, severity)
+    return Epidemic(infections, level, response_day, mobility, first, second, boosters, severity, population)
 
 
 def _review_policy(level: int, seen: float, days_since_response: int) -> int:
@@ -183,14 +185,14 @@ def _review_policy(level: int, seen: float, days_since_response: int) -> int:
     return min(level, ceiling)
 
 
-def _vaccine_uptake(days: int, start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _vaccine_uptake(days: int, start: int, population: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Expected first doses, second doses and boosters per day: logistic coverage curves."""
     t = np.arange(days, dtype=float)
     coverage = 0.55 * logistic((t - start - 70) / 22) + 0.1 * logistic((t - start - 320) / 20)
     booster_coverage = 0.3 * logistic((t - start - 330) / 30)
-    first = np.diff(coverage, prepend=0.0) * POPULATION * (t >= start)
+    first = np.diff(coverage, prepend=0.0) * population * (t >= start)
     second = 0.88 * np.concatenate([np.zeros(28), first[:-28]])[:days]
-    boosters = np.diff(booster_coverage, prepend=0.0) * POPULATION * (t >= start + 250)
+    boosters = np.diff(booster_coverage, prepend=0.0) * population * (t >= start + 250)
     return first, second, boosters
 
 

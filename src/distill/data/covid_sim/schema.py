@@ -56,7 +56,7 @@ COVID_SYMPTOMS = (
 WITHHELD_SEARCH_TRENDS = 26  # the rarest symptoms, all NaN as below Google's privacy threshold
 
 
-def index_columns(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
+def index_columns(dates: pd.DatetimeIndex, key: str = LOCATION_KEY) -> dict[str, np.ndarray]:
     days = len(dates)
     text = {
         "place_id": "ChIJSimulatedStateUSSIM0",
@@ -70,25 +70,25 @@ def index_columns(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
         "iso_3166_1_alpha_3": "USA",
     }
     return {
-        "location_key": np.full(days, LOCATION_KEY, dtype=object),
+        "location_key": np.full(days, key, dtype=object),
         "date": np.asarray(dates.strftime("%Y-%m-%d"), dtype=object),
         **{name: np.full(days, value, dtype=object) for name, value in text.items()},
         "aggregation_level": np.ones(days),
     }
 
 
-def static_columns(days: int) -> dict[str, np.ndarray]:
+def static_columns(days: int, population: int = POPULATION) -> dict[str, np.ndarray]:
     """Demographics, economy, geography and health: constant for a location."""
     age_groups = ("00_09", "10_19", "20_29", "30_39", "40_49", "50_59", "60_69", "70_79", "80_and_older")
     age_shares = (0.14, 0.14, 0.14, 0.14, 0.13, 0.12, 0.10, 0.06, 0.03)
     constants = {
-        "population": POPULATION,
-        "population_male": round(0.497 * POPULATION),
-        "population_female": POPULATION - round(0.497 * POPULATION),
-        **{f"population_age_{group}": round(share * POPULATION)
+        "population": population,
+        "population_male": round(0.497 * population),
+        "population_female": population - round(0.497 * population),
+        **{f"population_age_{group}": round(share * population)
            for group, share in zip(age_groups, age_shares)},
         "gdp_usd": 1.9e12,
-        "gdp_per_capita_usd": round(1.9e12 / POPULATION),
+        "gdp_per_capita_usd": round(1.9e12 / population),
         "openstreetmap_id": 999999,
         "latitude": 31.2,
         "longitude": -99.3,

@@ -9,7 +9,15 @@ from distill.config import CVSection, RecipeConfig, Section, StudentSpec, Teache
 
 
 class ForecastData(Section):
-    path: str | None = None
+    """Where the series come from (one of: `path`, `paths`, `table`, `location`; none: the simulator) and how
+    they are read."""
+
+    path: str | None = Field(None, description="one v3 location CSV")
+    paths: list[str] | None = Field(None, description="several v3 location CSVs: one series each, one global model")
+    table: str | None = Field(None, description="a long table: one row per (series, date), see data.series")
+    series: str | None = Field(None, description="data.table: the column naming each row's series")
+    date: str = Field("date", description="the date column (any name)")
+    freq: Literal["daily", "weekly"] = "daily"
     location: str | None = None
     cache_dir: str | None = None
     target: str = "new_hospitalized_patients"
@@ -22,13 +30,21 @@ class ForecastData(Section):
     level_days: int = Field(7, ge=1, description="window_log: input days that define a window's level")
     scale_on: Literal["train", "all"] = Field("train", description="minmax only")
     target_mode: Literal["level", "change"] = Field("level", description="minmax only")
+    drop: Literal["constant", "at_most_2_values"] = Field("constant", description="uninformative columns dropped: "
+                                                          "constant or empty; or the seed's at most 2 values (NaN counted)")
     sim_days: int = Field(860, ge=100)
     sim_seed: int = 0
+    sim_locations: int = Field(1, ge=1, le=50, description="simulated epidemics that differ in size, timing and "
+                               "reporting: one series each")
 
 
 class ForecastCV(CVSection):
     inner_validation: float = Field(0.2, ge=0, lt=0.9, description="share of each fold's training windows (the "
                                     "latest) kept for early stopping and choosing the teacher; 0: none")
+    step: int = Field(7, ge=1, description="rolling: periods between forecast origins")
+    test_share: float = Field(0.3, gt=0, lt=0.9, description="rolling: the last share of the periods holds the origins")
+    refit_every: int | None = Field(None, ge=1, description="rolling: consecutive origins that share one fit; "
+                                    "unset: the origins are shared out among cv.folds fits")
 
 
 class ForecastTrain(TrainSection):
@@ -37,6 +53,8 @@ class ForecastTrain(TrainSection):
 
 
 class ReportSection(Section):
+    auto_ets: bool = Field(True, description="score AutoETS beside the other baselines (needs the optional extra "
+                           "distill[forecast], statsmodels; skipped with a note without it)")
     sample_windows: int = Field(4, ge=1)
     seed_sums: bool = False
     latency_repeats: int = Field(30, ge=3)

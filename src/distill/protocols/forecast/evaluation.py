@@ -1,19 +1,23 @@
 """Every model and baseline of a forecasting run scored in the target's own units, fold by fold.
 
 Trained models' outputs are decoded with their fold's scaling; the baselines (persistence, 7-day mean,
-linear drift, ridge on the lagged inputs and, on simulated data, the oracle) forecast the same test windows.
-Comparisons are paired over folds on MAE in the target's units, Holm-corrected together.
+linear drift, ridge on the lagged inputs, AutoETS when the optional extra is installed and, on simulated data,
+the oracle) forecast the same test windows. The best baseline is chosen on inner validation windows (never on
+test windows). Comparisons are paired over folds on MAE in the target's units, Holm-corrected together.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
 from distill.core.protocol import ProtocolResult
-from distill.core.stats import add_verdicts, paired_comparison
+from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.task import FoldData
 from distill.core.train import predict
 from distill.protocols.forecast.baselines import fit_ridge, linear_drift, persistence, seven_day_mean
+from distill.protocols.forecast.ets import ets_forecasts
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
 
@@ -26,30 +30,72 @@ def _materialize(x) -> np.ndarray:
     return x[torch.arange(len(x))].numpy() if not isinstance(x, torch.Tensor) else x.numpy()
 
 
-def _ridge_outputs(fold: FoldData, test_inputs: np.ndarray) -> np.ndarray:
+def _ridge(fold: FoldData):
     """Ridge regression on the flattened scaled windows, fitted on the fold's fitting windows."""
     x_fit, y_fit = _materialize(fold.x_train), fold.y_train.numpy()
     if fold.x_val is None:
-        model = fit_ridge(x_fit, y_fit, x_fit, y_fit, alphas=FIXED_RIDGE_ALPHA)
-    else:
-        model = fit_ridge(x_fit, y_fit, _materialize(fold.x_val), fold.y_val.numpy())
-    return model.predict(test_inputs.reshape(len(test_inputs), -1))
+        return fit_ridge(x_fit, y_fit, x_fit, y_fit, alphas=FIXED_RIDGE_ALPHA)
+    return fit_ridge(x_fit, y_fit, _materialize(fold.x_val), fold.y_val.numpy())
+
+
+def _flat(inputs: np.ndarray) -> np.ndarray:
+    return inputs.reshape(len(inputs), -1)
+
+
+@dataclass
+class EtsSetup:
+    """What AutoETS reads: every series' target history (NaN where unreported), the input length, the data's
+    frequency; and, filled in as it runs, the cost of its fits."""
+
+    targets: list[np.ndarray]
+    input_days: int
+    daily: bool
+    seconds_per_fit: list[float] = field(default_factory=list)
+    forms: list[str] = field(default_factory=list)
+
+    def forecast(self, table: WindowTable, positions: np.ndarray, horizon: int) -> np.ndarray:
+        """AutoETS forecasts of the windows at `positions`, each series fitted at its first origin among them."""
+        windows = [(int(table.series[w]), int(table.rows[w]) + self.input_days) for w in positions]
+        fit_at = {}
+        for series, origin in windows:
+            fit_at[series] = min(fit_at.get(series, origin), origin)
+        result = ets_forecasts(self.targets, windows, [fit_at.get(k, 0) for k in range(len(self.targets))],
+                               horizon, self.daily)
+        self.seconds_per_fit.append(result.seconds_per_fit)
+        self.forms.extend(result.forms)
+        return result.forecasts
+
+
+def every_step(table: WindowTable, positions: np.ndarray, step: int) -> np.ndarray:
+    """The windows at `positions` whose origins fall every `step` periods from the first (as test origins do)."""
+    if len(positions) == 0:
+        return positions
+    origins = table.starts[positions]
+    return positions[(origins - origins.min()) % step == 0]
 
 
 def fold_forecasts(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
-                   horizon: int) -> list[dict[str, np.ndarray]]:
+                   horizon: int, ets: EtsSetup | None = None) -> list[dict[str, np.ndarray]]:
     """Per fold: {name: (test windows, horizon) forecasts in the target's units}, baselines first."""
     forecasts = []
-    for k, (fold, codec, (_, _, test)) in enumerate(zip(protocol.folds, codecs, splits)):
+    for k, (fold, codec, (fit, _, test)) in enumerate(zip(protocol.folds, codecs, splits)):
         history = table.history[test]
         fold_forecast = {name: naive(history, horizon) for name, naive in NAIVE.items()}
-        fold_forecast["ridge"] = codec.decode(test, _ridge_outputs(fold, _materialize(fold.x_test)))
+        fold_forecast["ridge"] = codec.decode(test, _ridge(fold).predict(_flat(_materialize(fold.x_test))))
+        if ets is not None:
+            fold_forecast["auto_ets"] = ets.forecast(table, test, horizon)
         if table.oracle is not None:
             fold_forecast["oracle"] = table.oracle[test]
         for name, runs in protocol.outcomes.items():
             fold_forecast[name] = codec.decode(test, runs[k].test_outputs.numpy())
-        forecasts.append({name: np.clip(values, 0, None) for name, values in fold_forecast.items()})
+        low = 0.0 if nonnegative(table, fit) else None
+        forecasts.append({name: np.clip(values, low, None) for name, values in fold_forecast.items()})
     return forecasts
+
+
+def nonnegative(table: WindowTable, fit: np.ndarray) -> bool:
+    """Forecasts are clipped at 0 only where the target was never negative on the fold's fitting windows."""
+    return bool(table.targets[fit].min() >= 0 and table.history[fit].min() >= 0)
 
 
 def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list,
@@ -59,11 +105,40 @@ def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list
     if protocol.folds[0].x_val is None:
         return {}
     errors: dict[str, list[float]] = {name: [] for name in protocol.models[0]}
-    for fold, models, codec, (_, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
+    for fold, models, codec, (fit, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
+        low = 0.0 if nonnegative(table, fit) else None
         for name, model in models.items():
-            forecast = np.clip(codec.decode(val, predict(model, fold.x_val).numpy()), 0, None)
+            forecast = np.clip(codec.decode(val, predict(model, fold.x_val).numpy()), low, None)
             errors[name].append(float(np.abs(forecast - table.targets[val]).mean()))
     return errors
+
+
+def baseline_validation(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
+                        horizon: int, step: int, ets: EtsSetup | None = None) -> dict[str, list[float]]:
+    """{baseline: per-fold MAE on the fold's inner validation windows whose origins fall every `step` periods}:
+    what the best baseline is chosen on, before any test window is looked at (empty without inner validation)."""
+    if protocol.folds[0].x_val is None:
+        return {}
+    errors: dict[str, list[float]] = {}
+    for fold, codec, (fit, val, _) in zip(protocol.folds, codecs, splits):
+        chosen = every_step(table, val, step)
+        where = np.searchsorted(val, chosen)  # rows of the fold's validation inputs
+        history, truth = table.history[chosen], table.targets[chosen]
+        found = {name: naive(history, horizon) for name, naive in NAIVE.items()}
+        found["ridge"] = codec.decode(chosen, _ridge(fold).predict(_flat(_materialize(fold.x_val)[where])))
+        if ets is not None:
+            found["auto_ets"] = ets.forecast(table, chosen, horizon)
+        low = 0.0 if nonnegative(table, fit) else None
+        for name, values in found.items():
+            errors.setdefault(name, []).append(float(np.abs(np.clip(values, low, None) - truth).mean()))
+    return errors
+
+
+def best_baseline(validation: dict[str, list[float]]) -> str | None:
+    """The baseline with the lowest mean inner-validation MAE (None without inner validation)."""
+    if not validation:
+        return None
+    return min(validation, key=lambda name: float(np.mean(validation[name])))
 
 
 def score_forecasts(forecasts: list[dict[str, np.ndarray]], table: WindowTable, splits: list) -> dict[str, list[dict]]:
@@ -77,6 +152,26 @@ def score_forecasts(forecasts: list[dict[str, np.ndarray]], table: WindowTable, 
     return scores
 
 
+def add_per_series(models: dict[str, dict], forecasts: list[dict[str, np.ndarray]], table: WindowTable,
+                   splits: list) -> None:
+    """`models.<name>.test.per_series`: {series: MAE and skill, mean +- SEM over the folds that test it}."""
+    for k, name in enumerate(table.series_names):
+        per_fold: dict[str, list[dict]] = {model: [] for model in forecasts[0]}
+        for fold_forecast, (_, _, test) in zip(forecasts, splits):
+            mine = table.series[test] == k
+            if not mine.any():
+                continue
+            truth = table.targets[test][mine]
+            for model, values in fold_forecast.items():
+                per_fold[model].append(fold_scores(values[mine], truth, fold_forecast["persistence"][mine]))
+        for model, runs in per_fold.items():
+            if runs:
+                entry = {"windows": int(sum((table.series[test] == k).sum() for _, _, test in splits)),
+                         "mae_original": summarize([run["mae"] for run in runs]),
+                         "skill": summarize([run["skill"] for run in runs])}
+                models[model]["test"].setdefault("per_series", {})[name] = entry
+
+
 def _paired(scores: dict[str, list[dict]], a: str, b: str, metric: str) -> dict:
     entry = paired_comparison([s[metric] for s in scores[a]], [s[metric] for s in scores[b]], a, b,
                               RENAMED.get(metric, metric))
@@ -86,17 +181,22 @@ def _paired(scores: dict[str, list[dict]], a: str, b: str, metric: str) -> dict:
     return entry
 
 
-def comparisons(scores: dict[str, list[dict]], students: list[str]) -> dict[str, dict]:
+def comparisons(scores: dict[str, list[dict]], students: list[str], best: str | None = None) -> dict[str, dict]:
     """The report's paired comparisons, Holm-corrected together; few, so that a real difference can be named.
 
     Skill (1 - MAE / MAE(persistence), per fold) puts every fold on one scale: the folds' waves differ tenfold
     in size, and raw MAE differences would let the largest wave decide. student_kd against student_scratch is
-    compared on MAE in the target's units, the number a user reads off the table.
+    compared on MAE in the target's units, the number a user reads off the table. Every trained model is also
+    compared with persistence and with `best`, the baseline chosen on inner validation.
     """
     found = {"teacher_vs_persistence": _paired(scores, "teacher", "persistence", "skill"),
              "teacher_vs_persistence_first_week": _paired(scores, "teacher", "persistence", "skill_first_week")}
     for name in students:
         found[f"{name}_vs_teacher"] = _paired(scores, name, "teacher", "skill")
+        found[f"{name}_vs_persistence"] = _paired(scores, name, "persistence", "skill")
+    if best is not None and best != "persistence":
+        for name in ["teacher", *students]:
+            found[f"{name}_vs_best_baseline"] = {**_paired(scores, name, best, "skill"), "best_baseline": best}
     if {"student_kd", "student_scratch"} <= set(students):
         found["student_kd_vs_student_scratch"] = _paired(scores, "student_kd", "student_scratch", "mae")
     return add_verdicts(found)

@@ -53,7 +53,8 @@ def plot_forecasts(run: ForecastRun, samples: int, seed: int, path: Path) -> Pat
                 style = "--" if name in SHOWN_BASELINES else "-"
                 ax.plot(days, forecast[row], style, color=COLORS.get(name), lw=1.3, label=name)
         start = int(run.table.starts[window]) + len(history)
-        ax.set_title(f"fold {fold + 1}, forecast from {run.dates[start] if start < len(run.dates) else start}",
+        where = f"{run.table.series_names[run.table.series[window]]}, " if len(run.table.series_names) > 1 else ""
+        ax.set_title(f"{where}fold {fold + 1}, forecast from {run.dates[start] if start < len(run.dates) else start}",
                      fontsize=9)
         ax.set_xlabel("day (<= 0: input days, >= 1: forecast horizon)")
         ax.grid(alpha=0.3)

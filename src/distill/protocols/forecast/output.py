@@ -4,9 +4,17 @@ from __future__ import annotations
 from distill.io.run_writer import RunOutput, TrainedModels
 from distill.io.tables import text_table
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.report import ForecastRun, forecast_markdown, score_table, verdict_lines, write_scalings
+from distill.protocols.forecast.report import (
+    ForecastRun,
+    best_baseline_line,
+    forecast_markdown,
+    score_table,
+    verdict_lines,
+    write_scalings,
+)
 
-SUMMARY_VERDICTS = ("teacher_vs_persistence", "student_kd_vs_teacher", "student_kd_vs_student_scratch")
+SUMMARY_VERDICTS = ("teacher_vs_persistence", "teacher_vs_best_baseline", "student_kd_vs_teacher",
+                    "student_kd_vs_best_baseline", "student_kd_vs_student_scratch")
 
 
 def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
@@ -18,13 +26,21 @@ def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
                             final_specs=final.specs if final else {})
     unit = results["data"]["unit"]
     shown = {key: entry for key, entry in results["comparison"].items() if key in SUMMARY_VERDICTS}
-    summary = [f"test error in {unit}, mean +- SEM over {results['folds']} folds:",
+    dropped = [f"dropped {len(names)} {reason.replace('_', ' ')} column(s) (judged on "
+               f"{results['data']['columns_judged_on']}): " + ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
+               for reason, names in results["dropped_columns"].items() if names and reason not in ("text", "cumulative")]
+    summary = [*dropped, f"test error in {unit}, mean +- SEM over {results['folds']} {_units(config)}:",
                text_table(score_table(results["models"], results["data"]["oracle"])), "",
-               *results["warnings"], *verdict_lines(shown, unit)]
+               *results["warnings"], best_baseline_line(results), *verdict_lines(shown, unit)]
     return RunOutput(results=results, figures=lambda out_dir: _figures(run, config, out_dir),
                      report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
                      trained=[trained],
                      files=lambda out_dir: _scaling_files(run, config, out_dir))
+
+
+def _units(config: ForecastConfig) -> str:
+    """What the folds are called: refit blocks of rolling origins, or folds."""
+    return "refit blocks of rolling origins" if config.cv.split == "rolling" else "folds"
 
 
 def _figures(run: ForecastRun, config: ForecastConfig, out_dir) -> dict[str, str]:

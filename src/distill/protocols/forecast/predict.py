@@ -19,7 +19,7 @@ import torch
 
 from distill.config import read_recipe, validate_config
 from distill.core.train import predict
-from distill.data.covid import clean_covid_table
+from distill.data.covid import FREQUENCIES, clean_covid_table
 from distill.data.window_scaling import WindowLogScaler
 from distill.data.windows import TableScaler
 from distill.errors import DistillError
@@ -110,7 +110,8 @@ class ForecastPredictor:
 
     def last_window(self, table: pd.DataFrame) -> tuple[np.ndarray, object]:
         """(1, input_days, features) raw window ending on the table's last day with the target, and that day."""
-        clean = clean_covid_table(table, self.data.target, missing=self.data.missing, columns=self.columns)
+        clean = clean_covid_table(table, self.data.target, date_column=self.data.date, missing=self.data.missing,
+                                  columns=self.columns, freq=self.data.freq)
         days, target = self.data.input_days, clean.target
         if len(clean.frame) < days:
             raise DistillError(f"the data has {len(clean.frame)} days up to its last day with {self.data.target!r}; "
@@ -125,7 +126,8 @@ class ForecastPredictor:
     def forecast_table(self, table: pd.DataFrame) -> pd.DataFrame:
         window, last = self.last_window(table)
         steps = np.arange(1, self.data.horizon + 1)
-        when = pd.Timestamp(last) + pd.to_timedelta(steps, unit="D") if isinstance(last, pd.Timestamp) else last + steps
+        step = FREQUENCIES[self.data.freq]
+        when = pd.Timestamp(last) + step * steps if isinstance(last, pd.Timestamp) else last + steps
         forecast = pd.DataFrame({"date" if isinstance(last, pd.Timestamp) else "row": when})
         forecast[self.data.target] = self.served.forecast(window)[0]
         if self.spread:
@@ -138,16 +140,16 @@ def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
     """The run's cross-validation test folds rebuilt from its config: the metric's name and, per fold, the
     model inputs of the test windows and a function scoring outputs on them (MAE in the target's units)."""
     # imported here, not at the top: the run module brings the report and figure stack, which serving never needs
-    from distill.protocols.forecast.run import load_frame, select_features
-    from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
+    from distill.protocols.forecast.run import load_panel, series_arrays
+    from distill.protocols.forecast.windows import minmax_folds, panel_window_table, split_windows, window_log_folds
 
     config = validate_config(read_recipe(str(Path(run_dir) / "config.yaml")), ForecastConfig)
     data = config.data
-    clean, _, _ = load_frame(config)
-    frame = select_features(clean.frame, data.features, data.target)
-    values, target_index = frame.to_numpy(dtype=np.float64), frame.columns.get_loc(data.target)
-    table = make_window_table(values, clean.target, data.input_days, data.horizon)
-    splits = split_windows(config, table)
+    panel, _ = load_panel(config)
+    series, _, target_index = series_arrays(panel, config)
+    values = series[0][1]
+    table = panel_window_table(series, data.input_days, data.horizon)
+    splits, _ = split_windows(config, table, panel.first_origin)
     make = window_log_folds if data.scaling == "window_log" else \
         (lambda c, t, i, s: minmax_folds(c, values, t, i, s))
     folds, codecs = make(config, table, target_index, splits)
@@ -157,7 +159,7 @@ def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
         score = (lambda outputs, c=codec, rows=test:
                  float(np.abs(np.clip(c.decode(rows, outputs), 0, None) - table.targets[rows]).mean()))
         tests.append((x, score))
-    return f"mae_original ({data.target} per day, lower is better)", tests
+    return f"mae_original ({data.target} per {panel.period}, lower is better)", tests
 
 
 def _day(value) -> str:

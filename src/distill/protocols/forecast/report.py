@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from distill.core.protocol import ProtocolResult
-from distill.data.covid import CleanFrame
+from distill.data.panel import Panel
+from distill.data.windows import OriginBlock
 from distill.io.checkpoints import checkpoint_section
 from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
@@ -32,10 +33,12 @@ class ForecastRun:
     final: FinalModels | None = None  # fitted on all windows after cross-validation (train.final_fit)
 
 
-def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable) -> list[str]:
+def forecast_notes(config: ForecastConfig, panel: Panel, table: WindowTable,
+                   blocks: list[OriginBlock] | None) -> list[str]:
     """Plain-language notes on every way this protocol departs from honest evaluation (and what we do right)."""
     data, cv = config.data, config.cv
     span = data.input_days + data.horizon
+    period = panel.period
     notes = ["Every model, including student_kd, is scored against the TRUE test targets in the target's own "
              "units; agreement with the teacher is reported separately as fidelity_to_teacher.",
              "Parameters, FLOPs and latency are measured by code (the seed study's 1595 / 5048 parameter "
@@ -44,10 +47,31 @@ def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable
         notes.append(f"LEAK: shuffled K-fold over overlapping windows - a test window shares up to {span - 1} "
                      f"of its {span} days with training windows (use cv.split: blocked or rolling).")
     elif cv.split == "rolling":
-        notes.append("Rolling origin: every fold trains only on windows that end before its test block begins.")
+        origins = sum(len(block.origins) for block in blocks)
+        refit_every = len(blocks[0].origins)
+        shared = (f"every {refit_every} consecutive origins share one fit, made at the first of them (the "
+                  "later ones are forecast by a model that has not seen the periods since)" if refit_every > 1
+                  else "every origin has its own fit")
+        notes.append(f"Rolling origin: {origins} forecast origins every {cv.step} {period}s over the last "
+                     f"{cv.test_share:g} of the periods; at each origin every model is trained only on windows whose "
+                     f"{data.horizon} forecast {period}s all end before it (never on the future, as deployed); "
+                     f"{shared}: {len(blocks)} fits. Scores are pooled over each fit's origins, and the paired "
+                     "verdicts are over the fits (refit blocks): each block's test windows are forecast by models "
+                     "that saw none of them, so blocks are the independent units (origins inside a block share a "
+                     "model, and consecutive origins share forecast days, so they are not).")
     else:
-        notes.append("Blocked folds with a purge gap: no day of a test window is in any training window (a fold "
-                     "may train on windows after its test block).")
+        notes.append("TRAINS ON THE FUTURE: blocked folds with a purge gap - no day of a test window is in any "
+                     "training window, but a fold trains on windows after its test block, which no deployed "
+                     "forecaster can (use cv.split: rolling).")
+    if len(panel.parts) > 1:
+        notes.append(f"One global model for {len(panel.parts)} series ({', '.join(p.name for p in panel.parts)}): "
+                     "every window reads one series only and is read relative to its own level; folds and origins "
+                     "cut all series at the same dates.")
+    dropped = {reason: names for reason, names in panel.dropped.items() if reason not in ("text", "cumulative")}
+    for reason, names in dropped.items():
+        if names:
+            notes.append(f"Dropped {len(names)} {reason.replace('_', ' ')} column(s), judged on {panel.judged_on}: "
+                         + ", ".join(names[:20]) + (f" and {len(names) - 20} more" if len(names) > 20 else "") + ".")
     if cv.inner_validation > 0:
         notes.append(f"Inner validation: the latest {cv.inner_validation:g} of each fold's training windows (purged) "
                      "choose every model's best epoch, the ridge penalty and the teacher among candidates; test "
@@ -56,7 +80,7 @@ def forecast_notes(config: ForecastConfig, clean: CleanFrame, table: WindowTable
         notes.append("MISSING AS ZERO: missing values were set to 0 as the seed did, so unreported target "
                      "days count as days without patients (use data.missing: ffill).")
     else:
-        rows = clean.rows
+        rows = panel.rows
         notes.append(f"Missing data: features filled from the past only; {rows['leading_trimmed']} leading and "
                      f"{rows['trailing_trimmed']} trailing rows without a target trimmed, "
                      f"{rows['date_gaps_filled']} missing dates re-indexed as empty days, "
@@ -128,6 +152,26 @@ def score_table(models: dict[str, dict], oracle: bool) -> list[list[str]]:
     return rows
 
 
+def per_series_table(models: dict[str, dict]) -> list[list[str]]:
+    """Rows: model; columns: each series' MAE and skill (mean +- SEM over the folds that test it)."""
+    names = list(next(iter(models.values()))["test"].get("per_series", {}))
+    rows = [["model"] + [f"{name} {what}" for name in names for what in ("MAE", "skill")]]
+    for model, entry in models.items():
+        per_series = entry["test"].get("per_series", {})
+        rows.append([model] + [cell for name in names for cell in
+                               (_cell(per_series[name]["mae_original"]), _cell(per_series[name]["skill"], 3))])
+    return rows
+
+
+def split_title(config: ForecastConfig, folds: int) -> str:
+    """How the test windows were cut: rolling origin (its fits), or K folds."""
+    if config.cv.split == "rolling":
+        return f"rolling origin, {folds} refit blocks"
+    if config.cv.split == "blocked":
+        return f"{folds} blocked folds (trains on the future)"
+    return f"{folds}-fold shuffled cross-validation"
+
+
 def horizon_table(models: dict[str, dict]) -> list[list[str]]:
     """Mean MAE per horizon day, one row per model."""
     days = len(next(iter(models.values()))["test"]["mae_by_horizon"]["mean"])
@@ -160,6 +204,22 @@ def _teachers(choice: list[str]) -> str:
     return ", ".join(f"fold {k}: `{name}`" for k, name in enumerate(choice, start=1))
 
 
+def best_baseline_line(results: dict) -> str:
+    """The best baseline, chosen on inner validation, and AutoETS's cost (or why it was skipped)."""
+    best = results.get("best_baseline", {}).get("name")
+    ets = results.get("auto_ets", {})
+    cost = (f"AutoETS: {ets['time']['seconds_per_series_fit']:.2f} s per series fit, "
+            f"{ets['time']['seconds_per_refit']:.1f} s per refit (all series)" if ets.get("ran") else ets.get("note", ""))
+    if best is None:
+        return f"best baseline: none chosen (no inner validation windows). {cost}"
+    return f"best baseline (lowest MAE on inner validation, never test): {best}. {cost}"
+
+
+def unit_name(config: ForecastConfig) -> str:
+    """What the scores are averaged and paired over."""
+    return "refit blocks" if config.cv.split == "rolling" else "folds"
+
+
 def verdict_lines(comparison: dict, unit: str) -> list[str]:
     return [verdict_line(entry, unit if entry["metric"].startswith("mae") else "") for entry in comparison.values()]
 
@@ -169,28 +229,37 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
     data = results["data"]
     unit = data["unit"]
     parts = [
-        f"# {config.name}: teacher vs students, {results['folds']}-fold cross-validation",
+        f"# {config.name}: teacher vs students, {split_title(config, results['folds'])}",
         config.description,
-        f"Data: {data['source']}; {data['days']} days ({data['first_date'][:10]} .. {data['last_date'][:10]}), "
+        f"Data: {data['source']}; {len(data.get('series', [1]))} series, {data['days']} {data.get('period', 'day')}s "
+        f"({data['first_date'][:10]} .. {data['last_date'][:10]}), "
         f"{data['features']} features ({data['feature_set']}) after cleaning, {data['windows']} windows of "
-        f"{config.data.input_days} input days -> {config.data.horizon} days of `{data['target']}` "
+        f"{config.data.input_days} input {data.get('period', 'day')}s -> {config.data.horizon} {data.get('period', 'day')}s "
+        f"of `{data['target']}` "
         f"({data['windows_dropped_missing_target']} dropped for a missing target day). Split: {config.cv.split}; "
         f"scaling: {data['scaling']}; teacher: {_teachers(results['teacher_choice'])}.",
-        f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} folds)",
+        f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} {unit_name(config)}; all series "
+        "pooled)",
         markdown_table(score_table(results["models"], data["oracle"])),
         "skill = 1 - MAE / MAE(persistence) (above 0: better than holding the last day); "
         + ("share of achievable = (MAE(persistence) - MAE) / (MAE(persistence) - MAE(oracle)), where the oracle "
            "knows the simulator's noise-free expected target; " if data["oracle"] else "")
         + "output spread = std of the forecasts across test windows / the truth's (near 0: a constant model). "
           "Baselines: persistence (last day held), seven_day_mean, linear_drift (least-squares line through the "
-          "input days), ridge (ridge regression on the scaled input windows, penalty chosen on inner validation).",
+          "input days), ridge (ridge regression on the scaled input windows, penalty chosen on inner validation), "
+          "auto_ets (statsmodels ETS on log1p of the target's history up to the refit origin, form chosen by AICc, "
+          "states run on to each origin).",
+        best_baseline_line(results),
     ]
+    if len(data.get("series", [])) > 1:
+        parts += [f"## Per series (MAE in {unit}, skill vs persistence; mean +- SEM over the {unit_name(config)} "
+                  "that test the series)", markdown_table(per_series_table(results["models"]))]
     if results["warnings"]:
         parts += ["## Warnings", "\n".join(f"- {warning}" for warning in results["warnings"])]
     parts += [
-        "## Verdicts (paired over folds; a difference is named only at Holm-corrected p < 0.05)",
+        f"## Verdicts (paired over {unit_name(config)}; a difference is named only at Holm-corrected p < 0.05)",
         "\n".join(f"- {line}" for line in verdict_lines(results["comparison"], unit)),
-        f"## Error by horizon day (MAE, {unit}, mean over folds)",
+        f"## Error by horizon {data.get('period', 'day')} (MAE, {unit}, mean over {unit_name(config)})",
         markdown_table(horizon_table(results["models"])),
         "## Fidelity to the teacher (test, students vs teacher outputs, model units)",
         "\n".join(f"- {name}: mse {format_mean_sem(entry['fidelity_to_teacher']['mse'], 5)}"
@@ -199,8 +268,10 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
     if config.report.seed_sums:
         parts += ["## Beside the seed study's table (sums of per-sample MSE)", _seed_table(results["models"])]
     parts += ["## Notes on the protocol", "\n".join(f"- {note}" for note in results["notes"]),
-              "## Dropped columns",
-              "\n".join(f"- {reason}: {len(columns)}" for reason, columns in results["dropped_columns"].items()),
+              f"## Dropped columns (judged on {data.get('columns_judged_on', 'every row')})",
+              "\n".join(f"- {reason}: {len(columns)}" + (": " + ", ".join(columns[:30]) if reason not in
+                                                         ("text", "cumulative") and columns else "")
+                        for reason, columns in results["dropped_columns"].items()),
               "## Trained models", checkpoint_section(results["checkpoints"]) + " Their inputs are scaled per fold as "
               "`models/scaling-fold<k>.json` records (columns, fitted statistics, what the outputs mean).",
               "## Figures"]

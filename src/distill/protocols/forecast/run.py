@@ -17,41 +17,81 @@ import pandas as pd
 from distill.core.memory import release_freed_memory
 from distill.core.protocol import run_protocol, summarize_protocol
 from distill.core.stats import summarize
-from distill.data.covid import CleanFrame, clean_covid_table, load_covid
-from distill.data.covid_sim import simulate_covid_with_oracle
+from distill.data.covid import download_location, read_table
+from distill.data.covid_sim import simulate_locations
+from distill.data.panel import Panel, build_panel, split_long_table
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.evaluation import (
     RENAMED,
+    EtsSetup,
+    add_per_series,
+    baseline_validation,
+    best_baseline,
     comparisons,
     fold_forecasts,
     score_forecasts,
     summaries,
     validation_errors,
 )
+from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
-from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows, window_log_folds
+from distill.protocols.forecast.windows import minmax_folds, panel_window_table, split_windows, window_log_folds
 from distill.tasks.regression import RegressionTask
 
 # Columns that lead or mirror hospital admissions: cases, deaths, tests, admissions and census, by age and sex.
 LEADING = re.compile(r"^(new|current)_(hospitalized|intensive_care|ventilator|confirmed|deceased|tested)")
 
 
-def load_frame(config: ForecastConfig) -> tuple[CleanFrame, str, np.ndarray | None]:
-    """The cleaned table, where it came from, and (simulated data only) the oracle's expected target by row."""
+def load_panel(config: ForecastConfig) -> tuple[Panel, str]:
+    """Every series the config names, cleaned onto one calendar (see `distill.data.panel`), and their source."""
     data = config.data
-    options = {"missing": data.missing, "min_days": 2 * (data.input_days + data.horizon)}
-    if data.path or data.location:
-        cache = {"cache_dir": data.cache_dir} if data.cache_dir else {}
-        source = data.path or f"COVID-19 Open Data v3 location {data.location}"
-        return load_covid(data.target, path=data.path, location=data.location, **cache, **options), source, None
-    table, oracle = simulate_covid_with_oracle(days=data.sim_days, seed=data.sim_seed)
-    clean = clean_covid_table(table, data.target, **options)
-    expected = oracle.reindex(pd.DatetimeIndex(clean.dates)).to_numpy(dtype=np.float64)
-    return clean, f"simulated epidemic (days={data.sim_days}, seed={data.sim_seed})", expected
+    _check_sources(data)
+    options = {"target": data.target, "date_column": data.date, "freq": data.freq, "missing": data.missing,
+               "min_days": 2 * (data.input_days + data.horizon), "drop_rule": data.drop,
+               "test_share": config.cv.test_share if config.cv.split == "rolling" else None}
+    if data.table or data.path or data.location:
+        if data.location and not (data.table or data.path):
+            cache = {"cache_dir": data.cache_dir} if data.cache_dir else {}
+            file, source = download_location(data.location, **cache), f"COVID-19 Open Data v3 location {data.location}"
+        else:
+            file = Path(data.table or data.path)
+            source = str(file)
+        tables = split_long_table(read_table(file), data.series, file.stem)
+        if len(tables) > 1:
+            source += f" ({len(tables)} series by {data.series!r})"
+        return build_panel(tables, **options), source
+    if data.paths:
+        tables = {}
+        for path in data.paths:
+            table = read_table(path)
+            name = _location_name(table, Path(path))
+            if name in tables:
+                raise DistillError(f"data.paths: two files hold the series {name!r}")
+            tables[name] = table
+        return build_panel(tables, **options), f"{len(tables)} v3 location files: " + ", ".join(data.paths)
+    tables, oracles = simulate_locations(data.sim_locations, days=data.sim_days, seed=data.sim_seed)
+    where = f"{data.sim_locations} simulated locations" if data.sim_locations > 1 else "simulated epidemic"
+    return (build_panel(tables, **options, oracles=oracles),
+            f"{where} (days={data.sim_days}, seed={data.sim_seed})")
+
+
+def _location_name(table: pd.DataFrame, path: Path) -> str:
+    """A v3 file's series name: its `location_key` when it holds one, else the file name."""
+    if "location_key" in table.columns and table["location_key"].nunique() == 1:
+        return str(table["location_key"].iloc[0])
+    return path.stem
+
+
+def _check_sources(data) -> None:
+    given = [key for key in ("path", "paths", "table", "location") if getattr(data, key)]
+    if len(given) > 1:
+        raise DistillError(f"data.{given[0]} and data.{given[1]} are both set: give one source of data")
+    if data.series and not (data.table or data.path):
+        raise DistillError("data.series names the series column of data.table: set data.table=FILE")
 
 
 def select_features(frame: pd.DataFrame, features: str | list[str], target: str) -> pd.DataFrame:
@@ -72,6 +112,50 @@ def _check(config: ForecastConfig) -> None:
     data = config.data
     if data.scaling == "window_log" and data.level_days > data.input_days:
         raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({data.input_days})")
+
+
+def _check_panel(config: ForecastConfig, panel: Panel) -> None:
+    """What the scalings cannot read: a negative target on the log scale, several series in one MinMax table."""
+    data = config.data
+    if data.scaling == "minmax" and len(panel.parts) > 1:
+        raise DistillError(f"data.scaling minmax scales one table; {len(panel.parts)} series need data.scaling: "
+                           "window_log")
+    if data.scaling == "window_log":
+        for part in panel.parts:
+            lowest = np.nanmin(part.clean.target)
+            if lowest < 0:
+                raise DistillError(f"target {data.target!r} is negative (down to {lowest:g}, series {part.name!r}): "
+                                   "data.scaling window_log reads counts on a log scale; use data.scaling: minmax "
+                                   "(one series), which forecasts negative values unclipped")
+
+
+def _ets_setup(config: ForecastConfig, panel: Panel) -> tuple[EtsSetup | None, str]:
+    """AutoETS's inputs when it is asked for and installed; else None and why it was skipped."""
+    if not config.report.auto_ets:
+        return None, "AutoETS not asked for (report.auto_ets: false)"
+    if not ets_available():
+        return None, "AutoETS skipped: statsmodels is not installed (pip install 'distill[forecast]')"
+    return (EtsSetup([part.clean.target for part in panel.parts], config.data.input_days, config.data.freq == "daily"),
+            "AutoETS (statsmodels ETSModel, form chosen by AICc) fitted at the first origin of every refit block")
+
+
+def _ets_results(ets: EtsSetup | None, note: str, test_seconds: list[float], series: int) -> dict:
+    """results.json `auto_ets`: whether it ran, and what its fits cost (test fits: one per series per block)."""
+    if ets is None:
+        return {"ran": False, "note": note}
+    forms = {form: ets.forms.count(form) for form in sorted(set(ets.forms))}
+    per_fit = float(np.mean(test_seconds)) if test_seconds else float("nan")
+    return {"ran": True, "note": note, "time": {"seconds_per_series_fit": per_fit, "seconds_per_refit": per_fit * series},
+            "forms_chosen": forms}
+
+
+def series_arrays(panel: Panel, config: ForecastConfig) -> tuple[list, list[str], int]:
+    """Per series (name, values, target, offset, oracle) in the selected columns; the columns; the target's index."""
+    data = config.data
+    columns = list(select_features(panel.parts[0].clean.frame, data.features, data.target).columns)
+    series = [(part.name, part.clean.frame[columns].to_numpy(dtype=np.float64), part.clean.target, part.offset,
+               part.oracle) for part in panel.parts]
+    return series, columns, columns.index(data.target)
 
 
 def _results_models(protocol, forecast_scores: dict[str, list[dict]],
@@ -99,12 +183,12 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
     _check(config)
     data = config.data
-    clean, source, oracle = load_frame(config)
-    frame = select_features(clean.frame, data.features, data.target)
-    values = frame.to_numpy(dtype=np.float64)
-    target_index = frame.columns.get_loc(data.target)
-    table = make_window_table(values, clean.target, data.input_days, data.horizon, oracle)
-    splits = split_windows(config, table)
+    panel, source = load_panel(config)
+    _check_panel(config, panel)
+    series, columns, target_index = series_arrays(panel, config)
+    table = panel_window_table(series, data.input_days, data.horizon)
+    splits, blocks = split_windows(config, table, panel.first_origin)
+    values = series[0][1]  # minmax reads one series' table
     if data.scaling == "window_log":
         folds, codecs = window_log_folds(config, table, target_index, splits)
     else:
@@ -113,40 +197,58 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
-    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon)
+    ets, ets_note = _ets_setup(config, panel)
+    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ets)
+    test_fit_seconds = list(ets.seconds_per_fit) if ets else []
     scores = score_forecasts(forecasts, table, splits)
     models, warnings = _results_models(protocol, scores, validation_errors(protocol, table, splits, codecs))
+    add_per_series(models, forecasts, table, splits)
+    chosen_on = baseline_validation(protocol, table, splits, codecs, data.horizon, config.cv.step, ets)
+    best = best_baseline(chosen_on)
+    first_date, last_date = panel.dates()
     results = {
         "recipe": config.name,
         "task": task.name,
         "folds": len(folds),
         "models": models,
-        "comparison": comparisons(scores, list(config.students)),
+        "comparison": comparisons(scores, list(config.students), best),
+        "best_baseline": {"name": best, "chosen_on": f"mean MAE on the inner validation windows (origins every "
+                          f"{config.cv.step} periods), never on test windows",
+                          "validation_mae": {name: summarize(values) for name, values in chosen_on.items()}},
+        "auto_ets": _ets_results(ets, ets_note, test_fit_seconds, len(panel.parts)),
         "warnings": warnings,
-        "dropped_columns": clean.dropped,
-        "data": {"source": source, "days": len(values), "features": values.shape[1], "feature_set": data.features,
+        "dropped_columns": panel.dropped,
+        "data": {"source": source, "series": [part.name for part in panel.parts],
+                 "days": int(sum(len(part.clean.frame) for part in panel.parts)), "features": len(columns),
+                 "feature_set": data.features, "freq": data.freq, "period": panel.period,
                  "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
-                 "windows_dropped_missing_target": table.dropped, "rows": clean.rows,
-                 "oracle": oracle is not None, "target": data.target, "unit": f"{data.target} per day",
-                 "first_date": str(clean.dates.iloc[0]), "last_date": str(clean.dates.iloc[-1]),
+                 "windows_dropped_missing_target": table.dropped, "rows": panel.rows,
+                 "columns_judged_on": panel.judged_on,
+                 "oracle": table.oracle is not None, "target": data.target, "unit": f"{data.target} per {panel.period}",
+                 "first_date": first_date, "last_date": last_date,
                  "fold_windows": [{"fit": len(fit), "validation": len(val), "test": len(test)}
                                   for fit, val, test in splits]},
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
         "teacher_choice": [spec.model + (f" {spec.options}" if spec.options else "") for spec in protocol.teacher_specs],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},
-        "notes": forecast_notes(config, clean, table),
+        "notes": forecast_notes(config, panel, table, blocks),
     }
+    calendar = [str(d)[:10] for d in panel.calendar()]
+    if blocks is not None:
+        results["origins"] = [{"origins": [calendar[o] if o < len(calendar) else int(o) for o in block.origins],
+                               "trained_on_windows_before": calendar[block.origins[0]]
+                               if block.origins[0] < len(calendar) else int(block.origins[0])}
+                              for block in blocks]
     final = None
     if config.train.final_fit:
         release_freed_memory()  # the baselines' copies of the windows
-        final = fit_final_models(config, table, values, list(frame.columns), target_index, protocol, task)
+        final = fit_final_models(config, table, values, columns, target_index, protocol, task)
         results["final_fit"] = {"windows": final.windows, "epochs": final.epochs}
         results["notes"].append(final_note(final))
         release_freed_memory()  # before the figures are drawn
-    dates = [str(d)[:10] for d in clean.dates]
-    return ForecastRun(results=results, protocol=protocol, dates=dates, forecasts=forecasts, table=table,
-                       splits=splits, scalings=[codec.describe(list(frame.columns)) for codec in codecs], final=final)
+    return ForecastRun(results=results, protocol=protocol, dates=calendar, forecasts=forecasts, table=table,
+                       splits=splits, scalings=[codec.describe(columns) for codec in codecs], final=final)
 
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:

@@ -20,14 +20,27 @@ import torch
 
 from distill.core.task import FoldData
 from distill.data.window_scaling import WindowLogScaler
-from distill.data.windows import TableScaler, WindowSet, covered_days, inner_validation, make_folds, make_windows
+from distill.data.windows import (
+    OriginBlock,
+    TableScaler,
+    WindowSet,
+    covered_days,
+    inner_validation,
+    make_folds,
+    make_windows,
+    rolling_origins,
+)
 from distill.errors import DistillError
 from distill.protocols.forecast.config import ForecastConfig
 
 
 @dataclass
 class WindowTable:
-    """Every usable window of a table, in the target's own units; `starts` are their first days."""
+    """Every usable window of one or more series, in the target's own units, ordered by (first period, series).
+
+    `starts` are the windows' first periods on the panel's calendar (a single series: its row numbers), so
+    windows of different series are purged by time; `series` says which series each window reads, and no
+    window reads two."""
 
     inputs: np.ndarray  # (windows, input_days, features) float32: the cleaned table, features filled from the past
     targets: np.ndarray  # (windows, horizon): the observed target
@@ -35,27 +48,70 @@ class WindowTable:
     starts: np.ndarray  # (windows,)
     oracle: np.ndarray | None  # (windows, horizon): the noise-free expected target, where the data has one
     dropped: int  # windows dropped because a target day of theirs was not observed
+    series: np.ndarray | None = None  # (windows,) index into `series_names`
+    series_names: tuple[str, ...] = ("series",)
+    rows: np.ndarray | None = None  # (windows,) first row of each window within its own series
+
+    def __post_init__(self) -> None:
+        if self.series is None:
+            self.series = np.zeros(len(self.starts), dtype=np.int64)
+        if self.rows is None:
+            self.rows = self.starts
+
+
+def observed_starts(target: np.ndarray, input_days: int, horizon: int) -> tuple[np.ndarray, int]:
+    """First rows of the windows whose every target day is observed, and how many windows there are in all."""
+    span = input_days + horizon
+    count = len(target) - span + 1
+    if count < 1:
+        raise DistillError(f"the data has {len(target)} rows; one window needs input_days + horizon = {span}")
+    days = np.arange(count)[:, None] + np.arange(span)[None, :]  # (windows, span)
+    starts = np.flatnonzero(~np.isnan(target[days]).any(axis=1))
+    if len(starts) == 0:
+        raise DistillError(f"no window of {span} days has the target observed on every day")
+    return starts, count
 
 
 def make_window_table(values: np.ndarray, target: np.ndarray, input_days: int, horizon: int,
                       oracle: np.ndarray | None = None) -> WindowTable:
     """Window a (days, features) table and its (days,) target; drop windows with an unobserved target day."""
-    span = input_days + horizon
-    count = len(values) - span + 1
-    if count < 1:
-        raise DistillError(f"the data has {len(values)} rows; one window needs input_days + horizon = {span}")
-    days = np.arange(count)[:, None] + np.arange(span)[None, :]  # (windows, span)
-    observed = ~np.isnan(target[days]).any(axis=1)
-    starts = np.flatnonzero(observed)
-    if len(starts) == 0:
-        raise DistillError(f"no window of {span} days has the target observed on every day")
-    inputs = np.lib.stride_tricks.sliding_window_view(values.astype(np.float32), input_days, axis=0)[starts]
-    inputs = inputs.transpose(0, 2, 1)  # (windows, input_days, features), float32: the largest array of a run
-    window_days = days[starts]
-    return WindowTable(inputs=np.ascontiguousarray(inputs), targets=target[window_days[:, input_days:]],
-                       history=target[window_days[:, :input_days]], starts=starts,
-                       oracle=None if oracle is None else oracle[window_days[:, input_days:]],
-                       dropped=int(count - len(starts)))
+    return panel_window_table([("series", values, target, 0, oracle)], input_days, horizon)
+
+
+def panel_window_table(series: list[tuple[str, np.ndarray, np.ndarray, int, np.ndarray | None]], input_days: int,
+                       horizon: int) -> WindowTable:
+    """Windows of every series (name, values, target, offset on the calendar, oracle), each read within its
+    own series only, ordered by (first period, series); each series' windows are copied once, into place."""
+    found = []
+    for name, _, target, _, _ in series:
+        try:
+            found.append(observed_starts(target, input_days, horizon))
+        except DistillError as error:
+            raise DistillError(f"series {name!r}: {error}" if len(series) > 1 else str(error)) from None
+    rows = np.concatenate([starts for starts, _ in found])
+    index = np.concatenate([np.full(len(starts), k, dtype=np.int64) for k, (starts, _) in enumerate(found)])
+    starts = rows + np.concatenate([np.full(len(s), offset) for (s, _), (_, _, _, offset, _) in zip(found, series)])
+    order = np.lexsort((index, starts))
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))  # where each series' windows go
+    features = series[0][1].shape[1]
+    inputs = np.empty((len(order), input_days, features), dtype=np.float32)
+    targets, history = np.empty((len(order), horizon)), np.empty((len(order), input_days))
+    has_oracle = all(oracle is not None for *_, oracle in series)
+    oracle_out = np.empty((len(order), horizon)) if has_oracle else None
+    begin = 0
+    for (name, values, target, _, oracle), (mine, _) in zip(series, found):
+        place = position[begin:begin + len(mine)]
+        begin += len(mine)
+        view = np.lib.stride_tricks.sliding_window_view(values.astype(np.float32), input_days, axis=0)
+        inputs[place] = view[mine].transpose(0, 2, 1)  # (windows, input_days, features)
+        days = mine[:, None] + np.arange(input_days + horizon)[None, :]
+        targets[place], history[place] = target[days[:, input_days:]], target[days[:, :input_days]]
+        if has_oracle:
+            oracle_out[place] = oracle[days[:, input_days:]]
+    return WindowTable(inputs=inputs, targets=targets, history=history, starts=starts[order], oracle=oracle_out,
+                       dropped=int(sum(count - len(mine) for mine, count in found)), series=index[order],
+                       series_names=tuple(name for name, *_ in series), rows=rows[order])
 
 
 class FoldCodec(NamedTuple):
@@ -65,14 +121,27 @@ class FoldCodec(NamedTuple):
     describe: Callable[[list[str]], dict]
 
 
-def split_windows(config: ForecastConfig, table: WindowTable) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """(fit, validation, test) window positions per fold; validation is empty without inner validation."""
+Splits = list[tuple[np.ndarray, np.ndarray, np.ndarray]]
+
+
+def split_windows(config: ForecastConfig, table: WindowTable,
+                  first_origin: int | None = None) -> tuple[Splits, list[OriginBlock] | None]:
+    """(fit, validation, test) window positions per fold (rolling origin: per refit block, and the blocks);
+    validation is empty without inner validation. `first_origin`: the period of the first forecast origin."""
     cv, data = config.cv, config.data
     span = data.input_days + data.horizon
-    splits = make_folds(len(table.starts), cv.folds, cv.split, span, cv.random_state, starts=table.starts)
+    blocks = None
+    if cv.split == "rolling":
+        if first_origin is None:
+            raise DistillError("cv.split rolling needs the first forecast origin")
+        blocks = rolling_origins(table.starts, data.input_days, data.horizon, first_origin, cv.step, cv.refit_every,
+                                 cv.folds)
+        splits = [(block.train, block.test) for block in blocks]
+    else:
+        splits = make_folds(len(table.starts), cv.folds, cv.split, span, cv.random_state, starts=table.starts)
     if cv.inner_validation == 0:
-        return [(train, np.array([], dtype=int), test) for train, test in splits]
-    return [(*inner_validation(train, span, cv.inner_validation, table.starts), test) for train, test in splits]
+        return [(train, np.array([], dtype=int), test) for train, test in splits], blocks
+    return [(*inner_validation(train, span, cv.inner_validation, table.starts), test) for train, test in splits], blocks
 
 
 def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: int,

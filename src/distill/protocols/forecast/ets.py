@@ -1,0 +1,134 @@
+"""AutoETS, the strongest simple baseline: exponential smoothing state-space models fitted on a series' target
+history up to each forecast origin, the form chosen by AICc (Hyndman et al. 2002, "A state space framework for
+automatic forecasting using exponential smoothing methods"; Hyndman & Athanasopoulos, "Forecasting: Principles
+and Practice", ch. 8).
+
+statsmodels' `ETSModel` does the fitting (the optional extra `distill[forecast]`). statsforecast's AutoETS was
+the first choice, but its release (2.1.1) pins pandas < 3, which would downgrade the pandas every other part of
+distill runs on; statsmodels installs beside torch 2.13, numpy 2 and pandas 3 without touching them.
+
+Candidates: additive errors on log1p(target) (counts: a multiplicative shape that still allows zeros), trend
+none or additive damped, weekly seasonality (7 periods, daily data) or none - four models per fit, the lowest
+AICc kept. A fit is made at the first origin of a refit block, like the trained models'; the later origins of
+the block are forecast from the same parameters, with the states run over the periods observed since
+(`ETSModel.smooth`): the same information the trained models have. Gaps in a target history are filled by
+linear interpolation between past values. A fit estimates its parameters on the last `FIT_PERIODS` periods.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from distill.errors import DistillError
+
+MIN_HISTORY = 14  # periods of target a fit needs
+FIT_PERIODS = 140  # a fit estimates its parameters on the last 20 weeks (daily) of the history: ETS is local, and
+                   # statsmodels' optimiser costs about linearly in the length
+
+
+def ets_available() -> bool:
+    """Whether the optional extra (statsmodels) is installed."""
+    try:
+        import statsmodels.tsa.exponential_smoothing.ets  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@dataclass
+class EtsFit:
+    """One fitted ETS form and its parameters, reusable at later origins of the same series."""
+
+    trend: str | None
+    damped: bool
+    seasonal_periods: int | None
+    params: np.ndarray
+
+
+def _candidates(daily: bool) -> list[tuple[str | None, bool, int | None]]:
+    seasons = (None, 7) if daily else (None,)
+    return [(trend, trend is not None, season) for trend in (None, "add") for season in seasons]
+
+
+def _model(history: np.ndarray, trend: str | None, damped: bool, seasonal_periods: int | None):
+    from statsmodels.tsa.exponential_smoothing.ets import ETSModel
+    return ETSModel(history, error="add", trend=trend, damped_trend=damped,
+                    seasonal="add" if seasonal_periods else None, seasonal_periods=seasonal_periods)
+
+
+def _filled(history: np.ndarray) -> np.ndarray:
+    """log1p of the target, gaps filled by linear interpolation between past values (leading gaps dropped)."""
+    observed = ~np.isnan(history)
+    if not observed.any():
+        raise DistillError("AutoETS: a series has no observed target before an origin")
+    first = int(np.flatnonzero(observed)[0])
+    history = history[first:]
+    positions = np.arange(len(history))
+    mask = ~np.isnan(history)
+    return np.log1p(np.clip(np.interp(positions, positions[mask], history[mask]), 0, None))
+
+
+def fit_ets(history: np.ndarray, daily: bool) -> EtsFit:
+    """The candidate with the lowest AICc on the history (raw target values, NaN where missing)."""
+    series = _filled(history)[-FIT_PERIODS:]
+    best, best_aicc = None, np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence chatter of the optimiser on short or flat histories
+        for trend, damped, season in _candidates(daily):
+            if season and len(series) < 3 * season:
+                continue
+            try:
+                result = _model(series, trend, damped, season).fit(disp=False, maxiter=200)
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+            if np.isfinite(result.aicc) and result.aicc < best_aicc:
+                best, best_aicc = EtsFit(trend, damped, season, np.asarray(result.params)), result.aicc
+    if best is None:
+        raise DistillError("AutoETS: no candidate model could be fitted on a series' history")
+    return best
+
+
+def forecast_ets(fit: EtsFit, history: np.ndarray, horizon: int) -> np.ndarray:
+    """(horizon,) forecasts from the end of `history` with the fit's parameters (states re-run, no refit)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = _model(_filled(history), fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
+        return np.clip(np.expm1(np.asarray(result.forecast(horizon))), 0, None)
+
+
+@dataclass
+class EtsForecasts:
+    """AutoETS forecasts of the windows asked for, and what the fits cost."""
+
+    forecasts: np.ndarray  # (windows, horizon)
+    fits: int
+    seconds_per_fit: float
+    forms: list[str]
+
+
+def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fit_at: list[int], horizon: int,
+                  daily: bool) -> EtsForecasts:
+    """Forecasts for `windows` = (series, origin row) pairs, each series fitted once on its history before the
+    row `fit_at[series]` (the block's first origin) and run on to each origin with those parameters."""
+    fits: dict[int, EtsFit] = {}
+    seconds = 0.0
+    out = np.empty((len(windows), horizon))
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    for row, (series, origin) in enumerate(windows):
+        if series not in fits:
+            start = time.perf_counter()
+            history = targets[series][:fit_at[series]]
+            if np.sum(~np.isnan(history)) < MIN_HISTORY:
+                history = targets[series][:origin]
+            fits[series] = fit_ets(history, daily)
+            seconds += time.perf_counter() - start
+        key = (series, origin)
+        if key not in cache:
+            cache[key] = forecast_ets(fits[series], targets[series][:origin], horizon)
+        out[row] = cache[key]
+    forms = [f"ETS(A,{'Ad' if f.damped else 'N'},{'A' if f.seasonal_periods else 'N'}) on log1p"
+             for f in fits.values()]
+    return EtsForecasts(out, len(fits), seconds / max(1, len(fits)), forms)
