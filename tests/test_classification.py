@@ -83,21 +83,28 @@ def test_hinton_digits_models_and_gap(recipe_run):
                             for n in ("teacher", "student_kd", "student_scratch"))
     assert gap["student_minus_scratch"] == pytest.approx(kd - scratch)
     assert gap["teacher_minus_scratch"] == pytest.approx(teacher - scratch)
-    assert "student_kd_vs_student_scratch" in results["comparison"]
+    assert {"student_kd_vs_student_scratch", "student_kd_vs_teacher"} <= set(results["comparison"])
     for entry in results["comparison"].values():
         assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
         assert entry["verdict"] in ("better", "worse", "not distinguishable")
     report = (tmp_path / "report.md").read_text()
     assert "+- is the standard error of the mean (SEM) over 2 folds; accuracy" in report
     assert "Holm p = " in report and "beyond its SEM" not in report
+    assert "Holm's correction runs over the 4 comparisons of this report" in report  # why kd-sweep's verdict differs
 
 
 def test_kd_sweep_has_grid_and_heat_map(recipe_run):
     results, tmp_path = recipe_run("kd-sweep")
     grid = results["sweep"]
     assert np.array(grid["accuracy_mean"]).shape == (2, 2)
-    assert grid["best"]["accuracy"] == pytest.approx(np.max(grid["accuracy_mean"]))
-    assert grid["best"]["student"] in results["models"]
+    best = grid["best"]
+    assert best["chosen_on"] == "validation"  # the transfer set is 20% of the training rows: the rest choose
+    assert best["validation_accuracy"] == pytest.approx(np.max(grid["validation_mean"]))
+    assert best["accuracy"] == results["models"][best["student"]]["test"]["accuracy"]["mean"]
+    assert not any(name.startswith("kd_T") and name.endswith("_vs_teacher") for name in results["comparison"])
+    report = (tmp_path / "report.md").read_text()
+    assert "highest mean accuracy on each fold's held-out training rows" in report
+    assert f"Holm's correction runs over the {len(results['comparison'])} comparisons" in report
     assert (tmp_path / "sweep.png").is_file()
 
 

@@ -248,7 +248,12 @@ def test_sweep_names_grid_and_best_cell():
     models = {soft_target_cell_name(t, a): {"test": {"accuracy": {"mean": t * a, "sem": 0.0}}}
               for t in (1, 4) for a in (0.5, 1.0)}
     grid = sweep_grid(models, sweep)
-    assert grid["best"] == {"temperature": 4, "alpha": 1.0, "student": "kd_T4_a1", "accuracy": 4.0}
+    assert grid["best"] == {"temperature": 4, "alpha": 1.0, "student": "kd_T4_a1", "accuracy": 4.0,
+                            "chosen_on": "test"}
+    validation = {name: [1.0, 0.5] if name == "kd_T1_a0.5" else [0.2, 0.1] for name in models}
+    chosen = sweep_grid(models, sweep, validation)  # inner validation picks a cell the test scores would not
+    assert chosen["best"] == {"temperature": 1, "alpha": 0.5, "student": "kd_T1_a0.5", "accuracy": 0.5,
+                              "chosen_on": "validation", "validation_accuracy": 0.75}
 
 
 def test_chains_follow_assistants():

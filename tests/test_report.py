@@ -66,3 +66,29 @@ def test_no_speed_ratio_from_a_noisy_latency():
     rows = model_table({name: {**entry, "test": {"mse": summary}, "train": {"mse": summary}}
                         for name, entry in (("teacher", teacher), ("student_kd", student))}, ["mse"])
     assert rows[1][3] == "464.000" + NOISY_MARK and rows[2][3] == "0.030"
+
+
+def test_counts_print_with_one_decimal_and_no_negative_zero():
+    """Misclassified images per fold are whole numbers: '6.0 +- 1.2', not '6.0000 +- 1.2247'; a mean that rounds
+    to zero prints as 0.0000, never -0.0000."""
+    from distill.io.tables import fixed, format_mean_sem
+    errors = summarize([5.0, 7.0, 4.0, 8.0])
+    entry = {"params": 10, "flops": 10, "latency_ms": {"batch1": 1.0, "batch256": 1.0},
+             "test": {"accuracy": summarize([0.9, 0.8]), "errors": errors}, "train": {"accuracy": summarize([1.0, 1.0])}}
+    row = model_table({"student": entry}, ["accuracy", "errors"])[1]
+    assert row[5] == "0.8500 +- 0.0500" and row[6] == f"6.0 +- {errors['sem']:.1f}"
+    assert format_mean_sem({"mean": -0.00001, "sem": 0.00002}) == "0.0000 +- 0.0000"
+    assert fixed(-0.00004, 4, sign=True) == "+0.0000" and fixed(-0.0004, 3, sign=True) == "+0.000"
+    assert fixed(-0.0006, 3) == "-0.001" and fixed(0.25, 2, sign=True) == "+0.25"
+
+
+def test_the_last_line_suggests_only_commands_that_serve_the_run(tmp_path):
+    """`distill predict` serves forecasting and classification runs; the others are pointed to `distill export`
+    alone, with a model name that exists (and the suggested command works: test_cli)."""
+    from distill.io.checkpoints import PREDICTED_PROTOCOLS, checkpoint_line
+    from distill.protocols.serve import PREDICTORS
+    assert set(PREDICTED_PROTOCOLS) == set(PREDICTORS)
+    line = checkpoint_line(tmp_path, "privileged", ["h3-n40/teacher", "h3-n40/student_distilled"])
+    assert "predict" not in line and line.endswith(f"(export one: distill export {tmp_path} h3-n40/teacher)")
+    line = checkpoint_line(tmp_path, "classification", ["teacher", "student_scratch"])
+    assert f"distill predict {tmp_path} --data IMAGE|FOLDER --model teacher, or distill export" in line

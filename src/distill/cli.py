@@ -1,9 +1,10 @@
 """The `distill` command: list recipes, run one, generate the embedded data sets.
 
-  distill recipes
+  distill recipes [NAME]
   distill run NAME|FILE.yaml [--out DIR] [--set key=value ...] [--no-progress] [--nproc N] [--resume]
   distill data covid-sim --out FILE [--days N] [--seed S]
   distill data mackey-glass --out FILE [--length N] [--tau T] [--noise SD] [--seed S]
+  distill data pm25-like --out FILE [--hours N] [--seed S]
   distill export RUN_DIR NAME [--fold K] [--format torch|onnx] [--quantize int8] [--out FILE] [--device D]
   distill predict RUN_DIR --data FILE|FOLDER [--model NAME] [--fold K|final] [--out FILE.csv] [--intervals] [--quantiles]
 
@@ -17,9 +18,10 @@ import sys
 from pathlib import Path
 
 from distill import protocols
-from distill.config import read_recipe, recipe_names
+from distill.config import read_recipe, recipe_names, recipe_time, recipe_time_text
 from distill.data.covid import read_table
 from distill.data.mackey_glass import write_mackey_glass
+from distill.data.pm25 import write_pm25_like
 from distill.errors import DistillError
 from distill.io.atomic import write_failed, write_text_atomic
 from distill.io.run_writer import default_out_dir
@@ -37,10 +39,35 @@ def one_line(description: str, limit: int = SUMMARY_CHARS) -> str:
 
 
 def _cmd_recipes(args: argparse.Namespace) -> None:
+    if args.name is not None:
+        _show_recipe(args.name)
+        return
     names = recipe_names()
     width = max(map(len, names))
+    times = {name: recipe_time_text(recipe_time(name), short=True) for name in names}
+    time_width = max(map(len, times.values()))
     for name in names:
-        print(f"{name.ljust(width)}  {one_line(read_recipe(name).get('description', ''))}")
+        print(f"{name.ljust(width)}  {times[name].ljust(time_width)}  {one_line(read_recipe(name).get('description', ''))}")
+    print("\ntimes: the full recipe's expected time, measured by benchmarks/bench_recipe_times.py ('?': not measured "
+          "yet); `distill recipes NAME` shows the description, the config and how the time was measured")
+
+
+def _show_recipe(name: str) -> None:
+    """A built-in recipe's full description, its expected time (measured) and its YAML config."""
+    if name not in recipe_names():
+        raise DistillError(f"unknown recipe {name!r}; built-in: {', '.join(recipe_names())}")
+    raw = read_recipe(name)
+    print(f"{name}\n\n{' '.join(str(raw.get('description', '')).split())}\n")
+    print(f"expected time: {recipe_time_text(recipe_time(name))}\n")
+    print(f"config (distill run {name} --set KEY=VALUE changes a key):\n")
+    print(config_text(name).rstrip())
+
+
+def config_text(name: str) -> str:
+    """The recipe's YAML file as shipped, comments included."""
+    from distill.config import RECIPES
+
+    return (RECIPES / f"{name}.yaml").read_text()
 
 
 def _cmd_run(args: argparse.Namespace) -> None:
@@ -56,14 +83,19 @@ def _cmd_run(args: argparse.Namespace) -> None:
         print(summary)
 
 
-def _cmd_data(args: argparse.Namespace) -> None:
+def _cmd_covid_sim(args: argparse.Namespace) -> None:
     from distill.data.covid_sim import write_covid_sim  # imported here: its scipy.stats costs every command ~0.5 s
 
-    if args.source == "covid-sim":
-        path = write_covid_sim(args.out, days=args.days, seed=args.seed)
-    elif args.source == "mackey-glass":
-        path = write_mackey_glass(args.out, args.length, tau=args.tau, seed=args.seed, noise=args.noise)
-    print(f"wrote {path}")
+    print(f"wrote {write_covid_sim(args.out, days=args.days, seed=args.seed)}")
+
+
+def _cmd_mackey_glass(args: argparse.Namespace) -> None:
+    print(f"wrote {write_mackey_glass(args.out, args.length, tau=args.tau, seed=args.seed, noise=args.noise)}")
+
+
+def _cmd_pm25_like(args: argparse.Namespace) -> None:
+    path = write_pm25_like(args.out, hours=args.hours, seed=args.seed)
+    print(f"wrote {path} (SYNTHETIC, the UCI Beijing PM2.5 layout; try: distill run pm25-pi --set data.path={path})")
 
 
 def _cmd_export(args: argparse.Namespace) -> None:
@@ -104,7 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distill", description="Knowledge distillation with honest, "
                                      "cross-validated teacher vs student comparisons.")
     commands = parser.add_subparsers(dest="command", required=True)
-    recipes = commands.add_parser("recipes", help="list the built-in recipes")
+    recipes = commands.add_parser("recipes", help="list the built-in recipes, or show one",
+                                  description="Without NAME: every built-in recipe with its measured time and a "
+                                  "one-line summary. With NAME: its full description, expected time and config.")
+    recipes.add_argument("name", nargs="?", help="a built-in recipe to show in full")
     recipes.set_defaults(handler=_cmd_recipes)
     run = commands.add_parser("run", help="run a recipe (built-in name or YAML file)")
     run.add_argument("recipe", help="recipe name (see `distill recipes`) or path to a YAML config")
@@ -117,15 +152,35 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="continue a killed run into --out DIR from its last "
                      "saved epoch (same recipe and --set options); the results equal an uninterrupted run's")
     run.set_defaults(handler=_cmd_run)
-    data = commands.add_parser("data", help="write an embedded data set to a file")
-    data.add_argument("source", choices=["covid-sim", "mackey-glass"], help="which generator")
-    data.add_argument("--out", required=True, help="CSV file to write")
-    data.add_argument("--days", type=int, default=860, help="days to simulate (covid-sim)")
-    data.add_argument("--seed", type=int, default=0, help="random seed")
-    data.add_argument("--length", type=int, default=2500, help="values to generate (mackey-glass)")
-    data.add_argument("--tau", type=int, default=17, help="delay (mackey-glass)")
-    data.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (mackey-glass)")
-    data.set_defaults(handler=_cmd_data)
+    data = commands.add_parser("data", help="write an embedded data set to a file",
+                               description="Write a generated data set as CSV; each generator has its own options "
+                               "(distill data GENERATOR --help).")
+    generators = data.add_subparsers(dest="generator", required=True, metavar="GENERATOR")
+    covid = generators.add_parser("covid-sim", help="a simulated epidemic in the COVID-19 Open Data v3 layout",
+                                  description="A simulated epidemic in the COVID-19 Open Data v3 layout (the "
+                                  "columns the forecasting recipes read), deterministic for a seed.")
+    covid.add_argument("--out", required=True, help="CSV file to write")
+    covid.add_argument("--days", type=int, default=860, help="days to simulate (default 860)")
+    covid.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    covid.set_defaults(handler=_cmd_covid_sim)
+    mackey = generators.add_parser("mackey-glass", help="the Mackey-Glass delay series (columns date, value)",
+                                   description="The Mackey-Glass delay differential equation sampled once per day "
+                                   "(columns date, value), with optional observation noise.")
+    mackey.add_argument("--out", required=True, help="CSV file to write")
+    mackey.add_argument("--length", type=int, default=2500, help="values to generate (default 2500)")
+    mackey.add_argument("--tau", type=int, default=17, help="delay (default 17, chaotic)")
+    mackey.add_argument("--noise", type=float, default=0.0, help="noise standard deviation (default 0)")
+    mackey.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    mackey.set_defaults(handler=_cmd_mackey_glass)
+    pm25 = generators.add_parser("pm25-like", help="a SYNTHETIC hourly series in the UCI Beijing PM2.5 layout",
+                                 description="A synthetic hourly series in the UCI 'Beijing PM2.5' layout (pm2.5, "
+                                 "DEWP, TEMP, PRES, cbwd, Iws, ... with missing hours), so that pm25-pi runs "
+                                 "without the UCI file; not measured air quality, and labelled synthetic in the "
+                                 "report.")
+    pm25.add_argument("--out", required=True, help="CSV file to write")
+    pm25.add_argument("--hours", type=int, default=8760, help="hours to generate (default 8760, one year)")
+    pm25.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    pm25.set_defaults(handler=_cmd_pm25_like)
     export = commands.add_parser("export", help="write a trained model of a run as a torch.export program")
     export.add_argument("run_dir", help="the --out folder of a finished run")
     export.add_argument("name", help="model name, e.g. student_kd (see results.json `checkpoints`)")

@@ -6,6 +6,8 @@ names the key, the value and what is allowed.
 """
 from __future__ import annotations
 
+import difflib
+import json
 import math
 import types
 import typing
@@ -161,6 +163,42 @@ def recipe_names() -> list[str]:
     return sorted(p.name[:-5] for p in RECIPES.iterdir() if p.name.endswith(".yaml"))
 
 
+RECIPE_TIMES = "times.json"  # in `RECIPES`: measured by benchmarks/bench_recipe_times.py, never typed
+
+
+def recipe_time(name: str) -> dict | None:
+    """The measured wall time of a built-in recipe at its full settings (seconds, cores, load average, date), or
+    None if benchmarks/bench_recipe_times.py has not measured it."""
+    path = RECIPES / RECIPE_TIMES
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get(name)
+
+
+def expected_seconds(entry: dict) -> float:
+    """What a recipe should take on an idle machine of the measured one's cores: its wall time, or, when other
+    work kept more than every core busy as it started, its CPU time (the recipes train on one thread, so on an
+    idle machine the wall time is about the CPU time; under load the wall time measures the other work)."""
+    return entry["seconds"] if entry["load_average"] < entry["cores"] else entry["cpu_seconds"]
+
+
+def recipe_time_text(entry: dict | None, short: bool = False) -> str:
+    """'~4 min' (short), or '~4 min (250 s wall time, 240 s CPU, on 2 cores with load average 1.2 ...)'."""
+    if entry is None:
+        return "time ?" if short else ("not measured yet (python benchmarks/bench_recipe_times.py NAME measures it "
+                                        "and records it here)")
+    seconds = expected_seconds(entry)
+    rounded = f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min" if seconds < 5400 else \
+        f"~{seconds / 3600:.1f} h"
+    if short:
+        return rounded
+    basis = ("the wall time" if seconds == entry["seconds"] else "the CPU time: other work kept every core busy, "
+             "so the wall time measured that work too")
+    return (f"{rounded} ({entry['seconds']:.0f} s wall time, {entry['cpu_seconds']:.0f} s CPU, on {entry['cores']} "
+            f"cores with load average {entry['load_average']:.1f} from other work when it started, measured "
+            f"{entry['measured']}; the estimate is {basis})")
+
+
 def read_recipe(name_or_path: str) -> dict:
     """Raw YAML of a built-in recipe name or a path to a YAML file."""
     if name_or_path.endswith((".yaml", ".yml")):
@@ -241,6 +279,68 @@ def apply_override(raw: dict, assignment: str) -> None:
     node[leaf] = value
 
 
+FREE_NAME = "*"  # stands for a user's own name or a list index in a dotted key (students.*.alpha)
+
+
+def _sections_in(annotation: object) -> tuple[type[Section] | None, bool]:
+    """The Section a field holds (directly, optional, as the values of a dict keyed by the user's names, or as the
+    items of a list) and whether it is such a dict or list (the next part of a key is a name or an index)."""
+    if isinstance(annotation, type) and issubclass(annotation, Section):
+        return annotation, False
+    arguments = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (dict, list) and arguments:
+        inner, _ = _sections_in(arguments[-1])
+        return inner, inner is not None
+    for argument in arguments:
+        inner, keyed = _sections_in(argument)
+        if inner is not None:
+            return inner, keyed
+    return None, False
+
+
+def schema_keys(schema: type[Section], prefix: str = "") -> list[str]:
+    """Every dotted key a schema accepts, a user's own names (students, sweep cells) written `FREE_NAME`."""
+    keys = []
+    for name, field in schema.model_fields.items():
+        key = f"{prefix}{name}"
+        keys.append(key)
+        inner, keyed = _sections_in(field.annotation)
+        if inner is not None:
+            keys += schema_keys(inner, f"{key}.{FREE_NAME}." if keyed else f"{key}.")
+    return keys
+
+
+def _generic(loc: tuple, schema: type[Section]) -> list[str]:
+    """The error's location with the user's own names replaced by `FREE_NAME` (as in `schema_keys`)."""
+    parts, current = [], schema
+    index = 0
+    while index < len(loc):
+        part = str(loc[index])
+        parts.append(part)
+        field = current.model_fields.get(part) if current is not None else None
+        inner, keyed = _sections_in(field.annotation) if field is not None else (None, False)
+        if keyed and index + 1 < len(loc):
+            parts.append(FREE_NAME)
+            index += 1
+        current = inner
+        index += 1
+    return parts
+
+
+def did_you_mean(loc: tuple, schema: type[Section]) -> str | None:
+    """The accepted key closest to an unknown one: the closest by difflib (`train.epoch` -> `train.epochs`), else
+    one with the same last part elsewhere (`epochs` -> `train.epochs`); None when nothing is close."""
+    generic = _generic(loc, schema)
+    key, keys = ".".join(generic), schema_keys(schema)
+    leaf = generic[-1]
+    same_leaf = [other for other in keys if other.rsplit(".", 1)[-1] == leaf and other != key]
+    close = difflib.get_close_matches(key, [other for other in keys if other != key], n=1, cutoff=0.8) or same_leaf[:1]
+    if not close:
+        return None
+    names = iter(str(part) for part, template in zip(loc, generic) if template == FREE_NAME)
+    return ".".join(next(names, "NAME") if part == FREE_NAME else part for part in close[0].split("."))
+
+
 def _renamed(error: ValidationError) -> str | None:
     """The one line for a key of the old vocabulary (`distill.methods.RENAMED`), naming the new key."""
     for item in error.errors():
@@ -256,14 +356,15 @@ def _renamed(error: ValidationError) -> str | None:
     return None
 
 
-def _describe(error: ValidationError) -> str:
+def _describe(error: ValidationError, schema: type[Section] | None = None) -> str:
     renamed = _renamed(error)
     if renamed is not None:
         return renamed
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"])
     if first["type"] == "extra_forbidden":
-        return f"unknown config key {key!r}"
+        suggestion = did_you_mean(first["loc"], schema) if schema is not None else None
+        return f"unknown config key {key!r}" + (f"; did you mean {suggestion!r}?" if suggestion else "")
     if first["type"] == "missing":
         return f"config key {key!r} is required"
     return f"bad value for {key}: {first['input']!r} ({first['msg']})"
@@ -274,7 +375,7 @@ def validate_config(raw: dict, schema: type[Section]) -> Section:
     try:
         config = schema.model_validate(raw)
     except ValidationError as error:
-        raise DistillError(_describe(error)) from None
+        raise DistillError(_describe(error, schema)) from None
     if getattr(config, "students", None) == {} and getattr(config, "sweep", None) is None:
         raise DistillError("students is empty: a distillation run needs at least one student to distil into")
     return config

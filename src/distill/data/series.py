@@ -79,15 +79,20 @@ def file_series(data: SeriesData) -> SeriesTable:
     """A PM2.5 file (target `pm25`) or any CSV file (target `data.target`), without its time column."""
     if data.path is None:
         raise DistillError(f"data.source {data.source!r} reads a file: set data.path=FILE (pm25: a UCI 'Beijing "
-                           "PM2.5' or 'PM2.5 Data of Five Chinese Cities' CSV; csv: any CSV with data.target)")
+                           "PM2.5' or 'PM2.5 Data of Five Chinese Cities' CSV, or a synthetic one from `distill data "
+                           "pm25-like --out FILE`; csv: any CSV with data.target)")
+    source = str(data.path)
     if data.source == "pm25":
-        frame, target = load_pm25(data.path, target=data.target, max_gap=data.max_gap).drop(columns="time"), PM25_TARGET
+        loaded = load_pm25(data.path, target=data.target, max_gap=data.max_gap)
+        if "synthetic" in loaded.attrs:
+            source += f" (SYNTHETIC: {loaded.attrs['synthetic']}; the UCI Beijing PM2.5 layout)"
+        frame, target = loaded.drop(columns="time"), PM25_TARGET
     elif data.target is None:
         raise DistillError("data.source 'csv' needs data.target, the column to predict")
     else:
         frame, target = load_csv_series(data.path, data.target, time=data.time), data.target
         frame = frame.drop(columns=[data.time] if data.time else [])
-    return SeriesTable(frame.to_numpy(float), [str(c) for c in frame.columns], target, str(data.path))
+    return SeriesTable(frame.to_numpy(float), [str(c) for c in frame.columns], target, source)
 
 
 def load_series(data: SeriesData) -> SeriesTable:

@@ -277,6 +277,16 @@ def final_section(entries: dict[str, dict]) -> str:
             "scores above estimate their error; no data is left to score them on.")
 
 
-def checkpoint_line(out_dir: Path) -> str:
-    """The terminal summary's pointer to the saved models."""
-    return f"models: {out_dir / FOLDER} (serve one: distill predict {out_dir} --data FILE, or distill export {out_dir} NAME)"
+PREDICTED_PROTOCOLS = {"forecast": "FILE.csv", "classification": "IMAGE|FOLDER"}  # what `distill predict` reads
+
+
+def checkpoint_line(out_dir: Path, protocol: str, names: list[str]) -> str:
+    """The terminal summary's pointer to the saved models, with only the commands that serve this run's models:
+    `distill predict` for forecasting and classification runs, `distill export` for every run."""
+    name = "student_kd" if "student_kd" in names else names[0]
+    export = f"distill export {out_dir} {name}"
+    if protocol not in PREDICTED_PROTOCOLS:
+        return f"models: {out_dir / FOLDER} (export one: {export})"
+    model = "" if name == "student_kd" else f" --model {name}"
+    return (f"models: {out_dir / FOLDER} (serve one: distill predict {out_dir} --data {PREDICTED_PROTOCOLS[protocol]}"
+            f"{model}, or {export})")

@@ -1,5 +1,6 @@
-"""Plotting helpers shared by every protocol (Agg backend, PNG written atomically): colours, saving, error vs
-cost, and the one annotated heat map (sweeps)."""
+"""Plotting helpers shared by every protocol (Agg backend, PNG written atomically): colours, saving, legends
+outside the plotted data, log axes with at least two labelled ticks, error vs cost, and the one annotated heat map
+(sweeps)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import LogFormatterSciNotation, LogLocator, NullFormatter  # noqa: E402
 
 from distill.io.atomic import atomic_open  # noqa: E402
 
@@ -20,31 +22,82 @@ MODEL_COLORS = {"teacher": "tab:blue", "privileged": "tab:blue", "student_distil
                 "majority": "tab:gray", "persistence": "tab:gray"}
 
 
+def model_colors(names: list[str]) -> dict[str, str]:
+    """A distinct colour per model of a figure: the fixed colour of a known role (`COLORS`), and for the others
+    the colours of tab10, then tab20b, that no known role has (green stays the student alone's, and so on)."""
+    named = {name: matplotlib.colors.to_hex(COLORS[name]) for name in names if name in COLORS}
+    palette = iter(color for color in map(matplotlib.colors.to_hex, plt.cm.tab10.colors + plt.cm.tab20b.colors)
+                   if color not in {matplotlib.colors.to_hex(known) for known in COLORS.values()})
+    return {name: named.get(name) or next(palette) for name in names}
+
+
 def save_figure(fig: plt.Figure, path: Path) -> Path:
-    """Lay out, write as PNG atomically (a failed write leaves an earlier figure intact), close."""
+    """Lay out, write as PNG atomically (a failed write leaves an earlier figure intact), close. The saved area
+    grows to hold every label and every legend placed outside the axes."""
     fig.tight_layout()
     with atomic_open(path, "wb") as out:
-        fig.savefig(out, format="png", dpi=110)
+        fig.savefig(out, format="png", dpi=110, bbox_inches="tight", pad_inches=0.1)
     plt.close(fig)
     return path
 
 
-def plot_cost(models: dict[str, dict], metric: str, path: Path) -> Path:
-    """Test error (mean +- SEM) against parameters, FLOPs and batch-1 latency, one marker per model."""
-    costs = [("params", "parameters"), ("flops", "FLOPs per prediction"), ("latency", "latency, batch 1 (ms)")]
+def legend_right(ax: plt.Axes, **options) -> None:
+    """The legend right of the axes, outside the plotted area (it never covers data)."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **{"fontsize": 8, **options})
+
+
+def legend_above(ax: plt.Axes, columns: int, **options) -> None:
+    """The legend in a row above the axes, outside the plotted area (for bars that fill the axes' width)."""
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.02), borderaxespad=0.0, ncol=columns,
+              **{"fontsize": 8, **options})
+
+
+def log_axis(ax: plt.Axes, axis: str, values: list[float]) -> None:
+    """A log scale spanning whole decades around `values` (> 0), so that at least two ticks carry labels, with
+    ticks at 1, 2 and 5 times each power of ten."""
+    positive = [value for value in values if value > 0 and np.isfinite(value)]
+    low, high = (min(positive), max(positive)) if positive else (1.0, 10.0)
+    low, high = 10 ** np.floor(np.log10(low)), 10 ** np.ceil(np.log10(high))
+    high = high * 10 if high <= low else high
+    getattr(ax, f"set_{axis}scale")("log")
+    getattr(ax, f"set_{axis}lim")(low, high)
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if high / low <= 100 else (1.0,)))
+    target.set_major_formatter(LogFormatterSciNotation(base=10, labelOnlyBase=False))
+    target.set_minor_formatter(NullFormatter())  # matplotlib labels minor ticks of a one-decade axis: they collide
+
+
+def _spans_orders(values: list[float], ratio: float = 20.0) -> bool:
+    positive = [value for value in values if np.isfinite(value)]
+    return bool(positive) and min(positive) > 0 and max(positive) / min(positive) > ratio
+
+
+def plot_cost(models: dict[str, dict], metric: str, label: str, path: Path) -> Path:
+    """Test `metric` against parameters, FLOPs and batch-1 latency: one small mark per fold and a large mark for
+    the mean over folds, one colour and shape per model (no error bars: folds differ more than models do, and
+    the paired comparisons in the report are the test of a difference). `label` names the metric and its unit."""
+    costs = [("params", "parameters (count)"), ("flops", "FLOPs per prediction (count)"),
+             ("latency", "latency, batch 1 (ms, median)")]
     markers = "osD^vP*X"
+    scores = [value for entry in models.values() for value in entry["test"][metric]["per_fold"]]
+    colors = model_colors(list(models))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
-    for ax, (key, label) in zip(axes, costs):
+    for ax, (key, axis_label) in zip(axes, costs):
+        cost_of = {name: entry["latency_ms"]["batch1"] if key == "latency" else entry[key]
+                   for name, entry in models.items()}
         for index, (name, entry) in enumerate(models.items()):
-            cost = entry["latency_ms"]["batch1"] if key == "latency" else entry[key]
-            score = entry["test"][metric]
-            ax.errorbar(cost, score["mean"], yerr=score["sem"], fmt=markers[index % len(markers)],
-                        color=COLORS.get(name), capsize=3, label=name, alpha=0.85)
-        ax.set_xscale("symlog", linthresh=1e-3 if key == "latency" else 1)
-        ax.set_xlabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].set_ylabel(f"test {metric} (mean +- SEM)")
-    axes[0].legend(fontsize=8)
+            score, marker, color = entry["test"][metric], markers[index % len(markers)], colors[name]
+            ax.scatter([cost_of[name]] * len(score["per_fold"]), score["per_fold"], marker=marker, s=18,
+                       facecolors="none", edgecolors=color, alpha=0.8, label=None)
+            ax.scatter([cost_of[name]], [score["mean"]], marker=marker, s=70, color=color,
+                       label=f"{name} (mean; hollow: folds)")
+        log_axis(ax, "x", list(cost_of.values()))
+        ax.set_xlabel(axis_label)
+        ax.grid(alpha=0.3, which="both")
+    if _spans_orders(scores):
+        log_axis(axes[0], "y", scores)
+    axes[0].set_ylabel(label)
+    legend_right(axes[-1])
     return save_figure(fig, path)
 
 

@@ -98,7 +98,7 @@ def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
         shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
     lines = [*output.summary, f"report: {out_dir / 'report.md'}"]
     if output.trained:
-        lines.append(checkpoint_line(out_dir))
+        lines.append(checkpoint_line(out_dir, config.protocol, list(output.results["checkpoints"])))
     return "\n".join(lines)
 
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 import math
 
 
+def fixed(value: float, digits: int, sign: bool = False) -> str:
+    """`value` with `digits` decimals; a value that rounds to zero prints without a sign ("0.0000", never
+    "-0.0000"; "+0.0000" with `sign`)."""
+    text = f"{value:{'+' if sign else ''}.{digits}f}"
+    if text.lstrip("+-").strip("0.") == "":
+        text = ("+" if sign else "") + text.lstrip("+-")
+    return text
+
+
 def format_mean_sem(summary: dict, digits: int = 4) -> str:
-    """'0.0123 +- 0.0010' (SEM shown as n/a with a single fold)."""
+    """'0.0123 +- 0.0010' (SEM shown as n/a with a single fold; never '-0.0000')."""
     sem = summary["sem"]
-    sem_text = "n/a" if math.isnan(sem) else f"{sem:.{digits}f}"
-    return f"{summary['mean']:.{digits}f} +- {sem_text}"
+    sem_text = "n/a" if sem is None or math.isnan(sem) else fixed(sem, digits)
+    return f"{fixed(summary['mean'], digits)} +- {sem_text}"
+
+
+COUNT_DIGITS = 1  # a mean of whole counts over folds (misclassified images): one decimal, as 6.2 +- 1.2
 
 
 def _fmt_count(value: float) -> str:
@@ -18,9 +30,11 @@ def _fmt_count(value: float) -> str:
     return f"{value:.0f}"
 
 
-def model_table(models: dict[str, dict], metrics: list[str], digits: int = 4) -> list[list[str]]:
+def model_table(models: dict[str, dict], metrics: list[str], digits: int = 4,
+                counts: tuple[str, ...] = ("errors",)) -> list[list[str]]:
     """Rows of: model, params, FLOPs, latency (batch 1 / 256, median ms; `NOISY_MARK` after a noisy one), test
-    metrics, train metrics (mean +- SEM)."""
+    metrics, train metrics (mean +- SEM; the metrics in `counts`, whole numbers per fold, with `COUNT_DIGITS`)."""
+    places = lambda metric: COUNT_DIGITS if metric in counts else digits
     header = ["model", "params", "FLOPs", "ms b1", "ms b256"] + [f"test {m}" for m in metrics] + \
              [f"train {m}" for m in metrics[:1]]
     rows = [header]
@@ -28,8 +42,8 @@ def model_table(models: dict[str, dict], metrics: list[str], digits: int = 4) ->
         latency = entry["latency_ms"]
         row = [name, _fmt_count(entry["params"]), _fmt_count(entry["flops"]),
                _latency_cell(latency, "batch1", 3), _latency_cell(latency, "batch256", 2)]
-        row += [format_mean_sem(entry["test"][m], digits) for m in metrics]
-        row += [format_mean_sem(entry["train"][m], digits) for m in metrics[:1]]
+        row += [format_mean_sem(entry["test"][m], places(m)) for m in metrics]
+        row += [format_mean_sem(entry["train"][m], places(m)) for m in metrics[:1]]
         rows.append(row)
     return rows
 

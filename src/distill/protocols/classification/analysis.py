@@ -17,7 +17,7 @@ from sklearn.metrics import confusion_matrix, normalized_mutual_info_score
 from distill.core.protocol import ProtocolResult
 from distill.core.stats import summarize
 from distill.protocols.classification.config import ClassStudentSpec, SweepSection, soft_target_cell_name
-from distill.tasks.classification import class_log_probs
+from distill.tasks.classification import ClassificationTask, class_log_probs
 
 SHIFT_LIMIT = 100.0  # largest logit shift the bias correction searches (log-odds)
 SHIFT_STEPS = 60  # bisection steps: the shift is found to SHIFT_LIMIT / 2**60
@@ -152,15 +152,38 @@ def bias_correction(protocol: ProtocolResult, name: str, omitted: list[int], cla
             **{key: summarize(values) for key, values in scores.items()}}
 
 
-def sweep_grid(models: dict, sweep: SweepSection) -> dict:
-    """Mean and SEM test accuracy per (temperature, alpha) cell, and the best cell."""
-    mean = [[models[soft_target_cell_name(t, a)]["test"]["accuracy"]["mean"] for a in sweep.alphas] for t in sweep.temperatures]
-    sem = [[models[soft_target_cell_name(t, a)]["test"]["accuracy"]["sem"] for a in sweep.alphas] for t in sweep.temperatures]
-    best = np.unravel_index(int(np.argmax(mean)), (len(sweep.temperatures), len(sweep.alphas)))
-    return {"temperatures": sweep.temperatures, "alphas": sweep.alphas, "accuracy_mean": mean, "accuracy_sem": sem,
-            "best": {"temperature": sweep.temperatures[best[0]], "alpha": sweep.alphas[best[1]],
-                     "student": soft_target_cell_name(sweep.temperatures[best[0]], sweep.alphas[best[1]]),
-                     "accuracy": mean[best[0]][best[1]]}}
+def held_out_accuracy(protocol: ProtocolResult, name: str, spec: ClassStudentSpec, task: ClassificationTask) -> list[float] | None:
+    """Per fold, a student's accuracy on the fold's training rows outside its transfer set: rows it never trained
+    on and that are not test rows (its teacher did train on them), an inner validation set for choosing among
+    students. None when the transfer set is every training row (nothing is held out)."""
+    accuracies = []
+    for fold, run in zip(protocol.folds, protocol.outcomes[name]):
+        held = torch.ones(len(fold.y_train), dtype=torch.bool)
+        held[task.transfer_rows(fold, spec)] = False
+        if not held.any():
+            return None
+        accuracies.append(accuracy(class_log_probs(run.train_outputs[held], task.classes), fold.y_train[held]))
+    return accuracies
+
+
+def sweep_grid(models: dict, sweep: SweepSection, validation: dict[str, list[float]] | None = None) -> dict:
+    """Mean and SEM test accuracy per (temperature, alpha) cell, and the best cell: the one with the highest mean
+    inner-validation accuracy (`held_out_accuracy`, never a test row) where `validation` gives one per cell,
+    else the highest mean test accuracy, marked `chosen_on: test` (an optimistic pick)."""
+    cells = [[soft_target_cell_name(t, a) for a in sweep.alphas] for t in sweep.temperatures]
+    mean = [[models[cell]["test"]["accuracy"]["mean"] for cell in row] for row in cells]
+    sem = [[models[cell]["test"]["accuracy"]["sem"] for cell in row] for row in cells]
+    grid = {"temperatures": sweep.temperatures, "alphas": sweep.alphas, "accuracy_mean": mean, "accuracy_sem": sem}
+    if validation is not None:
+        grid["validation_mean"] = [[float(np.mean(validation[cell])) for cell in row] for row in cells]
+    choice = grid.get("validation_mean", mean)
+    best = np.unravel_index(int(np.argmax(choice)), (len(sweep.temperatures), len(sweep.alphas)))
+    cell = cells[best[0]][best[1]]
+    grid["best"] = {"temperature": sweep.temperatures[best[0]], "alpha": sweep.alphas[best[1]], "student": cell,
+                    "accuracy": mean[best[0]][best[1]], "chosen_on": "test" if validation is None else "validation"}
+    if validation is not None:
+        grid["best"]["validation_accuracy"] = choice[best[0]][best[1]]
+    return grid
 
 
 def chains(students: dict[str, ClassStudentSpec]) -> list[list[str]]:

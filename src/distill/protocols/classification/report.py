@@ -22,6 +22,8 @@ from distill.tasks.specs import ClassStudentSpec
 SEED_004 = ("Seed 004 (chest X-ray, 3 classes, full-width ResNets): base 85.28, NST linear 86.47, NST poly 89.75, "
             "NST poly + assistants 91.63 (% test accuracy).")
 METRICS = ["accuracy", "macro_f1", "roc_auc"]
+BEST_CHOSEN = {"validation": "chosen on inner validation (training rows outside the transfer set)",
+               "test": "chosen on test accuracy (optimistic)"}
 UNITS = ("accuracy, macro-F1 and ROC AUC are fractions (0 to 1), errors are misclassified test images per fold, "
          "latency is in ms")
 
@@ -124,8 +126,28 @@ def sweep_table(grid: dict) -> str:
     for t, means, sems in zip(grid["temperatures"], grid["accuracy_mean"], grid["accuracy_sem"]):
         rows.append([f"{t:g}", *(_pct({"mean": m, "sem": s}) for m, s in zip(means, sems))])
     best = grid["best"]
-    return markdown_table(rows) + (f"\n\nBest cell: T = {best['temperature']:g}, alpha = {best['alpha']:g} "
-                                   f"({100 * best['accuracy']:.2f}% mean test accuracy).")
+    if best["chosen_on"] == "validation":
+        how = (f"the cell with the highest mean accuracy on each fold's held-out training rows (the training rows "
+               f"outside the students' transfer set: no student trained on them, none is a test row; the teacher "
+               f"did train on them), {100 * best['validation_accuracy']:.2f}% there. No test row took part in the "
+               "choice, so its test accuracy is an honest estimate for the chosen setting")
+    else:
+        how = ("the cell with the highest mean TEST accuracy (the transfer set is every training row, so nothing "
+               "is held out to choose on): chosen on the data it is scored on, so its score is optimistic")
+    return markdown_table(rows) + (f"\n\nChosen cell: T = {best['temperature']:g}, alpha = {best['alpha']:g}, "
+                                   f"{100 * best['accuracy']:.2f}% mean test accuracy; {how}.")
+
+
+def holm_family_note(results: dict) -> str:
+    """Why the same setting can be 'better' in one report and 'not distinguishable' in another."""
+    family = len(results["comparison"])
+    return (f"Holm's correction runs over the {family} comparisons of this report: the smallest raw p-value is "
+            f"multiplied by {family}, the next by {family - 1}, and so on. A report with more comparisons asks more "
+            "of each one, so the same difference can be 'better' in a report with a small family (hinton-digits "
+            "compares its one distilled student with the student alone and the teacher) and 'not distinguishable' "
+            "in one with a large family (kd-sweep compares every grid cell with the student alone). The same T and "
+            "alpha also give other numbers in the two recipes: a student's initial weights come from its place in "
+            "the recipe's list of students, so the two are trained from other seeds.")
 
 
 def recovery_table(recovery: dict) -> str:
@@ -205,7 +227,7 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         "\n".join(f"- {cost_sentence(results['models'], name)}" for name in names if name != "teacher"),
         "## Paired comparisons of the test error rate (same folds)",
         "A difference is named only when its paired t-test over folds gives p < 0.05 after Holm's correction over "
-        "the comparisons below; error rate = 1 - accuracy, in percentage points.",
+        "the comparisons below; error rate = 1 - accuracy, in percentage points. " + holm_family_note(results),
         "\n".join(f"- {verdict_line(in_points(entry), 'points')}" for entry in results["comparison"].values()),
         "## Fidelity to the teacher (test rows)",
         "\n".join(f"- {name}: agreement {_pct(entry['fidelity_to_teacher']['agreement'])}%, "

@@ -30,6 +30,7 @@ from distill.protocols.classification.analysis import (
     chain_table,
     confusion,
     gap_recovered,
+    held_out_accuracy,
     per_class_accuracy,
     subclass_recovery,
     sweep_grid,
@@ -39,6 +40,7 @@ from distill.protocols.classification.config import (
     ClassStudentSpec,
     all_students,
     check_students,
+    soft_target_cell_name,
 )
 from distill.protocols.classification.figures import classification_figures
 from distill.protocols.classification.report import (
@@ -104,16 +106,19 @@ def comparable(a: ClassStudentSpec, b: ClassStudentSpec) -> bool:
     return a.model == b.model and a.options == b.options and a.transfer == b.transfer
 
 
-def comparison_pairs(students: dict[str, ClassStudentSpec], scratch: str) -> list[tuple[str, str]]:
-    """Each distilled student comparable with the scratch student against it; scratch vs teacher vs majority."""
+def comparison_pairs(students: dict[str, ClassStudentSpec], scratch: str,
+                     sweep_cells: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+    """Each distilled student comparable with the scratch student against it, and (sweep cells aside, which would
+    swell the Holm family) against the teacher; scratch vs teacher vs majority."""
     alone = students.get(scratch)
-    pairs = [(name, scratch) for name, spec in students.items()
-             if alone is not None and name != scratch and comparable(spec, alone)]
-    return pairs + [(scratch, "teacher"), ("teacher", "majority")]
+    distilled = [name for name, spec in students.items()
+                 if alone is not None and name != scratch and comparable(spec, alone)]
+    return ([(name, scratch) for name in distilled] + [(name, "teacher") for name in distilled if name not in sweep_cells]
+            + [(scratch, "teacher"), ("teacher", "majority")])
 
 
 def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: dict[str, ClassStudentSpec],
-             images: LabelledImages, models: dict) -> dict:
+             images: LabelledImages, models: dict, task: ClassificationTask) -> dict:
     """The recipe-specific parts of results.json (present only where they apply)."""
     classes = len(images.classes)
     scratch = config.report.scratch
@@ -131,7 +136,10 @@ def analyses(protocol: ProtocolResult, config: ClassificationConfig, students: d
         found["bias_correction"] = {name: bias_correction(protocol, name, omitted, classes)
                                     for name, omitted in omitting.items()}
     if config.sweep is not None:
-        found["sweep"] = sweep_grid(models, config.sweep)
+        cells = {name: held_out_accuracy(protocol, name, students[name], task)
+                 for name in (soft_target_cell_name(t, a) for t in config.sweep.temperatures
+                              for a in config.sweep.alphas)}
+        found["sweep"] = sweep_grid(models, config.sweep, None if None in cells.values() else cells)
     chain = chain_table(models, students)
     if chain:
         found["chains"] = chain
@@ -156,7 +164,9 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
     protocol = run_protocol(folds, task, config.teacher, students, config.train,
                             config.seed, baselines={"majority": lambda fold: Majority(fold.y_train, classes)},
                             latency_repeats=latency_repeats, show_progress=show_progress)
-    summary = summarize_protocol(protocol, comparison_pairs(students, config.report.scratch),
+    sweep_cells = frozenset() if config.sweep is None else frozenset(
+        soft_target_cell_name(t, a) for t in config.sweep.temperatures for a in config.sweep.alphas)
+    summary = summarize_protocol(protocol, comparison_pairs(students, config.report.scratch, sweep_cells),
                                  metric="error_rate")
     add_verdicts(summary["comparison"], lower_is_better=True)  # error rate = 1 - accuracy: the same paired test
     matrices = {name: confusion(protocol, name, classes) for name in protocol.outcomes}
@@ -171,7 +181,7 @@ def run_classification(config: ClassificationConfig, show_progress: bool | None 
                  "split": "stratified K-fold" if images.test_start is None else "fixed train/test split"},
         "confusion": {name: matrix.tolist() for name, matrix in matrices.items()},
         "per_class_accuracy": {name: per_class_accuracy(matrix) for name, matrix in matrices.items()},
-        **analyses(protocol, config, students, images, summary["models"]),
+        **analyses(protocol, config, students, images, summary["models"], task),
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},

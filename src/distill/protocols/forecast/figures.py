@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import COLORS, plot_cost, plt, save_figure
+from distill.io.plotting import COLORS, legend_right, log_axis, plot_cost, plt, save_figure
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.quantile_figures import quantile_figures
 from distill.protocols.forecast.report import ForecastRun
@@ -27,11 +27,11 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
                 ax.axvline(run["best_epoch"], color=color, lw=0.6, alpha=0.5)
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.set_yscale("log")
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{metric} (dashed: train, dotted: inner validation, solid: test; line: best epoch)",
-                          fontsize=8)
-    axes[0][-1].legend(fontsize=7)
+    log_axis(axes[0][0], "y", [value for ax in axes[0] for line in ax.get_lines() for value in line.get_ydata()])
+    axes[0][0].set_ylabel(f"{metric} (scaled units)")
+    fig.suptitle("dashed: train, dotted: inner validation, solid: test; vertical line: best epoch", fontsize=9)
+    legend_right(axes[0][-1], fontsize=7)
     return save_figure(fig, path)
 
 
@@ -61,14 +61,15 @@ def plot_forecasts(run: ForecastRun, samples: int, seed: int, path: Path) -> Pat
         ax.grid(alpha=0.3)
     for ax in axes.ravel()[len(picks):]:
         ax.axis("off")
-    axes[0][0].set_ylabel(run.results["data"]["unit"])
-    axes[0][0].legend(fontsize=7)
+    for ax in axes.ravel()[:len(picks)]:  # each panel has its own scale
+        ax.set_ylabel(run.results["data"]["unit"])
+    legend_right(axes[0][-1], fontsize=7)
     return save_figure(fig, path)
 
 
 def plot_horizon(models: dict[str, dict], unit: str, path: Path) -> Path:
     """MAE (mean +- SEM over folds) and skill against persistence for every horizon day, one line per model."""
-    fig, (error_ax, skill_ax) = plt.subplots(1, 2, figsize=(12, 4))
+    fig, (error_ax, skill_ax) = plt.subplots(1, 2, figsize=(13, 4.2))
     persistence = np.array(models["persistence"]["test"]["mae_by_horizon"]["mean"])
     for name, entry in models.items():
         by_day = entry["test"]["mae_by_horizon"]
@@ -78,12 +79,13 @@ def plot_horizon(models: dict[str, dict], unit: str, path: Path) -> Path:
         error_ax.plot(days, mean, style, color=COLORS.get(name), label=name, lw=1.5)
         error_ax.fill_between(days, mean - sem, mean + sem, color=COLORS.get(name), alpha=0.12)
         skill_ax.plot(days, 1 - mean / persistence, style, color=COLORS.get(name), label=name, lw=1.5)
-    error_ax.set(xlabel="horizon day", ylabel=f"MAE ({unit}); band: +- SEM", title="error by horizon day")
-    skill_ax.set(xlabel="horizon day", ylabel="skill = 1 - MAE / MAE(persistence)", title="skill by horizon day")
+    error_ax.set(xlabel="horizon day", ylabel=f"MAE ({unit})", title="error by horizon day (band: +- SEM)")
+    skill_ax.set(xlabel="horizon day", ylabel="skill (fraction; 0: as persistence)",
+                 title="skill = 1 - MAE / MAE(persistence)")
     skill_ax.axhline(0, color="k", lw=0.8)
     for ax in (error_ax, skill_ax):
         ax.grid(alpha=0.3)
-    error_ax.legend(fontsize=7)
+    legend_right(skill_ax, fontsize=7)
     return save_figure(fig, path)
 
 
@@ -99,5 +101,6 @@ def forecast_figures(run: ForecastRun, config: ForecastConfig, out_dir: Path) ->
                                                     out_dir / "forecasts.png").name,
         "Error and skill by horizon day": plot_horizon(results["models"], results["data"]["unit"],
                                                        out_dir / "horizon.png").name,
-        "Error vs cost": plot_cost(trained, "mae_original", out_dir / "cost.png").name,
+        "Error vs cost": plot_cost(trained, "mae_original", f"test MAE ({results['data']['unit']})",
+                                   out_dir / "cost.png").name,
     }

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import MODEL_COLORS, heat_map, plt, save_figure
+from distill.io.plotting import MODEL_COLORS, heat_map, legend_above, plt, save_figure
 from distill.protocols.lupi.experiments import MODELS
 from distill.protocols.lupi.report import sweep_means
 
@@ -23,10 +23,11 @@ def plot_lupi_bars(experiments: dict, published: dict, models: tuple[str, ...], 
         ax.scatter(positions, [published[name][model]["mean"] for name in names], marker="_", s=400,
                    color="black", zorder=3, label="published" if index == 0 else None)
     ax.set_xticks(range(len(names)), [name.replace("_", " ") for name in names])
+    ax.set_xlabel("experiment")
     ax.set_ylabel("test accuracy (%), mean +- SEM")
     ax.set_ylim(40, 100)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8, ncol=len(models) + 1, loc="lower left")
+    legend_above(ax, columns=len(models) + 1)
     return save_figure(fig, path)
 
 

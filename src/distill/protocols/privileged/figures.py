@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from distill.io.plotting import MODEL_COLORS, heat_map, plt, save_figure
+from distill.io.plotting import MODEL_COLORS, heat_map, legend_right, plt, save_figure
 from distill.protocols.privileged.config import ALONE
-from distill.protocols.privileged.report import main_models, size_text
+from distill.protocols.privileged.report import main_models, metric_label, size_text
 
 
 def plot_score_vs_horizon(cells: list[dict], models: list[str], metric: str, path: Path) -> Path:
@@ -21,11 +21,12 @@ def plot_score_vs_horizon(cells: list[dict], models: list[str], metric: str, pat
             ax.errorbar(horizons, [s["mean"] for s in scores], yerr=[s["sem"] or 0.0 for s in scores], marker="o",
                         capsize=3, color=MODEL_COLORS.get(model), label=model)
         ax.set_title(f"training size {size if size is not None else 'all'}")
-        ax.set_xlabel("horizon k")
+        ax.set_xlabel("horizon k (rows ahead)")
         ax.set_xticks(horizons)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"test {metric} (mean +- SEM over folds)")
-    axes[0][-1].legend(fontsize=8)
+    axes[0][0].set_ylabel(f"test {metric_label(metric)}")
+    fig.suptitle("mean +- SEM over folds", fontsize=9)
+    legend_right(axes[0][-1])
     return save_figure(fig, path)
 
 
@@ -46,5 +47,6 @@ def privileged_figures(results: dict, out_dir: Path) -> dict[str, str]:
                  f"{sweep[ALONE]['mean']:.3g}, teacher {sweep['teacher']['mean']:.3g}")
         means = [[cell["mean"] for cell in row] for row in sweep["grid"]]
         figures["lambda x T sweep"] = plot_lambda_temperature(means, sweep["lam"], sweep["temperature"], title,
-                                                              metric, out_dir / "sweep.png").name
+                                                              f"test {metric_label(metric)}",
+                                                              out_dir / "sweep.png").name
     return figures

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from distill.io.tables import format_mean_sem, markdown_table, sem_caption, verdict_line
+from distill.io.tables import fixed, format_mean_sem, markdown_table, sem_caption, verdict_line
 from distill.protocols.privileged.config import ALONE, PrivilegedConfig
 
 DIGITS = 4
@@ -39,6 +39,11 @@ def _p(gain: dict) -> str:
     return "n/a" if p_value is None or math.isnan(p_value) else f"{p_value:.3g}"
 
 
+def metric_label(metric: str) -> str:
+    """The headline metric with its unit, for axis labels."""
+    return "accuracy (fraction)" if metric == "accuracy" else f"{metric} (scaled units)"
+
+
 def units(results: dict) -> str:
     """The units of the headline metric."""
     if results["metric"] == "accuracy":
@@ -48,7 +53,7 @@ def units(results: dict) -> str:
 
 def _cells_text(cells: list[dict]) -> str:
     return ", ".join(f"k = {c['horizon']} / n = {size_text(c['train_size'])} "
-                     f"({c['gain']['mean']:+.{DIGITS}f} +- {c['gain']['sem']:.{DIGITS}f}, Holm p = {_p(c['gain'])})"
+                     f"({fixed(c['gain']['mean'], DIGITS, sign=True)} +- {fixed(c['gain']['sem'], DIGITS)}, Holm p = {_p(c['gain'])})"
                      for c in cells)
 
 
