@@ -114,3 +114,11 @@ def test_the_cost_sentence_quotes_the_per_round_speedup_only_when_it_is_clean():
     assert "answers 4.0x faster" in cost_sentence({"teacher": teacher, "student": student}, "student")
     student["latency_ms"]["batch1_speedup_noisy"] = True
     assert "too noisy" in cost_sentence({"teacher": teacher, "student": student}, "student")
+
+
+def test_a_slow_model_gets_fewer_rounds_but_never_fewer_than_the_minimum(monkeypatch):
+    """A 50 ms call in a budget of 30 rounds x 5 ms: MIN_ROUNDS rounds, not 30 (a ResNet152 at batch 256)."""
+    from distill.core import profiling
+    monkeypatch.setattr(profiling, "_warm_up", lambda call: 0.05)
+    times = time_interleaved({"slow": lambda: None, "fast": lambda: None}, rounds=30)
+    assert len(times["slow"]["wall"]) == len(times["fast"]["wall"]) == profiling.MIN_ROUNDS

@@ -38,6 +38,7 @@ MIN_CPU_SHARE = 0.8  # CPU time / wall time of the timed calls below which a lat
 SECONDS_PER_REPEAT = 0.005  # one round's block of calls lasts about this long per model; `repeats` rounds
 WARMUP_SECONDS = 0.02  # untimed calls per model before the rounds (at least WARMUP_CALLS of them)
 WARMUP_CALLS = 3
+MIN_ROUNDS = 5  # slow models (a deep ResNet at batch 256) get fewer rounds than `repeats`, never fewer than this
 BATCHES = (1, 256)
 REFERENCE = "teacher"  # speed-ups are quoted against this model when it is profiled
 
@@ -110,9 +111,14 @@ def time_interleaved(calls: dict[str, Callable[[], None]], rounds: int,
                      block_seconds: float = SECONDS_PER_REPEAT) -> dict[str, dict[str, list[float]]]:
     """Per name: the wall and CPU seconds per call of each round's block (`wall`, `cpu`), every name timed once
     per round in an order that rotates by one each round. Blocks are sized from a warm-up to last about
-    `block_seconds` each."""
+    `block_seconds` each (one call at least); when the slowest model's call is longer, fewer rounds are timed
+    (`MIN_ROUNDS` at least), so that the time spent stays about `rounds * block_seconds` per model."""
     names = list(calls)
-    number = {name: max(1, round(block_seconds / max(_warm_up(call), 1e-7))) for name, call in calls.items()}
+    seconds = {name: max(_warm_up(call), 1e-7) for name, call in calls.items()}
+    number = {name: max(1, round(block_seconds / seconds[name])) for name in names}
+    slowest_block = max(number[name] * seconds[name] for name in names)
+    if slowest_block > block_seconds:  # keep the budget of `rounds` blocks of `block_seconds`
+        rounds = min(rounds, max(MIN_ROUNDS, int(rounds * block_seconds / slowest_block)))
     times: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": []} for name in names}
     for round_number in range(rounds):
         shift = round_number % len(names)
