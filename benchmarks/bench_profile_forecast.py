@@ -8,7 +8,9 @@ protocol becomes: a stage whose function is gone is listed as absent, and time o
 peak resident memory reached inside it (Linux VmHWM, reset at every stage's start).
 
     python benchmarks/bench_profile_forecast.py                      # the default covid-lstm, one run
-    python benchmarks/bench_profile_forecast.py --set train.epochs=8 # a short run: per-epoch costs, an ETA
+    python benchmarks/bench_profile_forecast.py --set train.epochs=8 # a short run
+    python benchmarks/bench_profile_forecast.py covid-seed --eta 101  # runs at 1 and 3 epochs -> per-epoch
+        # cost of every stage -> the time at 101 epochs (CPU s: an idle core's; wall s: at this load)
     python benchmarks/bench_profile_forecast.py --cprofile 25        # + the 25 functions with most own time
     python benchmarks/bench_profile_forecast.py --cprofile 25 --stage figures  # ... inside one stage only
     python benchmarks/bench_profile_forecast.py --torch-profiler 20  # + the 20 torch ops with most CPU time
@@ -169,10 +171,7 @@ def install(clock: StageClock) -> list[str]:
     """Wrap every present target, in its own module or class and wherever `from ... import` bound it inside the
     package; returns the absent targets."""
     for package in ("distill.protocols.forecast.run", "distill.protocols.forecast.output"):
-        try:
-            importlib.import_module(package)  # so that every binding exists before it is replaced
-        except ImportError:
-            pass
+        importlib.import_module(package)  # so that every binding exists before it is replaced
     absent = []
     for stage, target, label in STAGES:
         found = _resolve(target)
@@ -210,21 +209,18 @@ def _first_seen(clock: StageClock, path: tuple[str, ...]) -> int:
     return list(clock.records).index(path) if path in clock.records else 0
 
 
-def in_process(args: argparse.Namespace) -> None:
-    config = protocols.load_config(args.recipe, args.set)
+def profiled_run(recipe: str, overrides: list[str], profiler: cProfile.Profile | None = None,
+                 stage: str | None = None, torch_profiler=None) -> tuple[StageClock, float, float, list[str]]:
+    """One run through `distill.protocols.execute` with every stage wrapped: (clock, wall s, CPU s, absent)."""
+    config = protocols.load_config(recipe, overrides)
     clock = StageClock()
     absent = install(clock)
-    imported = time.perf_counter()
+    if stage:
+        clock.profiled_stage, clock.profiler = stage, profiler
     out_dir = Path(tempfile.mkdtemp(prefix="bench-profile-")) / "run"
-    profiler = cProfile.Profile() if args.cprofile else None
-    if args.stage:
-        clock.profiled_stage, clock.profiler = args.stage, profiler
-    torch_profiler = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
-                      if args.torch_profiler else None)
-    load = os.getloadavg()
     _reset_peak()
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    if profiler and not args.stage:
+    if profiler and not stage:
         profiler.enable()
     if torch_profiler:
         torch_profiler.__enter__()
@@ -233,16 +229,47 @@ def in_process(args: argparse.Namespace) -> None:
     clock.exit()
     if torch_profiler:
         torch_profiler.__exit__(None, None, None)
-    if profiler and not args.stage:
+    if profiler and not stage:
         profiler.disable()
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    _uninstall()
+    return clock, time.perf_counter() - wall0, time.process_time() - cpu0, absent
+
+
+def _uninstall() -> None:
+    """Put back every function `install` wrapped (so a second run is wrapped once, not twice)."""
+    for _, target, _ in STAGES:
+        found = _resolve(target)
+        if found is None:
+            continue
+        owner, name, timed = found
+        original = getattr(timed, "__wrapped__", None)
+        if original is None:
+            continue
+        if isinstance(owner, type):
+            setattr(owner, name, original)
+            continue
+        for module_name, module in list(sys.modules.items()):
+            if module_name.startswith("distill") and module is not None and getattr(module, name, None) is timed:
+                setattr(module, name, original)
+
+
+def in_process(args: argparse.Namespace) -> None:
+    imports = time.perf_counter()
+    for package in ("distill.protocols.forecast.run", "distill.protocols.forecast.output"):
+        importlib.import_module(package)
+    imported = time.perf_counter()
+    profiler = cProfile.Profile() if args.cprofile else None
+    torch_profiler = (torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU])
+                      if args.torch_profiler else None)
+    load = os.getloadavg()
+    clock, wall, cpu, absent = profiled_run(args.recipe, args.set, profiler, args.stage, torch_profiler)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     overrides = " ".join(args.set) or "its defaults"
     print(f"{args.recipe} at {overrides}: wall {wall:.1f} s, CPU {cpu:.1f} s, peak RSS "
           f"{max(r.peak_kb for r in clock.records.values()) / 1024:.0f} MB (process max {peak:.0f} MB); "
           f"load average before {load[0]:.2f}, after {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
     print(f"imports before the run (not in the table): torch {TORCH_IMPORTED - START:.2f} s, distill and the "
-          f"protocol's modules {imported - TORCH_IMPORTED:.2f} s")
+          f"protocol's modules {imported - imports + (imports - TORCH_IMPORTED):.2f} s")
     if profiler or torch_profiler:
         print("(times below include the profilers' own overhead)")
     print_tree(clock, wall, cpu)
@@ -254,6 +281,34 @@ def in_process(args: argparse.Namespace) -> None:
         print(stream.getvalue())
     if torch_profiler:
         print(torch_profiler.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.torch_profiler))
+
+
+def eta(args: argparse.Namespace) -> None:
+    """Two short runs (`--eta-at` epochs) -> the fixed and per-epoch cost of every top-level stage -> the time of
+    a run at `--eta` epochs, in CPU seconds (what an idle core would take) and in wall seconds at this load."""
+    short, long = args.eta_at
+    runs = {}
+    for epochs in (short, long):
+        load = os.getloadavg()[0]
+        clock, wall, cpu, _ = profiled_run(args.recipe, [*args.set, f"train.epochs={epochs}"])
+        runs[epochs] = (clock, wall, cpu)
+        print(f"{args.recipe} at {epochs} epochs: wall {wall:.1f} s, CPU {cpu:.1f} s (load {load:.2f})", flush=True)
+    (clock_a, wall_a, cpu_a), (clock_b, wall_b, cpu_b) = runs[short], runs[long]
+    print(f"{'top-level stage':32s} {'CPU s/epoch':>11s} {'fixed CPU s':>11s} {f'CPU s at {args.eta}':>14s}")
+    for path, record in clock_b.records.items():
+        if len(path) not in (2, 3) or path[0] != "distill.protocols.execute":
+            continue
+        before = clock_a.records.get(path, Record())
+        per_epoch = (record.cpu - before.cpu) / (long - short)
+        fixed = before.cpu - per_epoch * short
+        print(f"{'  ' * (len(path) - 2) + path[-1]:32s} {per_epoch:11.2f} {fixed:11.2f} "
+              f"{fixed + per_epoch * args.eta:14.1f}")
+    per_cpu, per_wall = (cpu_b - cpu_a) / (long - short), (wall_b - wall_a) / (long - short)
+    eta_cpu, eta_wall = cpu_a + per_cpu * (args.eta - short), wall_a + per_wall * (args.eta - short)
+    print(f"ETA at {args.eta} epochs: CPU {eta_cpu:.0f} s = {eta_cpu / 60:.1f} min (one idle core), wall at this "
+          f"load {eta_wall:.0f} s = {eta_wall / 60:.1f} min; computed as the {short}-epoch run + "
+          f"({args.eta} - {short}) x the per-epoch difference of the {short}- and {long}-epoch runs "
+          f"({per_cpu:.2f} CPU s, {per_wall:.2f} wall s per epoch)")
 
 
 def _cli_run(recipe: str, overrides: list[str]) -> tuple[float, float]:
@@ -305,11 +360,16 @@ def main() -> None:
     parser.add_argument("--torch-profiler", type=int, default=0, metavar="N", help="print the N costliest torch ops")
     parser.add_argument("--cli", type=int, default=0, metavar="ROUNDS",
                         help="time whole `distill run` processes instead (no stage breakdown)")
+    parser.add_argument("--eta", type=int, metavar="EPOCHS", help="estimate a run at EPOCHS from two short runs")
+    parser.add_argument("--eta-at", type=int, nargs=2, default=(1, 3), metavar=("A", "B"),
+                        help="with --eta: the epochs of the two short runs (1 3)")
     parser.add_argument("--against", help="with --cli: a second recipe (name or YAML), alternated with the first")
     args = parser.parse_args()
     torch.set_num_threads(1)
     if args.cli:
         cli_rounds(args)
+    elif args.eta:
+        eta(args)
     else:
         in_process(args)
 
