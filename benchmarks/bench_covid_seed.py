@@ -23,7 +23,8 @@ from torch import nn
 
 from distill.models import build_model
 from distill.protocols import load_config
-from distill.protocols.forecast.run import load_frame, make_window_folds, run_forecast
+from distill.protocols.forecast.run import load_frame, run_forecast, select_features
+from distill.protocols.forecast.windows import make_window_table, minmax_folds, split_windows
 
 
 def reference_fit(model: nn.Module, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
@@ -80,9 +81,12 @@ def main() -> None:
                         help="alternate ours and the reference this many times; the median ratio is the figure")
     args = parser.parse_args()
     config = load_config("covid-seed", [f"train.epochs={args.epochs}", f"cv.folds={args.folds}"])
-    clean, _ = load_frame(config)
-    values = clean.frame.to_numpy(dtype=np.float32)
-    folds, _ = make_window_folds(config, values, clean.frame.columns.get_loc(config.data.target))
+    clean, _, oracle = load_frame(config)
+    frame = select_features(clean.frame, config.data.features, config.data.target)
+    values = frame.to_numpy(dtype=np.float64)
+    table = make_window_table(values, clean.target, config.data.input_days, config.data.horizon, oracle)
+    folds, _ = minmax_folds(config, values, table, frame.columns.get_loc(config.data.target),
+                            split_windows(config, table))
 
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])  # torch's lazy optimizer imports (~2 s): paid by neither
     default_threads = torch.get_num_threads()

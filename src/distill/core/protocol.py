@@ -20,7 +20,7 @@ from tqdm.auto import tqdm  # type: ignore[import-untyped]
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
 from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
-from distill.core.profiling import profile_model
+from distill.core.profiling import profile_models
 from distill.core.resume import UnitKey
 from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
@@ -347,8 +347,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     architectures = {"teacher": _build(most_chosen, example, task, 0, role="teacher"),
                      **{name: _build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
-    profiles = {name: profile_model(model, _input_shape(example, name), latency_repeats, device)
-                for name, model in architectures.items()}
+    profiles = profile_models({name: (model, _input_shape(example, name)) for name, model in architectures.items()},
+                              latency_repeats, device)  # timed together, in interleaved rounds
     models = [{name: model.cpu() for name, model in {**fold_models, "teacher": own}.items()}
               for fold_models, own in zip(trained, teachers)]
     for runs in outcomes.values():

@@ -84,7 +84,8 @@ def sem_caption(folds: int, units: str = "") -> str:
 
 
 NOISY_MARK = "~"  # after a latency in a table: noisy, see `distill.core.profiling`
-NOISY_NOTE = f"{NOISY_MARK} marks a noisy latency (IQR above half the median): not a basis for comparison."
+NOISY_NOTE = (f"{NOISY_MARK} marks a noisy latency (IQR over rounds above a quarter of the median, or the process had "
+              "the CPU for under 80% of the timed wall time): not a basis for comparison.")
 
 
 def _noisy(latency: dict, batch: str = "batch1") -> bool:
@@ -104,9 +105,16 @@ def cost_sentence(models: dict, student: str, teacher: str = "teacher") -> str:
     ratio = lambda key: s[key] / t[key] if t[key] else float("nan")
     counts = f"{student} has {ratio('params'):.2f}x the teacher's parameters and {ratio('flops'):.2f}x its FLOPs " \
              "per prediction"
-    if _noisy(s["latency_ms"]) or _noisy(t["latency_ms"]):
+    latency = s["latency_ms"]
+    if "batch1_speedup" in latency:  # timed in rounds beside the teacher: the median of per-round ratios
+        if latency["batch1_speedup_noisy"]:
+            return counts + "; its speed against the teacher's was too noisy to compare (per-round ratios spread " \
+                            "by more than a quarter of their median)."
+        speed = latency["batch1_speedup"]
+    elif _noisy(latency) or _noisy(t["latency_ms"]):
         return counts + "; its latency was too noisy to compare (IQR above half the median, or no spread recorded)."
-    speed = t["latency_ms"]["batch1"] / s["latency_ms"]["batch1"]
+    else:
+        speed = t["latency_ms"]["batch1"] / latency["batch1"]
     return counts + f", and answers {speed:.1f}x {'faster' if speed >= 1 else 'slower'} at batch 1."
 
 

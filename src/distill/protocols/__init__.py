@@ -16,6 +16,7 @@ from typing import NamedTuple
 from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
 from distill.core.distributed import current_world, init_from_env, launch, launched
 from distill.core.resume import checkpointing, run_fingerprint
+from distill.core.threads import thread_budget
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
@@ -78,7 +79,7 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
                            "run it again without --resume")
     if resume and (nproc > 1 or launched()):
         raise DistillError("--resume continues runs of one process; run without --nproc/torchrun, or without --resume")
-    runner = protocol(config.protocol).execute
+    runner = _budgeted(protocol(config.protocol).execute)
     if launched():  # under torchrun: rank 0 claims the folder and writes
         init_from_env(resolve_device(config.train.device))
         main = current_world().is_main
@@ -94,11 +95,20 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
             return runner(config, out_dir, show_progress)
 
 
+def _budgeted(runner: Callable[[Section, Path, bool | None], str]) -> Callable[[Section, Path, bool | None], str]:
+    """The runner under the config's `train.threads` for torch and the BLAS (`distill.core.threads`)."""
+    def run(config: Section, out_dir: Path, show_progress: bool | None) -> str:
+        train = getattr(config, "train", None)
+        with thread_budget(train.threads if isinstance(train, TrainSection) else None):
+            return runner(config, out_dir, show_progress)
+    return run
+
+
 def _execute_rank(config: Section, out_dir: Path, show_progress: bool | None) -> None:
     """One of the processes `execute` launched (it holds the folder): join the group and train; rank 0 writes
     the outputs and prints the summary."""
     init_from_env(resolve_device(config.train.device))
     main = current_world().is_main
-    summary = protocol(config.protocol).execute(config, out_dir, show_progress if main else False)
+    summary = _budgeted(protocol(config.protocol).execute)(config, out_dir, show_progress if main else False)
     if main:
         print(summary, flush=True)

@@ -216,7 +216,7 @@ def classification_markdown(run: ClassificationRun, config: ClassificationConfig
         "## Results (test scored on the truth; mean +- SEM over folds)",
         markdown_table(model_table(results["models"], METRICS)),
         sem_caption(results["folds"], UNITS) + " FLOPs are per prediction; latency is the median CPU wall time of "
-        "one forward pass on one thread (torch.utils.benchmark). " + NOISY_NOTE,
+        "one forward pass on one thread, all models timed together in interleaved rounds. " + NOISY_NOTE,
         "## Test errors",
         "\n".join(errors_lines(results["models"])),
         "## Distilled students vs the student alone",
