@@ -90,7 +90,7 @@ def test_run_writes_report_figures_config_and_results(tmp_path, capsys):
     assert results["models"]["teacher"]["test"]["mse"]["sem"] is not None
     assert "train:\n  epochs: 1" in (out_dir / "config.yaml").read_text()
     report = (out_dir / "report.md").read_text()
-    assert "![Learning curves](curves.png)" in report and "Blocked folds" in report
+    assert "![Learning curves](curves.png)" in report and "Rolling origin: " in report  # covid-lstm: rolling origin
 
 
 @pytest.mark.skipif(not REAL_FILE.is_file(), reason="shared data not present")

@@ -92,3 +92,20 @@ def test_the_last_line_suggests_only_commands_that_serve_the_run(tmp_path):
     assert "predict" not in line and line.endswith(f"(export one: distill export {tmp_path} h3-n40/teacher)")
     line = checkpoint_line(tmp_path, "classification", ["teacher", "student_scratch"])
     assert f"distill predict {tmp_path} --data IMAGE|FOLDER --model teacher, or distill export" in line
+
+
+def test_the_oracle_of_the_seed_rule_knows_unreported_days_are_zero():
+    """covid-seed (missing: zero) showed a blank oracle row and nan in every horizon column: the simulator reports no
+    hospital data for its first 65 days, the seed's rule makes those target days 0, and the oracle was NaN there."""
+    import numpy as np
+
+    from distill.data.covid_sim import TARGET, simulate_covid_with_oracle
+    from distill.data.panel import build_panel
+    table, oracle = simulate_covid_with_oracle(days=120, seed=0)
+    unreported = table[TARGET].isna().to_numpy()
+    assert unreported[:65].all() and oracle.isna().to_numpy()[unreported].all()
+    part = build_panel({"sim": table}, TARGET, missing="zero", oracles={"sim": oracle}).parts[0]
+    assert len(part.oracle) == len(table) and not np.isnan(part.oracle).any()
+    assert (part.oracle[unreported] == 0).all() and (part.clean.frame[TARGET].to_numpy()[unreported] == 0).all()
+    reported = build_panel({"sim": table}, TARGET, missing="ffill", oracles={"sim": oracle}).parts[0]
+    assert not np.isnan(reported.oracle).any()  # ffill trims the unreported leading days instead

@@ -20,8 +20,9 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
     for ax, name in zip(axes[0], names):
         for fold, run in enumerate(curves[name]):
             color = plt.cm.viridis(fold / max(1, len(curves[name]) - 1))
-            ax.plot(run["epoch"], run["train"], "--", color=color, lw=1)
-            ax.plot(run["epoch"], run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}")
+            marker = "o" if len(run["epoch"]) < 3 else None  # one or two scored epochs: points, not a line
+            ax.plot(run["epoch"], run["train"], "--", color=color, lw=1, marker=marker)
+            ax.plot(run["epoch"], run["test"], "-", color=color, lw=1.4, label=f"fold {fold + 1}", marker=marker)
             if "val" in run:
                 ax.plot(np.arange(1, len(run["val"]) + 1), run["val"], ":", color=color, lw=1)
                 ax.axvline(run["best_epoch"], color=color, lw=0.6, alpha=0.5)
