@@ -413,6 +413,7 @@ def test_12_configs_that_ran_silently_wrong_are_refused(tmp_path, capsys):
 
 def test_12_one_class_images_and_odd_data_files_are_refused(tmp_path):
     import torch
+
     from distill.data.images import load_image_folders
     from distill.data.tensors import load_tensors
 
@@ -429,7 +430,8 @@ def test_12_one_class_images_and_odd_data_files_are_refused(tmp_path):
     (tmp_path / "folder.pt").mkdir()
     os.mkfifo(tmp_path / "fifo.pt")
     (tmp_path / "zero.pt").symlink_to("/dev/zero")
-    for name, kind in (("folder.pt", "is a folder"), ("fifo.pt", "is a FIFO"), ("zero.pt", "(a link to /dev/zero) is a device")):
+    for name, kind in (("folder.pt", "is a folder"), ("fifo.pt", "is a FIFO"),
+                       ("zero.pt", "(a link to /dev/zero) is a device")):
         with pytest.raises(DistillError, match=re.escape(kind)):
             load_tensors(tmp_path / name)
 
@@ -451,6 +453,7 @@ def test_12_distiller_refuses_an_empty_loader_and_stops_on_a_non_finite_loss():
 def test_12_an_mnist_gzip_bomb_is_refused_while_streaming(tmp_path):
     import gzip
     import tracemalloc
+
     from distill.data.mnist import read_idx
 
     header = bytes([0, 0, 8, 3]) + np.array([10, 28, 28], ">u4").tobytes()  # says 7,840 bytes follow

@@ -129,17 +129,16 @@ class ResumeStore:
         self.folder, self.interval = folder, save_interval()
         self.given: set[UnitKey] = set()
         saved = folder / FINGERPRINT
-        units = len(list(folder.glob("unit-*.pt"))) if folder.is_dir() else 0
         if resume and saved.is_file():
             text = saved.read_text(encoding="utf-8", errors="replace")
             if text != fingerprint:
                 raise DistillError(f"--resume: the interrupted run in {folder} used {_difference(text, fingerprint)}"
                                    "; drop --resume to start again")
-            notice(f"resuming the interrupted run from {folder} ({units} training loops saved)")
         else:
             if resume:
                 notice(f"--resume: no interrupted run to continue in {folder}; training from the start")
             elif folder.exists():
+                units = len(list(folder.glob("unit-*.pt")))
                 notice(f"discarded {folder}, the checkpoints of an interrupted run ({units} training loops); "
                        "--resume would have continued it")
             shutil.rmtree(folder, ignore_errors=True)
@@ -176,7 +175,7 @@ class Unit:
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as error:  # UnpicklingError for a planted object, RuntimeError/EOFError for a cut file
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0][:120]
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0].split(". ")[0][:120]
             raise DistillError(f"--resume: {self.path} is not a checkpoint distill wrote ({first}); nothing in it "
                                f"was run. Delete {self.path.parent} or drop --resume to start again") from None
         if not isinstance(state, dict) or not SAVED_KEYS <= set(state):

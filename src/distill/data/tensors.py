@@ -29,7 +29,7 @@ def regular_file(path: Path, what: str = "data file") -> Path:
     if path.is_file():
         return path
     if not path.exists() and not path.is_symlink():
-        raise DistillError(f"{what} not found: {path}")
+        raise DistillError(f"{what} {path} not found")
     target = f" (a link to {os.path.realpath(path)})" if path.is_symlink() else ""
     mode = path.stat().st_mode if path.exists() else 0
     kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)

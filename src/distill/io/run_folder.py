@@ -141,7 +141,7 @@ def _clear_leftovers(out_dir: Path, stale_lock: bool) -> None:
             size = entry.lstat().st_size
             entry.unlink(missing_ok=True)
         notice(f"removed {entry} ({size / 1e6:.1f} MB), the unfinished output of an interrupted run")
-    if stale_lock and not found:
+    if stale_lock and not found and not out_dir.parent.joinpath(f".{out_dir.name}.resume").exists():  # else said there
         notice(f"took over the lock {_lock_path(out_dir)} of an interrupted run (the earlier run at {out_dir}, if "
                "any, is whole)")
 
