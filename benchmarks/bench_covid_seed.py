@@ -63,7 +63,7 @@ def run_reference(config, folds) -> None:
             y_teacher = teacher(fold.x_train[:]).numpy()
         for spec in config.students.values():
             student = build_model(spec.model, shape, y_train.shape[1], **spec.options)
-            targets = y_teacher if spec.lam == 1.0 else y_train
+            targets = y_teacher if spec.alpha == 1.0 else y_train
             reference_fit(student, x_train, targets, x_test, y_test, spec.lr, config.train.epochs)
 
 

@@ -1,4 +1,6 @@
 """distill.Distiller: every method on tiny data, the frozen and cached teacher, callbacks, batches, devices."""
+import io
+
 import pytest
 import torch
 from torch import nn
@@ -239,3 +241,37 @@ def test_early_stopping_restores_the_best_epoch_when_epochs_run_out_before_patie
         DataLoader(TensorDataset(x, y), batch_size=16), epochs=4,
         callbacks=[EarlyStopping(monitor="loss", mode="max", patience=100, restore_best=False)])
     assert all(torch.equal(value, after_epoch[-1][key]) for key, value in kept.state_dict().items())
+
+
+class _Holder:
+    """What a callback reads of a Distiller: its student."""
+
+    def __init__(self, student: nn.Module) -> None:
+        self.student = student
+
+
+def test_early_stopping_state_saves_and_resumes():
+    """A stopper rebuilt from its saved `state_dict` mid-fit decides as the one that ran on and restores its best."""
+    model, scores = nn.Linear(2, 1), [3.0, 2.0, 2.5, 2.4, 2.6]
+    holder = _Holder(model)
+
+    def epoch_end(stopper, epoch):
+        with torch.no_grad():
+            model.weight.fill_(scores[epoch])
+        return stopper.on_epoch_end(holder, epoch, {"loss": scores[epoch]})
+
+    whole, first = EarlyStopping(monitor="loss", patience=3), EarlyStopping(monitor="loss", patience=3)
+    whole.on_fit_start(holder)
+    first.on_fit_start(holder)
+    decisions = [epoch_end(whole, epoch) for epoch in range(5)]
+    for epoch in range(2):
+        epoch_end(first, epoch)
+    buffer = io.BytesIO()
+    torch.save(first.state_dict(), buffer)
+    buffer.seek(0)
+    resumed = EarlyStopping(monitor="loss", patience=3)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    assert [epoch_end(resumed, epoch) for epoch in range(2, 5)] == decisions[2:] == [False, False, True]
+    assert resumed.best_epoch_ == whole.best_epoch_ == 2
+    resumed.on_fit_end(holder)
+    assert torch.equal(model.weight.detach(), torch.full((1, 2), 2.0))  # epoch 2's weights, restored

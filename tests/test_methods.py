@@ -17,8 +17,20 @@ from distill.losses import (
     soft_target_loss,
     subclass_distillation_loss,
 )
-from distill.methods import METHODS, NST, Generalized, Guide, Hint, Regression, Scratch, SoftTarget, Subclass
-from distill.methods import default, make_method, settings
+from distill.methods import (
+    METHODS,
+    NST,
+    Generalized,
+    Guide,
+    Hint,
+    Regression,
+    Scratch,
+    SoftTarget,
+    Subclass,
+    default,
+    make_method,
+    settings,
+)
 from distill.protocols.classification.config import ClassificationConfig
 from distill.tasks.specs import ClassStudentSpec
 

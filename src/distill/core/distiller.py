@@ -47,10 +47,11 @@ def build_method(name: str, task: str, *, classes: int | None, subclasses: int, 
         raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression'")
     if name == "regression" and not values:
         raise DistillError("method 'regression' needs task='regression' (value targets)")
-    shapes: dict[str, dict[str, Any]] = {"none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
-             "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
-             "nst": {"classes": classes, "values": values, "kernel": nst_kernel},
-             "hint": {"classes": classes, "values": values}}
+    shapes: dict[str, dict[str, Any]] = {
+        "none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
+        "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
+        "nst": {"classes": classes, "values": values, "kernel": nst_kernel},
+        "hint": {"classes": classes, "values": values}}
     return make_method(name, **shapes[name], **{key: value for key, value in weights.items() if value is not None})
 
 

@@ -19,7 +19,6 @@ from distill.data.windows import WindowSet
 from distill.losses import LossTerms
 from distill.methods import Guide
 
-
 Inputs = torch.Tensor | WindowSet  # a model's inputs: a tensor, or windows read from a series without copies
 TeacherT = TypeVar("TeacherT", bound=ModelSpec)  # a task's config entry of the teacher...
 StudentT = TypeVar("StudentT", bound=ModelSpec)  # ... and of a student
@@ -69,10 +68,10 @@ class Task(ABC, Generic[TeacherT, StudentT]):
     hands over (a `Guide`), metrics.
 
     `spec` is the model's config entry: `TeacherT` for the teacher, `StudentT` for a student (the task's own
-    config types, so a subclass narrows nothing); a task reads the fields it knows (alpha, temperature, features...).
-    Capabilities, declared by the subclass:
-    - `stacks_folds`: `stacked_teacher_loss` and `stacked_student_loss` are implemented, so K fold models of one architecture can train at once
-      as one stacked model (`distill.core.fold_parallel`);
+    config types, so a subclass narrows nothing); a task reads the fields it knows (alpha, temperature,
+    features...). Capabilities, declared by the subclass:
+    - `stacks_folds`: `stacked_teacher_loss` and `stacked_student_loss` are implemented, so K fold models of one
+      architecture can train at once as one stacked model (`distill.core.fold_parallel`);
     - `prepares_models`: `prepare` changes a model after it is built and before it is fit;
     - `picks_transfer_rows`: `transfer_rows` gives a student a subset of the training rows.
     A task that prepares models or picks rows is trained fold by fold.

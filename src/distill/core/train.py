@@ -15,8 +15,8 @@ import torch
 from torch import nn
 
 from distill.core.distributed import current_world, data_parallel, rank_loss
-from distill.data.windows import WindowSet
 from distill.core.resume import Unit, UnitKey, restore_rng, rng_state, unit_for
+from distill.data.windows import WindowSet
 
 
 def make_adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> torch.optim.Adam:

@@ -9,11 +9,10 @@ from torch.nn import functional as F
 from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
-from distill.losses import LossTerms, total
 from distill.errors import DistillError
+from distill.losses import LossTerms, total
 from distill.methods import Guide, Regression
 from distill.tasks.specs import DistilledStudentSpec
-
 
 RegressionStudent = StudentSpec | DistilledStudentSpec  # forecasting students; privileged ones
 
