@@ -51,8 +51,10 @@ from distill import protocols  # noqa: E402
 STAGES: list[tuple[str, str, Callable | None]] = [
     ("data", "distill.protocols.forecast.run:load_frame", None),
     ("data", "distill.data.covid:load_covid", None),
-    ("data", "distill.data.series:load_series", None),
+    ("data", "distill.protocols.forecast.run:load_panel", None),  # many series (since 910bf6c)
+    ("data", "distill.protocols.forecast.run:series_arrays", None),
     ("windows", "distill.protocols.forecast.windows:make_window_table", None),
+    ("windows", "distill.protocols.forecast.windows:panel_window_table", None),
     ("windows", "distill.protocols.forecast.windows:split_windows", None),
     ("scaling", "distill.protocols.forecast.windows:window_log_folds", None),
     ("scaling", "distill.protocols.forecast.windows:minmax_folds", None),
@@ -66,6 +68,9 @@ STAGES: list[tuple[str, str, Callable | None]] = [
     ("checkpoint saves", "distill.core.resume:Unit.save", None),
     ("latency+FLOPs profile", "distill.core.profiling:profile_model", None),
     ("baselines+forecasts", "distill.protocols.forecast.evaluation:fold_forecasts", None),
+    ("baselines: ETS", "distill.protocols.forecast.ets:ets_forecasts", None),
+    ("baselines: choice on inner validation", "distill.protocols.forecast.evaluation:baseline_validation", None),
+    ("scores", "distill.protocols.forecast.evaluation:add_per_series", None),
     ("scores", "distill.protocols.forecast.evaluation:score_forecasts", None),
     ("scores", "distill.protocols.forecast.evaluation:validation_errors", None),
     ("scores", "distill.protocols.forecast.evaluation:comparisons", None),
