@@ -21,7 +21,7 @@ from make_golden import RECIPES, tiny  # noqa: E402
 import distill  # noqa: E402
 
 # over the goldens' tiny config, per recipe: the least that made its teacher learn, measured (the teacher's mean
-# over folds: covid-lstm 365 vs persistence 436 patients/day; hinton-digits 0.63 vs majority 0.10; subclass-digits
+# over folds: covid-lstm 200 vs persistence 361 patients/day; hinton-digits 0.63 vs majority 0.10; subclass-digits
 # 0.67 vs 0.50; lupi-synthetic 77-97% vs 50%). Two recipes also raise their teacher's learning rate, because their
 # tiny teachers would need more epochs than a cheap test affords: nst-ta's width-0.0625 ResNet (0.13 after 5
 # epochs at lr 0.003, 0.83 after 8 at 0.01) and covid-seed's seed LSTM (301 vs persistence 162 after 10 epochs at
