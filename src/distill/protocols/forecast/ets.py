@@ -46,7 +46,8 @@ class EtsFit:
     trend: str | None
     damped: bool
     seasonal_periods: int | None
-    params: np.ndarray
+    params: np.ndarray  # smoothing parameters and the initial states at period `start`
+    start: int  # the period of the history the fit's states start on
 
 
 def _candidates(daily: bool) -> list[tuple[str | None, bool, int | None]]:
@@ -74,7 +75,10 @@ def _filled(history: np.ndarray) -> np.ndarray:
 
 def fit_ets(history: np.ndarray, daily: bool) -> EtsFit:
     """The candidate with the lowest AICc on the history (raw target values, NaN where missing)."""
-    series = _filled(history)[-FIT_PERIODS:]
+    first = int(np.flatnonzero(~np.isnan(history))[0]) if (~np.isnan(history)).any() else 0
+    series = _filled(history)
+    start = first + max(0, len(series) - FIT_PERIODS)
+    series = series[-FIT_PERIODS:]
     best, best_aicc = None, np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter of the optimiser on short or flat histories
@@ -86,17 +90,19 @@ def fit_ets(history: np.ndarray, daily: bool) -> EtsFit:
             except (ValueError, np.linalg.LinAlgError):
                 continue
             if np.isfinite(result.aicc) and result.aicc < best_aicc:
-                best, best_aicc = EtsFit(trend, damped, season, np.asarray(result.params)), result.aicc
+                best, best_aicc = EtsFit(trend, damped, season, np.asarray(result.params), start), result.aicc
     if best is None:
         raise DistillError("AutoETS: no candidate model could be fitted on a series' history")
     return best
 
 
 def forecast_ets(fit: EtsFit, history: np.ndarray, horizon: int) -> np.ndarray:
-    """(horizon,) forecasts from the end of `history` with the fit's parameters (states re-run, no refit)."""
+    """(horizon,) forecasts from the end of `history` with the fit's parameters: its states run from the fit's
+    first period to the end of `history` (no refit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = _model(_filled(history), fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
+        series = _filled(history[fit.start:])
+        result = _model(series, fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
         return np.clip(np.expm1(np.asarray(result.forecast(horizon))), 0, None)
 
 
