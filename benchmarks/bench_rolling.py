@@ -23,7 +23,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "covid-19-open-data"
+DATA = next((up / "shared" / "data" / "covid-19-open-data" for up in ROOT.parents
+             if (up / "shared" / "data" / "covid-19-open-data").is_dir()), ROOT.parent / "shared")  # ../shared
 REAL = [DATA / "US_FL.csv", DATA / "US_NY_36061.csv"]
 
 

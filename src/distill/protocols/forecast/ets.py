@@ -7,7 +7,8 @@ statsmodels' `ETSModel` does the fitting (the optional extra `distill[forecast]`
 the first choice, but its release (2.1.1) pins pandas < 3, which would downgrade the pandas every other part of
 distill runs on; statsmodels installs beside torch 2.13, numpy 2 and pandas 3 without touching them.
 
-Candidates: additive errors on log1p(target) (counts: a multiplicative shape that still allows zeros), trend
+Candidates: additive errors on log1p(target) (counts: a multiplicative shape that still allows zeros; on the
+target itself where its history goes below 0), trend
 none or additive damped, weekly seasonality (7 periods, daily data) or none - four models per fit, the lowest
 AICc kept. One fit per series and refit block; every later origin is forecast from its parameters, with the
 states run over the periods observed since
@@ -46,7 +47,9 @@ class EtsFit:
     trend: str | None
     damped: bool
     seasonal_periods: int | None
-    params: np.ndarray
+    params: np.ndarray  # smoothing parameters and the initial states at period `start`
+    start: int  # the period of the history the fit's states start on
+    logged: bool = True  # fitted on log1p of the target (a history that never went below 0), else on its values
 
 
 def _candidates(daily: bool) -> list[tuple[str | None, bool, int | None]]:
@@ -60,8 +63,9 @@ def _model(history: np.ndarray, trend: str | None, damped: bool, seasonal_period
                     seasonal="add" if seasonal_periods else None, seasonal_periods=seasonal_periods)
 
 
-def _filled(history: np.ndarray) -> np.ndarray:
-    """log1p of the target, gaps filled by linear interpolation between past values (leading gaps dropped)."""
+def _filled(history: np.ndarray, logged: bool = True) -> np.ndarray:
+    """log1p of the target (or the target, `logged=False`), gaps filled by linear interpolation between past
+    values (leading gaps dropped)."""
     observed = ~np.isnan(history)
     if not observed.any():
         raise DistillError("AutoETS: a series has no observed target before an origin")
@@ -69,12 +73,17 @@ def _filled(history: np.ndarray) -> np.ndarray:
     history = history[first:]
     positions = np.arange(len(history))
     mask = ~np.isnan(history)
-    return np.log1p(np.clip(np.interp(positions, positions[mask], history[mask]), 0, None))
+    values = np.interp(positions, positions[mask], history[mask])
+    return np.log1p(np.clip(values, 0, None)) if logged else values
 
 
 def fit_ets(history: np.ndarray, daily: bool) -> EtsFit:
     """The candidate with the lowest AICc on the history (raw target values, NaN where missing)."""
-    series = _filled(history)[-FIT_PERIODS:]
+    first = int(np.flatnonzero(~np.isnan(history))[0]) if (~np.isnan(history)).any() else 0
+    logged = bool(np.nanmin(history) >= 0) if (~np.isnan(history)).any() else True
+    series = _filled(history, logged)
+    start = first + max(0, len(series) - FIT_PERIODS)
+    series = series[-FIT_PERIODS:]
     best, best_aicc = None, np.inf
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence chatter of the optimiser on short or flat histories
@@ -86,18 +95,21 @@ def fit_ets(history: np.ndarray, daily: bool) -> EtsFit:
             except (ValueError, np.linalg.LinAlgError):
                 continue
             if np.isfinite(result.aicc) and result.aicc < best_aicc:
-                best, best_aicc = EtsFit(trend, damped, season, np.asarray(result.params)), result.aicc
+                best, best_aicc = EtsFit(trend, damped, season, np.asarray(result.params), start, logged), result.aicc
     if best is None:
         raise DistillError("AutoETS: no candidate model could be fitted on a series' history")
     return best
 
 
 def forecast_ets(fit: EtsFit, history: np.ndarray, horizon: int) -> np.ndarray:
-    """(horizon,) forecasts from the end of `history` with the fit's parameters (states re-run, no refit)."""
+    """(horizon,) forecasts from the end of `history` with the fit's parameters: its states run from the fit's
+    first period to the end of `history` (no refit)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = _model(_filled(history), fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
-        return np.clip(np.expm1(np.asarray(result.forecast(horizon))), 0, None)
+        series = _filled(history[fit.start:], fit.logged)
+        result = _model(series, fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
+        forecast = np.asarray(result.forecast(horizon))
+        return np.clip(np.expm1(forecast), 0, None) if fit.logged else forecast
 
 
 def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fits: dict[int, EtsFit],
@@ -114,4 +126,5 @@ def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fit
 
 
 def form_name(fit: EtsFit) -> str:
-    return f"ETS(A,{'Ad' if fit.damped else 'N'},{'A' if fit.seasonal_periods else 'N'}) on log1p"
+    form = f"ETS(A,{'Ad' if fit.damped else 'N'},{'A' if fit.seasonal_periods else 'N'})"
+    return f"{form} on log1p" if fit.logged else form

@@ -64,13 +64,13 @@ class EtsSetup:
         """AutoETS forecasts of the windows at `positions`; each series of the fold is fitted once, on its history
         before its first origin among `fit_from` (the fold's first validation origin, or test origin)."""
         first: dict[int, int] = {}
-        for series, origin in self.origins(table, fit_from if len(fit_from) else positions):
+        for series, origin in self.origins(table, np.concatenate([fit_from, positions])):
             first[series] = min(first.get(series, origin), origin)
         windows = self.origins(table, positions)
         for series in {s for s, _ in windows}:
             if (fold, series) not in self.fits:
                 start = time.process_time()
-                self.fits[fold, series] = fit_ets(self.targets[series][:first.get(series, 0)], self.daily)
+                self.fits[fold, series] = fit_ets(self.targets[series][:first[series]], self.daily)
                 self.fit_seconds.append(time.process_time() - start)
         fits = {series: self.fits[fold, series] for series in {s for s, _ in windows}}
         return ets_forecasts(self.targets, windows, fits, horizon)
@@ -88,14 +88,20 @@ def every_step(table: WindowTable, positions: np.ndarray, step: int) -> np.ndarr
     return positions[(origins - origins.min()) % step == 0]
 
 
+def fold_ridges(protocol: ProtocolResult) -> list:
+    """Per fold: ridge regression on the flattened scaled windows of its fitting windows (penalty on validation)."""
+    return [_ridge(fold) for fold in protocol.folds]
+
+
 def fold_forecasts(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
-                   horizon: int, ets: EtsSetup | None = None, step: int = 7) -> list[dict[str, np.ndarray]]:
+                   horizon: int, ridges: list, ets: EtsSetup | None = None,
+                   step: int = 7) -> list[dict[str, np.ndarray]]:
     """Per fold: {name: (test windows, horizon) forecasts in the target's units}, baselines first."""
     forecasts = []
     for k, (fold, codec, (fit, val, test)) in enumerate(zip(protocol.folds, codecs, splits)):
         history = table.history[test]
         fold_forecast = {name: naive(history, horizon) for name, naive in NAIVE.items()}
-        fold_forecast["ridge"] = codec.decode(test, _ridge(fold).predict(_flat(_materialize(fold.x_test))))
+        fold_forecast["ridge"] = codec.decode(test, ridges[k].predict(_flat(_materialize(fold.x_test))))
         if ets is not None:
             fold_forecast["auto_ets"] = ets.forecast(table, test, horizon, k, every_step(table, val, step))
         if table.oracle is not None:
@@ -128,7 +134,7 @@ def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list
 
 
 def baseline_validation(protocol: ProtocolResult, table: WindowTable, splits: list, codecs: list[FoldCodec],
-                        horizon: int, step: int, ets: EtsSetup | None = None) -> dict[str, list[float]]:
+                        horizon: int, step: int, ridges: list, ets: EtsSetup | None = None) -> dict[str, list[float]]:
     """{baseline: per-fold MAE on the fold's inner validation windows whose origins fall every `step` periods}:
     what the best baseline is chosen on, before any test window is looked at (empty without inner validation)."""
     if protocol.folds[0].x_val is None:
@@ -139,7 +145,7 @@ def baseline_validation(protocol: ProtocolResult, table: WindowTable, splits: li
         where = np.searchsorted(val, chosen)  # rows of the fold's validation inputs
         history, truth = table.history[chosen], table.targets[chosen]
         found = {name: naive(history, horizon) for name, naive in NAIVE.items()}
-        found["ridge"] = codec.decode(chosen, _ridge(fold).predict(_flat(_materialize(fold.x_val)[where])))
+        found["ridge"] = codec.decode(chosen, ridges[k].predict(_flat(_materialize(fold.x_val)[where])))
         if ets is not None:
             found["auto_ets"] = ets.forecast(table, chosen, horizon, k, chosen)
         low = 0.0 if nonnegative(table, fit) else None

@@ -32,6 +32,7 @@ from distill.protocols.forecast.evaluation import (
     best_baseline,
     comparisons,
     fold_forecasts,
+    fold_ridges,
     score_forecasts,
     summaries,
     validation_errors,
@@ -202,11 +203,16 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)
     release_freed_memory()  # training's freed tensors, before the baselines and the final fit (peak memory)
     ets, ets_note = _ets_setup(config, panel)
-    forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ets, config.cv.step)
+    ridges = fold_ridges(protocol)
+    try:
+        forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ridges, ets, config.cv.step)
+    except DistillError as error:  # e.g. a series too short for any ETS form before an origin
+        ets, ets_note = None, f"AutoETS skipped: {error}"
+        forecasts = fold_forecasts(protocol, table, splits, codecs, data.horizon, ridges)
     scores = score_forecasts(forecasts, table, splits)
     models, warnings = _results_models(protocol, scores, validation_errors(protocol, table, splits, codecs))
     add_per_series(models, forecasts, table, splits)
-    chosen_on = baseline_validation(protocol, table, splits, codecs, data.horizon, config.cv.step, ets)
+    chosen_on = baseline_validation(protocol, table, splits, codecs, data.horizon, config.cv.step, ridges, ets)
     best = best_baseline(chosen_on)
     first_date, last_date = panel.dates()
     results = {
