@@ -48,7 +48,8 @@ def tick_labels(axis) -> int:
     count = 0
     for minor in (False, True):
         for tick, location in zip(axis.get_ticklabels(minor=minor), axis.get_ticklocs(minor=minor)):
-            if tick.get_visible() and tick.get_text().strip() and low - 1e-9 * abs(high) <= location <= high * (1 + 1e-9) + 1e-12:
+            inside = low - 1e-9 * abs(high) <= location <= high * (1 + 1e-9) + 1e-12
+            if tick.get_visible() and tick.get_text().strip() and inside:
                 count += 1
     return count
 

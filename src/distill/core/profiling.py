@@ -26,6 +26,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -156,7 +157,7 @@ def measure_latency_ms(model: nn.Module, example: torch.Tensor, repeats: int = 3
 
 
 def measure_latencies(models: dict[str, tuple[nn.Module, torch.Tensor]],
-                      repeats: int = 30) -> dict[str, dict[str, float | bool]]:
+                      repeats: int = 30) -> dict[str, dict[str, Any]]:
     """`measure_latency_ms` for several (model, example) pairs timed in interleaved rounds, on one thread; with a
     `REFERENCE` among them, every other entry also gets `speedup` (median and IQR of per-round ratios, noisy)."""
     for model, _ in models.values():
@@ -168,7 +169,7 @@ def measure_latencies(models: dict[str, tuple[nn.Module, torch.Tensor]],
             times = time_interleaved({name: _caller(*pair) for name, pair in models.items()}, repeats)
     finally:
         torch.set_num_threads(previous)
-    measured = {}
+    measured: dict[str, dict[str, Any]] = {}
     for name, (_, example) in models.items():
         on_cpu = example.device.type == "cpu"
         measured[name] = summarize_latency(times[name]["wall"], times[name]["cpu"], on_cpu)

@@ -6,7 +6,8 @@ into `.<DIR name>.resume/` beside the output folder: the model and optimiser sta
 torch's global RNG (dropout), the epoch, whether early stopping ended the loop, and the caller's own state
 (curves, best-epoch weights). A unit is named by what it trains, (role, fold, member) - `UnitKey` - not by
 the order of the calls, so an extra training loop does not shift the others. With --resume, a unit whose
-checkpoint says it is done is loaded instead of trained, an unfinished one continues from its last epoch, and the rest train as usual: the same steps with the same random numbers as an
+checkpoint says it is done is loaded instead of trained, an unfinished one continues from its last epoch, and
+the rest train as usual: the same steps with the same random numbers as an
 uninterrupted run, so the same results. To keep the cost small, a loop saves at its end and otherwise at most once
 every `DISTILL_CHECKPOINT_SECONDS` seconds (environment, default 1; 0 saves every epoch): a killed run loses
 at most that much training. The folder is deleted when the run is published; a run without

@@ -11,7 +11,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats  # type: ignore[import-untyped]
+from scipy import stats
 
 ALPHA = 0.05
 

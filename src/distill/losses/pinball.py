@@ -15,6 +15,7 @@ from torch import nn
 
 from distill.errors import DistillError
 from distill.losses.checks import check_weight
+from distill.losses.terms import LossTerms, total
 
 HUB_LEVELS: tuple[float, ...] = (0.01, 0.025, *(round(0.05 * k, 2) for k in range(1, 20)), 0.975, 0.99)
 
@@ -66,17 +67,24 @@ def quantile_distillation_loss(student: torch.Tensor, teacher: torch.Tensor, tar
     carried over to quantiles: lambda = 1 learns the teacher's distribution only (student_kd), lambda = 0 the
     truth only (student_scratch). Shapes: student, teacher (batch, horizon, levels); targets (batch, horizon).
     """
+    return total(quantile_distillation_terms(student, teacher, targets, lam=lam, levels=levels))
+
+
+def quantile_distillation_terms(student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor, *,
+                                lam: float, levels: torch.Tensor) -> LossTerms:
+    """`quantile_distillation_loss` as its named terms: `loss_hard` (1 - lambda) pinball on the truth and
+    `loss_kd` lambda pinball on the teacher's quantiles; terms with zero weight are skipped."""
     check_weight("lambda", lam)
     if teacher.shape != student.shape:
         raise DistillError(f"teacher quantiles {tuple(teacher.shape)} do not match the student's {tuple(student.shape)}")
-    loss = student.new_zeros(())
+    terms: LossTerms = {}
     if lam < 1.0:
-        loss = loss + (1.0 - lam) * pinball_loss(student, targets, levels)
+        terms["loss_hard"] = (1.0 - lam) * pinball_loss(student, targets, levels)
     if lam > 0.0:
         error = teacher - student  # (batch, horizon, levels)
         tau = levels.to(student)
-        loss = loss + lam * torch.maximum(tau * error, (tau - 1.0) * error).mean()
-    return loss
+        terms["loss_kd"] = lam * torch.maximum(tau * error, (tau - 1.0) * error).mean()
+    return terms
 
 
 class QuantileDistillationLoss(nn.Module):
@@ -88,4 +96,4 @@ class QuantileDistillationLoss(nn.Module):
         self.register_buffer("levels", torch.tensor(np.asarray(check_levels(levels)), dtype=torch.float32))
 
     def forward(self, student: torch.Tensor, teacher: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        return quantile_distillation_loss(student, teacher, targets, lam=self.lam, levels=self.levels)
+        return quantile_distillation_loss(student, teacher, targets, lam=self.lam, levels=self.get_buffer("levels"))

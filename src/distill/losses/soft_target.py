@@ -6,8 +6,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from distill.losses.checks import check_logit_pair, check_temperature, check_weight
-from distill.losses.terms import LossTerms, total
 from distill.losses.standardise import standardise_logits
+from distill.losses.terms import LossTerms, total
 
 
 def soft_target_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, targets: torch.Tensor, *,

@@ -18,13 +18,14 @@ from distill.errors import DistillError
 from distill.methods.base import Guide, Method, class_log_probs
 from distill.methods.features import NST, Hint
 from distill.methods.generalized import Generalized
+from distill.methods.quantile import Quantile
 from distill.methods.regression import Regression
 from distill.methods.scratch import Scratch
 from distill.methods.soft_target import SoftTarget
 from distill.methods.subclass import Subclass
 
 METHODS: dict[str, type[Method]] = {method.name: method for method in (
-    Scratch, SoftTarget, Regression, Generalized, Subclass, NST, Hint)}
+    Scratch, SoftTarget, Regression, Generalized, Quantile, Subclass, NST, Hint)}
 
 RENAMED = {"lam": "alpha", "nst.weight": "feature_weight"}  # old setting -> its name in the one vocabulary
 

@@ -11,10 +11,12 @@ from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
 from distill.core.train import predict
 from distill.errors import DistillError
-from distill.losses.pinball import check_levels, pinball_loss, quantile_distillation_loss
+from distill.losses import LossTerms
+from distill.losses.pinball import check_levels, pinball_loss
+from distill.methods import Guide, Quantile
 
 
-class QuantileTask(Task):
+class QuantileTask(Task[ModelSpec, StudentSpec]):
     """Multi-horizon quantile regression over `levels` (default the Forecast Hub's 23).
 
     Models come from the `quantile` family (`distill.models.quantile`), so their quantiles never cross. Early
@@ -33,17 +35,19 @@ class QuantileTask(Task):
         self.median = self.levels.index(0.5)
 
     def output_dim(self, spec: ModelSpec, fold: FoldData | None) -> int:
+        if fold is None:
+            raise DistillError("a quantile model's output count is the fold's horizon; no fold was given")
         return int(fold.y_train.shape[1])
 
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
         return pinball_loss(model(x), targets, self.tau)
 
-    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: ModelSpec) -> dict[str, torch.Tensor]:
-        return {"outputs": predict(teacher, x)}  # (rows, horizon, levels): the teacher's quantiles
+    def guide(self, teacher: nn.Module, x: torch.Tensor, spec: StudentSpec) -> Guide:
+        return Guide(predict(teacher, x))  # (rows, horizon, levels): the teacher's quantiles
 
-    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
-                     guide: dict[str, torch.Tensor], spec: StudentSpec) -> torch.Tensor:
-        return quantile_distillation_loss(model(x), guide["outputs"], targets, lam=spec.lam, levels=self.tau)
+    def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                     spec: StudentSpec) -> LossTerms:
+        return Quantile(spec.alpha, self.levels).losses(model(x), targets, guide)
 
     def metrics(self, outputs: torch.Tensor, targets: torch.Tensor, fold: FoldData) -> dict[str, float]:
         error = outputs[..., self.median] - targets  # (rows, horizon)

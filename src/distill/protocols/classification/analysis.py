@@ -152,7 +152,8 @@ def bias_correction(protocol: ProtocolResult, name: str, omitted: list[int], cla
             **{key: summarize(values) for key, values in scores.items()}}
 
 
-def held_out_accuracy(protocol: ProtocolResult, name: str, spec: ClassStudentSpec, task: ClassificationTask) -> list[float] | None:
+def held_out_accuracy(protocol: ProtocolResult, name: str, spec: ClassStudentSpec,
+                      task: ClassificationTask) -> list[float] | None:
     """Per fold, a student's accuracy on the fold's training rows outside its transfer set: rows it never trained
     on and that are not test rows (its teacher did train on them), an inner validation set for choosing among
     students. None when the transfer set is every training row (nothing is held out)."""

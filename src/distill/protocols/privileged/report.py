@@ -53,7 +53,8 @@ def units(results: dict) -> str:
 
 def _cells_text(cells: list[dict]) -> str:
     return ", ".join(f"k = {c['horizon']} / n = {size_text(c['train_size'])} "
-                     f"({fixed(c['gain']['mean'], DIGITS, sign=True)} +- {fixed(c['gain']['sem'], DIGITS)}, Holm p = {_p(c['gain'])})"
+                     f"({fixed(c['gain']['mean'], DIGITS, sign=True)} +- {fixed(c['gain']['sem'], DIGITS)}, "
+                     f"Holm p = {_p(c['gain'])})"
                      for c in cells)
 
 
