@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm  # type: ignore[import-untyped]
+from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
 from distill.core.early_stopping import best_epoch_stoppers

@@ -13,7 +13,7 @@ import struct
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score, roc_auc_score  # type: ignore[import-untyped]
+from sklearn.metrics import f1_score, roc_auc_score
 from torch import nn
 from torch.nn import functional as F
 
