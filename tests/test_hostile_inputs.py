@@ -468,3 +468,12 @@ def test_12_an_mnist_gzip_bomb_is_refused_while_streaming(tmp_path):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 8 << 20, f"{peak:,} bytes held while refusing the bomb"
+
+
+def test_12_a_forecasting_table_that_is_a_folder_or_fifo_is_named_as_such(tmp_path, capsys):
+    fifo = tmp_path / "fifo.csv"
+    os.mkfifo(fifo)
+    for path, kind in ((tmp_path, "is a folder"), (fifo, "is a FIFO")):
+        err = one_error_line(capsys, main(["run", "covid-lstm", "--set", f"data.path={path}", "--out",
+                                           str(tmp_path / "out"), "--no-progress"]))
+        assert kind in err and "not found" not in err

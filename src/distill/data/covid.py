@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from distill.data.tensors import regular_file
 from distill.errors import DistillError
 from distill.io.atomic import download_atomic, write_text_atomic
 
@@ -53,8 +54,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     """Read a CSV, turning every way it can fail into one DistillError line: unreadable, empty, two columns
     of one name (pandas would rename the second to `NAME.1` without a word), or cut mid-row."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise DistillError(f"data file not found: {path}")
+    regular_file(path)  # a folder, a FIFO or a device is named as what it is
     try:
         table = pd.read_csv(path, low_memory=False)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
