@@ -23,6 +23,20 @@ def test_the_compact_view_is_the_recent_target_days_and_each_features_mean_and_l
     assert sum(p.numel() for p in model.parameters()) == (3 + 8) * 6 + 6 + 6 * 3 + 3
 
 
+@pytest.mark.parametrize("options", [{}, {"recent": [0, 2, 2], "recent_days": 2, "summaries": ["last", "mean"]},
+                                     {"summaries": [], "hidden": []}])
+def test_inference_folds_the_view_into_the_first_layer_with_the_same_outputs(options):
+    model = build_model("compact_mlp", (5, 4), 3, target_index=1, **options).eval()
+    x = torch.randn(7, 5, 4)
+    with torch.enable_grad():
+        plain = model(x)
+    with torch.no_grad():
+        folded = model(x)
+        assert torch.allclose(folded, plain, atol=1e-5)
+        model.first.weight.add_(1.0)  # changed weights: the folded weight is rebuilt
+        assert torch.allclose(model(x), model.rest(model.first(model.view(x))), atol=1e-5)
+
+
 def test_the_default_compact_student_is_a_quarter_of_the_teacher_on_covid_lstm_shapes():
     shape = (10, 471)  # covid-lstm's window after cleaning
     teacher = build_model("rnn", shape, 14, cell="lstm", hidden=64, layers=1, dropout=0.2)

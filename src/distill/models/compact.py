@@ -5,7 +5,9 @@ an LSTM teacher. `compact_mlp` takes the same (batch, days, features) tensor the
 its view inside `forward`: the last `recent_days` days of a few `recent` features (default: the target,
 at `target_index`), and per-feature summaries over the window (`mean`, `last`: the last day's value),
 then Linear-ReLU blocks and a linear head. The view's indices are options (kept as buffers), so a
-checkpoint rebuilds the same view and predict and export need nothing else.
+checkpoint rebuilds the same view and predict and export need nothing else. The view is linear in the window,
+so at inference (eval mode, no grad) the first layer and the view are folded into one weight on the flattened
+window (`folded`): one matrix product instead of the view's gathers, since batch-1 latency is per operation.
 Input (batch, days, features) -> (batch, output_dim).
 """
 from __future__ import annotations
@@ -44,17 +46,15 @@ class CompactMLP(nn.Module):
         if unknown:
             raise DistillError(f"compact_mlp option summaries: {unknown[0]!r} is not one of {', '.join(SUMMARIES)}")
         self.register_buffer("recent_features", torch.tensor(recent, dtype=torch.long), persistent=False)
-        self.recent_days, self.summaries = recent_days, tuple(summaries)
-        width = len(recent) * recent_days + len(self.summaries) * features
+        self.days, self.features, self.recent_days, self.summaries = days, features, recent_days, tuple(summaries)
+        widths = [*hidden, output_dim]
+        self.first = nn.Linear(len(recent) * recent_days + len(self.summaries) * features, widths[0])
         layers: list[nn.Module] = []
-        for size in hidden:
-            layers += [nn.Linear(width, size), nn.ReLU()]
-            if dropout > 0:
-                layers.append(nn.Dropout(dropout))
-            width = size
-        self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(width, output_dim)
+        for size, after in zip(widths[:-1], widths[1:]):
+            layers += [nn.ReLU()] + ([nn.Dropout(dropout)] if dropout > 0 else []) + [nn.Linear(size, after)]
+        self.rest = nn.Sequential(*layers)
         self.out = output_activation(output)
+        self._folded: tuple[tuple, torch.Tensor, torch.Tensor] | None = None
 
     def view(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, days, features) -> (batch, view width): recent days of the chosen features, then summaries."""
@@ -63,5 +63,30 @@ class CompactMLP(nn.Module):
             parts.append(x.mean(dim=1) if name == "mean" else x[:, -1])
         return torch.cat(parts, dim=1)
 
+    def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first layer applied to the view, as one (days * features, width) weight on the flattened window and
+        its bias: the view is linear in x, so first(view(x)) = x.flatten(1) @ weight + bias. Cached until the
+        first layer's weights change (an optimizer step, a load, a move to another device)."""
+        weight, bias = self.first.weight, self.first.bias
+        key = (weight._version, bias._version, weight.data_ptr(), bias.data_ptr())
+        if self._folded is None or self._folded[0] != key:
+            width, features, recent_width = weight.shape[0], self.features, len(self.recent_features) * self.recent_days
+            kernel = weight.new_zeros(width, self.days, features)
+            recent = weight[:, :recent_width].reshape(width, self.recent_days, len(self.recent_features))
+            kernel[:, -self.recent_days:].index_add_(2, self.recent_features, recent)
+            for k, name in enumerate(self.summaries):
+                part = weight[:, recent_width + k * features:recent_width + (k + 1) * features]
+                if name == "mean":
+                    kernel += part[:, None, :] / self.days
+                else:
+                    kernel[:, -1] += part
+            self._folded = (key, kernel.flatten(1).t().contiguous(), bias.detach().clone())
+        return self._folded[1], self._folded[2]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.out(self.head(self.body(self.view(x))))  # (batch, output_dim)
+        if self.training or torch.is_grad_enabled():
+            hidden = self.first(self.view(x))
+        else:  # inference: one matrix product instead of the view's gathers (batch-1 latency is per-operation)
+            weight, bias = self.folded()
+            hidden = torch.addmm(bias, x.flatten(1), weight)
+        return self.out(self.rest(hidden))  # (batch, output_dim)
