@@ -37,12 +37,13 @@ def test_inference_folds_the_view_into_the_first_layer_with_the_same_outputs(opt
         assert torch.allclose(model(x), model.rest(model.first(model.view(x))), atol=1e-5)
 
 
-def test_the_default_compact_student_is_a_quarter_of_the_teacher_on_covid_lstm_shapes():
-    shape = (10, 471)  # covid-lstm's window after cleaning
-    teacher = build_model("rnn", shape, 14, cell="lstm", hidden=64, layers=1, dropout=0.2)
-    student = build_model("compact_mlp", shape, 14, target_index=3, hidden=[16], dropout=0.2)
-    count = lambda m: sum(p.numel() for p in m.parameters())
-    assert count(student) * 4 <= count(teacher)
+def test_the_recipes_students_are_a_quarter_of_its_teacher_on_covid_lstm_shapes():
+    config = load_config("covid-lstm", [])
+    shape = (config.data.input_days, 512)  # covid-lstm's window after cleaning (the simulator's columns)
+    count = lambda spec: sum(p.numel() for p in build_model(spec.model, shape, 14, **spec.options).parameters())
+    for name in ("student_kd", "student_scratch"):
+        assert count(config.students[name].model_copy(update={"options": {
+            **config.students[name].options, "target_index": 3}})) * 4 <= count(config.teacher)
 
 
 def test_the_view_indices_come_back_from_the_options_so_a_checkpoint_reloads():
@@ -123,10 +124,11 @@ def test_the_bottom_line_quotes_each_verdict_and_says_not_compared_for_a_missing
     assert "student_kd and student_scratch were not compared" in distillation_line(results)
 
 
-def test_a_teacher_without_skill_has_none_to_keep():
+def test_no_share_of_a_teacher_skill_within_one_sem_of_zero():
     results = _results({})
-    results["models"]["teacher"]["test"]["skill"] = _skill(-0.1)
-    assert "the teacher has no skill over persistence to keep" in bottom_line_markdown(results)[1]
+    results["models"]["teacher"]["test"]["skill"] = {"mean": 0.02, "sem": 0.4, "per_fold": [0.02] * 3}
+    assert "no share is quoted: the teacher's skill over persistence is within one SEM" in \
+        bottom_line_markdown(results)[1]
     assert "were not compared" in teacher_line(results)
 
 

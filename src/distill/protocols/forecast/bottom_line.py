@@ -44,13 +44,15 @@ def teacher_line(results: dict) -> str:
 
 
 def keeps_line(results: dict) -> str:
-    """Does student_kd keep the teacher's skill (its share of the teacher's mean skill)?"""
+    """Does student_kd keep the teacher's skill? Its share of the teacher's mean skill, quoted only when the
+    teacher's skill is above one SEM (a share of a skill indistinguishable from zero says nothing)."""
     models = results["models"]
     if KD not in models:
         return f"Does the student keep the teacher's skill? Not compared (no {KD} in this run)."
-    teacher, student = models[TEACHER]["test"]["skill"]["mean"], models[KD]["test"]["skill"]["mean"]
-    share = (f"it keeps {student / teacher:.0%} of the teacher's skill" if teacher > 0
-             else "the teacher has no skill over persistence to keep")
+    teacher, student = models[TEACHER]["test"]["skill"], models[KD]["test"]["skill"]["mean"]
+    sem = teacher["sem"] if teacher["sem"] is not None and not math.isnan(teacher["sem"]) else 0.0
+    share = (f"it keeps {student / teacher['mean']:.0%} of the teacher's skill" if teacher["mean"] > sem
+             else "no share is quoted: the teacher's skill over persistence is within one SEM of zero or below")
     entry = results["comparison"].get(f"{KD}_vs_teacher")
     return (f"Does the student keep the teacher's skill? {KD} skill {_skill(models, KD)} vs the teacher's "
             f"{_skill(models, TEACHER)}: {share}. Verdict: {_verdict(entry, KD, 'the teacher')}.")
