@@ -66,7 +66,7 @@ class CompactMLP(nn.Module):
     def folded(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The first layer applied to the view, as one (days * features, width) weight on the flattened window and
         its bias: the view is linear in x, so first(view(x)) = x.flatten(1) @ weight + bias. Cached until the
-        first layer's weights change (an optimizer step, a load, a move to another device)."""
+        first layer's weights change in place (a load, a move to another device) and whenever the mode switches."""
         weight, bias = self.first.weight, self.first.bias
         key = (weight._version, bias._version, weight.data_ptr(), bias.data_ptr())
         if self._folded is None or self._folded[0] != key:
@@ -82,6 +82,12 @@ class CompactMLP(nn.Module):
                     kernel[:, -1] += part
             self._folded = (key, kernel.flatten(1).t().contiguous(), bias.detach().clone())
         return self._folded[1], self._folded[2]
+
+    def train(self, mode: bool = True) -> CompactMLP:
+        """Switching modes (model.train(), model.eval()) drops the folded weight: torch's fused Adam updates the
+        weights without bumping their version counters, so the cache key alone would miss those steps."""
+        self._folded = None
+        return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training or torch.is_grad_enabled():
