@@ -143,3 +143,18 @@ def test_a_tiny_run_with_compact_students_writes_the_bottom_line_and_cost_sectio
         assert f"| {name} | {_fmt_count(run.results['models'][name]['params'])} |" in report
     assert run.results["comparison"]["student_kd_vs_student_scratch"]["verdict"] in \
         distillation_line(run.results)
+
+
+def test_a_fused_adam_step_between_two_evaluations_is_seen():
+    model = build_model("compact_mlp", (5, 4), 3, target_index=1)
+    x = torch.randn(6, 5, 4)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, fused=True)  # steps without bumping versions
+    with torch.no_grad():
+        before = model.eval()(x)
+    model.train()
+    model(x).square().mean().backward()
+    optimizer.step()
+    with torch.no_grad():
+        after = model.eval()(x)
+        assert not torch.allclose(before, after)
+        assert torch.allclose(after, model.rest(model.first(model.view(x))), atol=1e-5)
