@@ -90,7 +90,8 @@ class CompactMLP(nn.Module):
         return super().train(mode)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.training or torch.is_grad_enabled():
+        quantized = type(self.first) is not nn.Linear  # int8 export: its layers read the view as it is
+        if self.training or torch.is_grad_enabled() or quantized:
             hidden = self.first(self.view(x))
         else:  # inference: one matrix product instead of the view's gathers (batch-1 latency is per-operation)
             weight, bias = self.folded()

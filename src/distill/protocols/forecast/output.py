@@ -22,7 +22,7 @@ SUMMARY_VERDICTS = ("teacher_vs_persistence", "teacher_vs_best_baseline", "stude
 def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     """Every fold's models and scaling, figures, report.md, results.json, and the table for the terminal."""
     config = quantile_config(config)  # the specs the models were built from (data.quantiles: hub wraps them)
-    config = with_target_index(config, run.scalings[0]["columns"].index(config.data.target))  # issue 19: as run
+    config = with_target_index(config, run.scalings[0]["columns"].index(config.data.target))  # issue 19
     results, protocol = run.results, run.protocol
     final = run.final
     trained = TrainedModels(protocol.models, {"teacher": protocol.teacher_specs, **config.students},
