@@ -13,6 +13,7 @@ from distill.protocols.forecast.report import (
     verdict_lines,
     write_scalings,
 )
+from distill.protocols.forecast.student_view import with_target_index
 
 SUMMARY_VERDICTS = ("teacher_vs_persistence", "teacher_vs_best_baseline", "student_kd_vs_teacher",
                     "student_kd_vs_best_baseline", "student_kd_vs_student_scratch")
@@ -21,6 +22,7 @@ SUMMARY_VERDICTS = ("teacher_vs_persistence", "teacher_vs_best_baseline", "stude
 def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
     """Every fold's models and scaling, figures, report.md, results.json, and the table for the terminal."""
     config = quantile_config(config)  # the specs the models were built from (data.quantiles: hub wraps them)
+    config = with_target_index(config, run.scalings[0]["columns"].index(config.data.target))  # issue 19
     results, protocol = run.results, run.protocol
     final = run.final
     trained = TrainedModels(protocol.models, {"teacher": protocol.teacher_specs, **config.students},

@@ -14,7 +14,9 @@ from distill.data.windows import OriginBlock
 from distill.io.checkpoints import checkpoint_section
 from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
+from distill.protocols.forecast.bottom_line import bottom_line_markdown
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.cost import cost_markdown
 from distill.protocols.forecast.final import FinalModels
 from distill.protocols.forecast.quantile_run import quantile_markdown
 from distill.protocols.forecast.windows import WindowTable
@@ -252,11 +254,13 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
           "states run on to each origin).",
         best_baseline_line(results),
     ]
+    parts[1:1] = bottom_line_markdown(results)  # issue 19: four sentences, each with its verdict and Holm p
     if len(data.get("series", [])) > 1:
         parts += [f"## Per series (MAE in {unit}, skill vs persistence; mean +- SEM over the {unit_name(config)} "
                   "that test the series)", markdown_table(per_series_table(results["models"]))]
     if results["warnings"]:
         parts += ["## Warnings", "\n".join(f"- {warning}" for warning in results["warnings"])]
+    parts += cost_markdown(results)  # issue 19: params, FLOPs, bytes, latency and ratios against the teacher
     parts += [
         f"## Verdicts (paired over {unit_name(config)}; a difference is named only at Holm-corrected p < 0.05)",
         "\n".join(f"- {line}" for line in verdict_lines(results["comparison"], unit)),

@@ -41,6 +41,7 @@ from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
+from distill.protocols.forecast.student_view import with_target_index  # issue 19: the compact student
 from distill.protocols.forecast.windows import minmax_folds, panel_window_table, split_windows, window_log_folds
 from distill.tasks.quantile import QuantileTask
 from distill.tasks.regression import RegressionTask
@@ -191,6 +192,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     panel, source = load_panel(config)
     _check_panel(config, panel)
     series, columns, target_index = series_arrays(panel, config)
+    config = with_target_index(config, target_index)  # issue 19: compact_mlp reads the target's column
     table = panel_window_table(series, data.input_days, data.horizon)
     splits, blocks = split_windows(config, table, panel.first_origin)
     values = series[0][1]  # minmax reads one series' table
