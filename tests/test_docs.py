@@ -116,7 +116,7 @@ def test_the_checker_reads_both_forms():
             "| key | default (hinton-digits) |\n|---|---|\n| `cv.folds` / `cv.random_state` | 5 / 0 |\n")
     assert stated_defaults(text) == [("train.epochs", "100", None), ("cv.folds", "5", "covid-lstm"),
                                      ("cv.folds", "5", "hinton-digits"), ("cv.random_state", "0", "hinton-digits")]
-    assert schema_defaults("train.epochs") == [100] * 3 and recipe_value("covid-lstm", "train.epochs") == 60
+    assert set(schema_defaults("train.epochs")) == {100} and recipe_value("covid-lstm", "train.epochs") == 30
 
 
 @pytest.mark.parametrize("document", HAND_WRITTEN, ids=lambda path: path.name)

@@ -23,7 +23,7 @@ def test_results_follow_the_contract(tiny_run):
     results = tiny_run.results
     assert results["recipe"] == "covid-lstm" and results["task"] == "regression" and results["folds"] == 2
     trained = {"teacher", "student_kd", "student_scratch"}
-    baselines = {"persistence", "seven_day_mean", "linear_drift", "ridge", "oracle"}
+    baselines = {"persistence", "seven_day_mean", "linear_drift", "ridge", "auto_ets", "oracle"}
     assert set(results["models"]) == trained | baselines
     for name, entry in results["models"].items():
         if name in trained:
@@ -135,7 +135,8 @@ def test_privileged_teacher_inputs_are_used_by_the_teacher_only():
                     teacher_x_train=xp[:30], teacher_x_test=xp[30:])
     config = load_config("covid-lstm", TINY)
     teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}})
-    students = {"student_kd": config.students["student_kd"]}
+    students = {"student_kd": config.students["student_kd"].model_copy(
+        update={"model": "mlp", "options": {"hidden": [64, 64], "output": "none"}})}
     result = run_protocol([fold], RegressionTask(), teacher, students, config.train, 0, {}, latency_repeats=3,
                           show_progress=False)
     assert result.profiles["teacher"]["params"] == 5 * 8 + 8 + 8 * 2 + 2

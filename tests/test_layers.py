@@ -15,8 +15,10 @@ import distill
 ROOT = Path(distill.__file__).parent
 LAYERS = [
     {"errors"},
+    {"losses"},  # pure formulas
+    {"methods"},  # one object per distillation method over the losses; config reads their defaults
     {"config", "devices"},  # devices: where tensors live, a leaf every layer from io up needs (export, training)
-    {"models", "losses"},
+    {"models"},
     {"io"},
     {"data"},
     {"core"},

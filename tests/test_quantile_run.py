@@ -75,7 +75,7 @@ def test_intervals_of_a_quantile_model_are_its_quantiles(quantile_run, new_table
 
 
 def test_quantiles_on_a_point_run_is_one_line(tmp_path_factory, new_table, capsys):
-    _, out_dir = _run(tmp_path_factory, ["students={}"])
+    _, out_dir = _run(tmp_path_factory, [])  # a point run
     assert main(["predict", str(out_dir), "--data", str(new_table), "--model", "teacher", "--quantiles"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("distill: error: --quantiles needs quantile forecasts") and "\n" not in err

@@ -95,13 +95,18 @@ def data_fingerprint(value: object, key: str = "") -> list[str]:
 
 def code_fingerprint() -> str:
     """distill's version and a SHA-256 of its Python source and recipes."""
-    import distill
+    from importlib.metadata import PackageNotFoundError, version
 
-    package = Path(distill.__file__).parent
+    try:
+        installed = version("distill")
+    except PackageNotFoundError:
+        installed = "unknown"
+
+    package = Path(__file__).resolve().parent.parent  # the distill package
     digest = hashlib.sha256()
     for path in sorted(p for p in package.rglob("*") if p.suffix in (".py", ".yaml") and p.is_file()):
         digest.update(f"{path.relative_to(package)}\0".encode() + path.read_bytes())
-    return f"{CODE_MARK}{distill.__version__}, source sha256 {digest.hexdigest()}"
+    return f"{CODE_MARK}{installed}, source sha256 {digest.hexdigest()}"
 
 
 def run_fingerprint(config: Section) -> str:

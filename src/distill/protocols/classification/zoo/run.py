@@ -137,7 +137,7 @@ def train_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], 
     seconds, cpu_seconds = (time.perf_counter() - start) / epochs, (time.process_time() - cpu_start) / epochs
     last = task.metrics(predict(model, _tensor(fold.x_test)), fold.y_test, fold)
     curves: dict = {}
-    stopper.restore(curves)
+    stopper.restore_into(curves)
     best = task.metrics(predict(model, _tensor(fold.x_test)), fold.y_test, fold)
     extra = getattr(model, METHOD_MODULE, None)
     return Trained(model, best, last, curves["best_epoch"], seconds, cpu_seconds,
