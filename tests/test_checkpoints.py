@@ -40,7 +40,8 @@ def forecast_run(tmp_path_factory, tiny_forecast):
 def test_forecast_models_reload_per_fold(forecast_run):
     run, out_dir = forecast_run
     entry = run.results["checkpoints"]["student_kd"]
-    assert entry["model"] == "compact_mlp" and entry["outputs"] == 14 and entry["input_shape"] == [10, run.results["data"]["features"]]
+    assert entry["model"] == "compact_mlp" and entry["outputs"] == 14
+    assert entry["input_shape"] == [10, run.results["data"]["features"]]
     assert entry["files"] == ["models/student_kd-fold1.pt", "models/student_kd-fold2.pt"]
     assert (out_dir / "report.md").read_text().count("models/<name>-fold<k>.pt") == 1
     assert_reloads(run.protocol, out_dir, ["teacher", "student_kd", "student_scratch"])
