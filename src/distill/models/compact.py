@@ -26,6 +26,8 @@ SUMMARIES = ("mean", "last")
 
 @register_model("compact_mlp")
 class CompactMLP(nn.Module):
+    recent_features: torch.Tensor  # buffer: the columns whose recent days the view reads
+
     def __init__(self, input_shape: tuple[int, ...], output_dim: int, target_index: int = 0,
                  recent: Sequence[int] | None = None, recent_days: int | None = None,
                  summaries: Sequence[str] = SUMMARIES, hidden: Sequence[int] = (16,), dropout: float = 0.0,
