@@ -17,12 +17,14 @@ from distill.losses import (
     soft_target_loss,
     subclass_distillation_loss,
 )
+from distill.losses.pinball import quantile_distillation_loss
 from distill.methods import (
     METHODS,
     NST,
     Generalized,
     Guide,
     Hint,
+    Quantile,
     Regression,
     Scratch,
     SoftTarget,
@@ -37,6 +39,7 @@ from distill.tasks.specs import ClassStudentSpec
 torch.manual_seed(0)
 S, T, Y = torch.randn(8, 4), torch.randn(8, 4), torch.arange(8) % 4
 FS, FT = torch.randn(8, 3, 4, 4), torch.randn(8, 3, 4, 4)
+LEVELS = (0.1, 0.25, 0.5, 0.9)  # S and T read as (rows, levels) quantiles of one value per row
 
 
 def examples():
@@ -51,6 +54,8 @@ def examples():
                         generalized_distillation_loss(S, T, Y, temperature=2.0, lam=0.6)),
         "subclass": (Subclass(2.0, 0.5, classes=2, subclasses=2), Guide(T), None,
                      subclass_distillation_loss(S, T, Y % 2, classes=2, subclasses=2, temperature=2.0, alpha=0.5)),
+        "quantile": (Quantile(0.3, LEVELS), Guide(T), None,
+                     quantile_distillation_loss(S, T, T[:, 0], lam=0.3, levels=torch.tensor(LEVELS))),
         "nst": (NST(feature_weight=10.0), Guide(log_t, FT), FS, F.cross_entropy(S, Y) + 5.0 * nst_loss(FS, FT)),
         "hint": (Hint(2.0, 0.5, feature_weight=3.0), Guide(log_t, FT), FS,
                  soft_target_loss(F.log_softmax(S, 1), log_t, Y, temperature=2.0, alpha=0.5) + 3.0 * hint_loss(FS, FT)),
@@ -58,7 +63,7 @@ def examples():
 
 
 def targets(name):
-    return {"regression": T.flip(0), "subclass": Y % 2}.get(name, Y)
+    return {"regression": T.flip(0), "subclass": Y % 2, "quantile": T[:, 0]}.get(name, Y)
 
 
 @pytest.mark.parametrize("name", list(METHODS))
