@@ -1,8 +1,9 @@
 """Behaviour unchanged: every recipe at tiny scale reproduces the numbers stored in tests/golden/.
 
 The stored files come from `python tests/golden/make_golden.py`; regenerate them only for a change that is meant
-to move the numbers, and say so in the commit. Floats match to 1e-3 relative: float32 noise across thread counts and CPUs reaches 2e-4 relative on
-the SEMs (differences of near-equal numbers) between two x86 machines; a change of behaviour moves them by more.
+to move the numbers, and say so in the commit. Floats match to 1e-3 relative: float32 noise across thread
+counts and CPUs reaches 2e-4 relative on the SEMs (differences of near-equal numbers) between two x86
+machines; a change of behaviour moves them by more.
 """
 import json
 import math

@@ -8,11 +8,11 @@ from torch import nn
 
 from distill.core.task import FoldData
 from distill.core.teacher_labels import extra_inputs, with_teacher_labels
+from distill.data.windows import OriginBlock
 from distill.errors import DistillError
 from distill.protocols import load_config
 from distill.protocols.forecast.run import run_forecast
 from distill.protocols.forecast.windows import recent_windows
-from distill.data.windows import OriginBlock
 
 
 def _sources(recent=False, jitter=0, mixup=0, noise=0.1):
