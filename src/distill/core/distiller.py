@@ -430,7 +430,9 @@ class Distiller:
 
         with warnings.catch_warnings():  # kl_div has no vmap rule yet: torch loops over the rows, and says so
             warnings.filterwarnings("ignore", "There is a performance drop", UserWarning)
-            per_row = torch.func.vmap(one_row)(outputs, y, guide.outputs, guide.features, features)
+            inputs = (outputs, y, guide.outputs, guide.features, features)
+            in_dims = tuple(None if value is None else 0 for value in inputs)  # vmap maps tensors only
+            per_row = torch.func.vmap(one_row, in_dims=in_dims)(*inputs)
         weight = weight.to(outputs.dtype)
         return {name: (values * weight).sum() / weight.sum() for name, values in per_row.items()}
 
