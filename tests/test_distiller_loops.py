@@ -243,8 +243,9 @@ def test_resume_in_process_continues_exactly(data, tmp_path):
         return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 3))
 
     def callbacks(path):
-        return [EarlyStopping("loss", patience=10),
-                LRScheduler(lambda opt: torch.optim.lr_scheduler.StepLR(opt, 1, 0.7)), Checkpoint(path)]
+        return [EarlyStopping("loss", mode="max", patience=10),  # the best is epoch 1, restored at the end
+                LRScheduler(lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 / (1 + step))),
+                Checkpoint(path)]
 
     torch.manual_seed(0)
     whole = student()
@@ -263,3 +264,14 @@ def test_resume_in_process_continues_exactly(data, tmp_path):
         Distiller(teacher, student(), device="cpu").fit(loader, 1, resume=tmp_path / "missing.pt")
     with pytest.raises(DistillError, match="callbacks"):
         Distiller(teacher, student(), device="cpu").fit(loader, 5, progress=False, resume=tmp_path / "b.pt")
+
+
+def test_compile_runs_the_student_through_torch_compile(data):
+    """The eager backend (no code generation, so the test takes seconds): the same numbers as without."""
+    x, y, teacher = data
+    loader = DataLoader(TensorDataset(x, y), batch_size=16)
+    plain = Distiller(teacher, mlp(), device="cpu").fit(loader, 2, progress=False)
+    compiled = Distiller(teacher, mlp(), device="cpu", compile={"backend": "eager"}).fit(loader, 2, progress=False)
+    assert compiled["loss"] == pytest.approx(plain["loss"], rel=1e-5)
+    with pytest.raises(DistillError, match="compile"):
+        Distiller(teacher, mlp(), compile={"colour": "blue"}).fit(loader, 1, progress=False)

@@ -134,7 +134,8 @@ class Distiller:
     `lr`, the recipes' fused kernel). `device`: auto, cpu, cuda, cuda:N, mps. `precision`: "fp32", "bf16"
     (bfloat16 autocast of the forward passes, CPU and CUDA; the losses in float32) or "fp16" (float16 autocast
     with a gradient scaler, CUDA only). `compile=True` runs the student through `torch.compile` (a one-time
-    cost of seconds to a minute at the first batches; see docs/library.md). `teacher_output` / `student_output`
+    cost of seconds to a minute at the first batches; see docs/library.md); a dict is passed on as its options
+    (`{"mode": "max-autotune"}`, `{"backend": "eager"}`). `teacher_output` / `student_output`
     pick the outputs from a model returning a tuple, dict or ModelOutput (`select_output`); `batch_keys` maps
     the fields of dict batches (`distill.core.batches`). `seed` fixes the batch order and the adapter's
     initial weights.
@@ -146,7 +147,7 @@ class Distiller:
                  classes: int | None = None, subclasses: int = 1, task: str | None = None,
                  optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
-                 precision: str = "fp32", compile: bool = False, teacher_output: Selector = None,
+                 precision: str = "fp32", compile: bool | dict[str, Any] = False, teacher_output: Selector = None,
                  student_output: Selector = None, batch_keys: Mapping[str, str] | None = None,
                  cache_teacher: bool | None = None, seed: int = 0) -> None:
         self.task = task or ("regression" if method == "regression" else "classification")
@@ -312,7 +313,10 @@ class Distiller:
                            self._build_adapter(first.x), self.student_output)
         model: nn.Module = DistributedDataParallel(trainee) if world.size > 1 else trainee
         if self.compile:
-            model = torch.compile(model)
+            try:
+                model = torch.compile(model, **({} if self.compile is True else self.compile))
+            except TypeError as error:  # an option torch.compile does not take
+                raise DistillError(f"compile={self.compile!r}: {error}") from None
         build = self.optimizer or (lambda parameters: make_adam(parameters, self.lr, self.weight_decay))
         self.optimizer_ = build(trainee.parameters())
         scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
