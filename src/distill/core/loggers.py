@@ -1,26 +1,19 @@
 """What a fit shows and records per epoch: the progress display of `Distiller.fit` and the loggers
 (`CSVLogger`, always available; `TensorBoardLogger`, with the `tensorboard` extra), which are callbacks.
 
-The recipes' `train.log: csv|tensorboard` writes the same files into the run folder (`logging_to`), one row
-(or scalar) per epoch of every training loop, named by what it trains (`distill.core.resume.UnitKey`).
-Epochs are numbered from 1 everywhere. Only rank 0 writes.
+The recipes' `train.log: csv|tensorboard` writes the same kinds of files into the run folder
+(`distill.core.run_log`). Epochs are numbered from 1 everywhere. Only rank 0 writes.
 """
 from __future__ import annotations
 
-import csv
-import io
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 from distill.core.callbacks import Callback
-from distill.errors import DistillError
+from distill.core.run_log import csv_text, require_tensorboard, summary_writer
 from distill.io.atomic import atomic_open
-
-LOGS = ("none", "csv", "tensorboard")
 
 
 class Fitting(Protocol):
@@ -70,16 +63,6 @@ class Progress(Callback):
             self.bar.close()
 
 
-def csv_text(rows: list[dict[str, Any]]) -> str:
-    """Rows as CSV text, the columns in the order they first appear."""
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    out = io.StringIO()
-    writer = csv.DictWriter(out, columns, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 class CSVLogger(Callback):
     """The history, one row per epoch (`epoch`, `loss`, its terms, `lr`, `val_*`), written to `path` after
     every epoch (atomically: the whole file is rewritten, so a killed fit leaves a complete one)."""
@@ -95,22 +78,6 @@ class CSVLogger(Callback):
                 for i in range(len(history["epoch"]))]
         with atomic_open(self.path, newline="") as out:
             out.write(csv_text(rows))
-
-
-def require_tensorboard(what: str) -> None:
-    """Refuse in one line, before any training, when the `tensorboard` package is missing."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        raise DistillError(f"{what} needs the tensorboard package: pip install 'distill[tensorboard]'") from None
-
-
-def summary_writer(log_dir: Path, purge_step: int | None = None) -> Any:
-    """torch's TensorBoard `SummaryWriter` (the `tensorboard` package, the `tensorboard` extra)."""
-    require_tensorboard("TensorBoard logging")
-    from torch.utils.tensorboard import SummaryWriter
-
-    return SummaryWriter(str(log_dir), purge_step=purge_step)
 
 
 class TensorBoardLogger(Callback):
@@ -140,60 +107,3 @@ class TensorBoardLogger(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-
-
-class RecipeLog:
-    """The recipes' `train.log`: per epoch of every training loop, its mean training loss and seconds, in
-    `<run folder>/logs/train.csv` (`csv`) or `<run folder>/logs/tensorboard/<role>-fold<fold>-member<member>`
-    (`tensorboard`)."""
-
-    def __init__(self, folder: Path, kind: str) -> None:
-        self.folder, self.kind = folder, kind
-        self.rows: list[dict[str, Any]] = []
-        self.writers: dict[tuple, Any] = {}
-
-    def epoch(self, unit: tuple[str, int | str, int], epoch: int, loss: float, seconds: float) -> None:
-        """Record epoch `epoch` (from 1) of the training loop `unit` = (role, fold, member)."""
-        role, fold, member = unit
-        if self.kind == "csv":
-            self.rows.append({"model": role, "fold": fold, "member": member, "epoch": epoch, "loss": loss,
-                              "seconds": round(seconds, 4)})
-            with atomic_open(self.folder / "train.csv", newline="") as out:
-                out.write(csv_text(self.rows))
-            return
-        if unit not in self.writers:
-            self.writers[unit] = summary_writer(self.folder / "tensorboard" / f"{role}-fold{fold}-member{member}",
-                                                purge_step=epoch)
-        self.writers[unit].add_scalar("loss", loss, epoch)
-        self.writers[unit].add_scalar("seconds", seconds, epoch)
-
-    def close(self) -> None:
-        for writer in self.writers.values():
-            writer.close()
-
-
-_active: RecipeLog | None = None
-
-
-def recipe_log() -> RecipeLog | None:
-    """The running recipe's log, or None (no `train.log`, library use)."""
-    return _active
-
-
-@contextmanager
-def logging_to(folder: Path, kind: str) -> Iterator[None]:
-    """Log every training loop of the block into `folder` as `kind` (`LOGS`; "none" logs nothing)."""
-    global _active
-    if kind not in LOGS:
-        raise DistillError(f"train.log {kind!r} is not one of {', '.join(LOGS)}")
-    if kind == "tensorboard":
-        require_tensorboard("train.log: tensorboard")
-    if kind == "none":
-        yield
-        return
-    _active = RecipeLog(folder, kind)
-    try:
-        yield
-    finally:
-        _active.close()
-        _active = None

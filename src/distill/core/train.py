@@ -7,6 +7,7 @@ model on them and returns the scalar objective (the method's terms summed, `dist
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
 from itertools import islice
@@ -17,6 +18,7 @@ from torch import nn
 
 from distill.core.distributed import current_world, data_parallel, rank_loss
 from distill.core.resume import Unit, UnitKey, restore_rng, rng_state, unit_for
+from distill.core.run_log import run_log
 from distill.data.windows import WindowSet
 
 
@@ -86,21 +88,28 @@ def run_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Call
     `generators` draw the batch order; while a run checkpoints (`distill.core.resume`), a loop with a `unit`
     key saves them with the model, the optimiser, torch's RNG and `save_extra()` (the caller's state: curves,
     early stopping) at every due epoch end, and a resumed loop starts after the last saved epoch, handing that
-    state to `load_extra`. Outside a run, `saves` and `resumes` name the checkpoint files directly (the
+    state to `load_extra`; under the recipes' `train.log` such a loop logs each epoch's mean training loss
+    (`distill.core.run_log`). Outside a run, `saves` and `resumes` name the checkpoint files directly (the
     Distiller's `Checkpoint` callback and `fit(resume=...)`). `tick()` after every epoch advances a progress bar.
     """
     generators = generators or []
     if unit is not None:
         saves = resumes = unit_for(unit)
+    log = run_log() if unit is not None and current_world().is_main else None
     start = resume_loop(resumes, model, optimizer, generators, epochs, load_extra)
     for epoch in range(start, epochs):
+        began, losses = time.perf_counter(), []  # the losses only for the log
         model.train()
         for group in _groups(batches(epoch), accumulate):
-            accumulated_step(optimizer, [partial(step, batch) for batch in group], scaler=scaler,
-                             max_grad_norm=max_grad_norm)
+            loss = accumulated_step(optimizer, [partial(step, batch) for batch in group], scaler=scaler,
+                                    max_grad_norm=max_grad_norm)
+            if log is not None:
+                losses.append(loss)
             if on_step is not None:
                 on_step()
         model.eval()
+        if log is not None and unit is not None:  # the recipes' train.log (distill.core.run_log)
+            log.epoch(unit, epoch + 1, float(torch.stack(losses).mean()), time.perf_counter() - began)
         stop = bool(on_epoch_end is not None and on_epoch_end(epoch))
         save_loop(saves, model, optimizer, generators, epoch, epochs, stop, save_extra)
         if tick is not None:
