@@ -6,8 +6,9 @@ published, as `<run folder>/logs/train.csv` (columns model, fold, member, epoch,
 A training loop is named by what it trains (`distill.core.resume.UnitKey`: role, fold or "stack", member); a
 fold-parallel stack logs the sum of its folds' losses. While the run trains, the log lives beside the output
 folder in `.<name>.logs/` (watch it live); a killed run leaves it there, `--resume` continues it (an epoch logged
-twice keeps its last row), a run without --resume starts it afresh, and a user error deletes it. Epochs are numbered from 1. Only rank 0
-of a multi-process run writes. The same files as `distill.core.loggers.CSVLogger` / `TensorBoardLogger`.
+twice keeps its last row), a run without --resume starts it afresh, and a user error deletes it. Epochs are
+numbered from 1. Only rank 0 of a multi-process run writes. The same kinds of files as
+`distill.core.loggers.CSVLogger` / `TensorBoardLogger`.
 """
 from __future__ import annotations
 

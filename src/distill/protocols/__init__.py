@@ -7,6 +7,7 @@ and one entry in `PROTOCOLS`.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from importlib import import_module
@@ -21,6 +22,8 @@ from distill.core.threads import thread_budget
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
+
+RECIPE_FOLDER = "DISTILL_RECIPE_FOLDER"  # = distill.models.registry.RECIPE_FOLDER (importing it loads every model family)
 
 
 class Protocol(NamedTuple):
@@ -51,8 +54,11 @@ def protocol(name: str) -> Protocol:
 
 
 def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
-    """Read a recipe or YAML file, apply `--set key=value` overrides, validate against its protocol."""
+    """Read a recipe or YAML file, apply `--set key=value` overrides, validate against its protocol. A YAML
+    file's folder is where its `model: package.module:Factory` is looked for (`distill.models.registry`)."""
     raw = read_recipe(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")):
+        os.environ[RECIPE_FOLDER] = str(Path(name_or_path).resolve().parent)  # read at model import
     for assignment in overrides:
         apply_override(raw, assignment)
     return validate_config(raw, protocol(raw.get("protocol", "forecast")).schema)
