@@ -98,10 +98,12 @@ class RankBatches:
                                    "shuffle=True/False (Distiller draws the order and splits it)")
             self.user_loader, self.shuffled = loader, True  # its order may change every epoch
             return
-        if loader.batch_size % world.size:
-            raise DistillError(f"the batch size {loader.batch_size} (the global batch) must divide by the "
+        batch_size = loader.batch_size
+        assert batch_size is not None  # a standard loader has one
+        if batch_size % world.size:
+            raise DistillError(f"the batch size {batch_size} (the global batch) must divide by the "
                                f"{world.size} processes")
-        self.local_batch, self.drop_last = loader.batch_size // world.size, loader.drop_last
+        self.local_batch, self.drop_last = batch_size // world.size, loader.drop_last
         self.shuffled = is_shuffled(loader)
         self.sampler: DistributedSampler[Any] = DistributedSampler(loader.dataset, num_replicas=world.size, rank=world.rank,
                                           shuffle=self.shuffled, seed=seed, drop_last=False)

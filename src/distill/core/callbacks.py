@@ -30,6 +30,7 @@ class Distiller(Protocol):
     student: nn.Module
     optimizer_: torch.optim.Optimizer
     rank_: int
+    history_: dict[str, list[float]]
 
 
 class Callback:

@@ -112,6 +112,7 @@ class _Trainee(nn.Module):
         return outputs, features if self.adapter is None else self.adapter(features)
 
 
+Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]  # the trainee, wrapped or compiled
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -311,7 +312,7 @@ class Distiller:
         self._check_targets(first.y)
         trainee = _Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
                            self._build_adapter(first.x), self.student_output)
-        model: nn.Module = DistributedDataParallel(trainee) if world.size > 1 else trainee
+        model: Forward = DistributedDataParallel(trainee) if world.size > 1 else trainee
         if self.compile:
             try:
                 model = torch.compile(model, **({} if self.compile is True else self.compile))
@@ -401,7 +402,7 @@ class Distiller:
         means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
         return {**means, "lr": float(self.optimizer_.param_groups[0]["lr"])}
 
-    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, guide: Guide,
+    def _loss(self, model: Forward, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, guide: Guide,
               steps: list[LossTerms]) -> torch.Tensor:
         """The method's objective on a batch (the forward pass at the fit's precision, the loss in float32); its
         terms, detached, are appended to `steps` for the history. With sample weights, each term is the

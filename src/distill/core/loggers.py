@@ -9,18 +9,11 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from distill.core.callbacks import Callback
+from distill.core.callbacks import Callback, Distiller
 from distill.core.run_log import csv_text, require_tensorboard, summary_writer
 from distill.io.atomic import atomic_open
-
-
-class Fitting(Protocol):
-    """What a logger reads of the `distill.Distiller` running it."""
-
-    rank_: int
-    history_: dict[str, list[float]]
 
 
 def _number(value: float) -> str:
@@ -37,7 +30,7 @@ class Progress(Callback):
         self.epochs = epochs
         self.terminal = sys.stderr.isatty() if terminal is None else terminal
 
-    def on_fit_start(self, distiller: Fitting) -> None:
+    def on_fit_start(self, distiller: Distiller) -> None:
         self.bar: Any = None
         if self.terminal and distiller.rank_ == 0:
             from tqdm.auto import tqdm
@@ -45,7 +38,7 @@ class Progress(Callback):
             self.bar = tqdm(total=self.epochs, unit="epoch", leave=False)
         self.last = time.perf_counter()
 
-    def on_epoch_end(self, distiller: Fitting, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> None:
         if distiller.rank_ != 0:
             return
         shown = {key: value for key, value in logs.items() if key == "loss" or key.startswith("val_")}
@@ -58,7 +51,7 @@ class Progress(Callback):
         text = ", ".join(f"{key} {_number(value)}" for key, value in shown.items())
         print(f"epoch {epoch}/{self.epochs}: {text} ({now - start:.1f} s)", file=sys.stderr, flush=True)
 
-    def on_fit_end(self, distiller: Fitting) -> None:
+    def on_fit_end(self, distiller: Distiller) -> None:
         if self.bar is not None:
             self.bar.close()
 
@@ -70,7 +63,7 @@ class CSVLogger(Callback):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
 
-    def on_epoch_end(self, distiller: Fitting, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> None:
         if distiller.rank_ != 0:
             return
         history = distiller.history_
@@ -88,12 +81,12 @@ class TensorBoardLogger(Callback):
         self.log_dir = Path(log_dir)
         self.writer: Any = None
 
-    def on_fit_start(self, distiller: Fitting) -> None:
+    def on_fit_start(self, distiller: Distiller) -> None:
         if distiller.rank_ == 0:
             require_tensorboard("TensorBoardLogger")
         self.writer = None
 
-    def on_epoch_end(self, distiller: Fitting, epoch: int, logs: dict[str, float]) -> None:
+    def on_epoch_end(self, distiller: Distiller, epoch: int, logs: dict[str, float]) -> None:
         if distiller.rank_ != 0:
             return
         if self.writer is None:
@@ -103,7 +96,7 @@ class TensorBoardLogger(Callback):
                 self.writer.add_scalar(key, value, epoch)
         self.writer.flush()
 
-    def on_fit_end(self, distiller: Fitting) -> None:
+    def on_fit_end(self, distiller: Distiller) -> None:
         if self.writer is not None:
             self.writer.close()
             self.writer = None

@@ -13,6 +13,7 @@ numbered from 1. Only rank 0 of a multi-process run writes. The same kinds of fi
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import shutil
 from collections.abc import Iterator
@@ -39,10 +40,8 @@ def csv_text(rows: list[dict[str, Any]]) -> str:
 
 def require_tensorboard(what: str) -> None:
     """Refuse in one line, before any training, when the `tensorboard` package is missing."""
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        raise DistillError(f"{what} needs the tensorboard package: pip install 'distill[tensorboard]'") from None
+    if importlib.util.find_spec("tensorboard") is None:
+        raise DistillError(f"{what} needs the tensorboard package: pip install 'distill[tensorboard]'")
 
 
 def summary_writer(log_dir: Path, purge_step: int | None = None) -> Any:
