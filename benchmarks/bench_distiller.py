@@ -38,6 +38,7 @@ from distill import Distiller  # noqa: E402
 from distill.config import read_recipe, validate_config  # noqa: E402
 from distill.core.train import fit, predict  # noqa: E402
 from distill.data.labelled import load_images  # noqa: E402
+from distill.losses import total  # noqa: E402
 from distill.models import build_model  # noqa: E402
 from distill.protocols.classification.config import ClassificationConfig  # noqa: E402
 from distill.protocols.classification.run import make_image_folds  # noqa: E402
@@ -55,8 +56,7 @@ def train_student(way: str, teacher, fold, task, spec, epochs: int) -> tuple[flo
     start = time.perf_counter()
     if way == "recipe":
         guide = task.guide(teacher, fold.x_train, spec)
-        fit(student, lambda r: task.student_loss(student, fold.x_train[r], fold.y_train[r],
-                                                 {k: v[r] for k, v in guide.items()}, spec),
+        fit(student, lambda r: total(task.student_loss(student, fold.x_train[r], fold.y_train[r], guide.rows(r), spec)),
             len(fold.x_train), epochs=epochs, batch_size=64, lr=spec.lr, seed=fold.index)
     else:
         precision = "bf16" if way == "Distiller-bf16" else "fp32"

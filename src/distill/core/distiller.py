@@ -13,14 +13,12 @@ a dataset augments). Under `torchrun` or `launch`, the student trains with Distr
 """
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
@@ -32,6 +30,7 @@ from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
 from distill.core.loggers import Progress
 from distill.core.train import make_adam, run_epochs
+from distill.core.trainee import Forward, Selector, Trainee, epoch_logs, select_output, weighted_losses
 from distill.devices import resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
@@ -65,54 +64,6 @@ def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
     return torch.cat(present) if present else None
 
 
-Selector = str | int | Callable[[Any], torch.Tensor] | None
-
-
-def select_output(output: Any, selector: Selector, who: str) -> torch.Tensor:
-    """The tensor the method compares, picked from a model's output by `selector`: None (the output is that
-    tensor), a key (of a dict or an attribute, as a Hugging Face `ModelOutput`'s "logits"), an index (of a
-    tuple) or a function of the output. Anything else is one line naming `<who>_output`."""
-    if selector is None:
-        if isinstance(output, torch.Tensor):
-            return output
-        raise DistillError(f"the {who} returns a {type(output).__name__}, not a tensor; pass {who}_output= (a key, "
-                           "an index or a function) to say which part holds its outputs")
-    try:
-        if callable(selector):
-            picked = selector(output)
-        elif isinstance(selector, int) or isinstance(output, Mapping):
-            picked = output[selector]
-        else:
-            picked = getattr(output, selector)
-    except (KeyError, IndexError, AttributeError, TypeError) as error:
-        raise DistillError(f"{who}_output={selector!r} does not pick a part of the {who}'s "
-                           f"{type(output).__name__} output ({type(error).__name__}: {error})") from None
-    if not isinstance(picked, torch.Tensor):
-        raise DistillError(f"{who}_output={selector!r} picks a {type(picked).__name__} from the {who}'s output, "
-                           "not a tensor")
-    return picked
-
-
-class _Trainee(nn.Module):
-    """The student and, for feature methods, its adapter: one module, so DDP synchronises both.
-    forward(x) -> (outputs picked by `output`, the hooked features after the adapter, or None)."""
-
-    def __init__(self, student: nn.Module, tap: str | None, adapter: nn.Module | None, output: Selector) -> None:
-        super().__init__()
-        self.student, self.adapter, self.output = student, adapter, output
-        self.tap = FeatureTap(student, tap) if tap is not None else None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outputs = select_output(self.student(x), self.output, "student")
-        if self.tap is None:
-            return outputs, None
-        features = self.tap.value
-        if not isinstance(features, torch.Tensor):
-            raise DistillError(f"feature path {self.tap.path!r} gives a {type(features).__name__}, not a tensor")
-        return outputs, features if self.adapter is None else self.adapter(features)
-
-
-Forward = Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]  # the trainee, wrapped or compiled
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -310,7 +261,7 @@ class Distiller:
         self._setup_cache(batches)
         first = Batch(*to_device(tuple(self._unpack(next(iter(batches.epoch(0)))[0])), self.device_))
         self._check_targets(first.y)
-        trainee = _Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
+        trainee = Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
                            self._build_adapter(first.x), self.student_output)
         model: Forward = DistributedDataParallel(trainee) if world.size > 1 else trainee
         if self.compile:
@@ -341,7 +292,7 @@ class Distiller:
 
         def on_epoch_end(index: int) -> bool:
             epoch = index + 1
-            logs = {"epoch": float(epoch), **self._epoch_logs(steps, sizes, world, epoch)}
+            logs = {"epoch": float(epoch), **epoch_logs(steps, sizes, world, epoch, self.optimizer_)}
             steps.clear()
             sizes.clear()
             if val_loader is not None:
@@ -384,24 +335,6 @@ class Distiller:
         self.student.eval()
         return self.history_
 
-    def _epoch_logs(self, steps: list[LossTerms], sizes: list[int], world: World,
-                    epoch: int) -> dict[str, float]:
-        """The epoch's objective and its terms, averaged over its rows (over every rank's), and the lr."""
-        weights = torch.tensor(sizes, device=self.device_, dtype=torch.float64)
-        names = list(steps[0])
-        sums = torch.stack([torch.stack([step[name] for step in steps]).double() @ weights for name in names]
-                           + [weights.sum()])
-        if world.size > 1:
-            dist.all_reduce(sums)  # every rank logs the loss over the whole epoch
-        if not torch.isfinite(sums[0]):
-            losses = torch.stack([step["loss"] for step in steps])
-            bad = torch.nonzero(~torch.isfinite(losses)).flatten()
-            raise DistillError(f"the training loss is not finite in epoch {epoch}, batch "
-                               f"{int(bad[0]) + 1 if len(bad) else '?'}: NaN or inf in the inputs or targets, or "
-                               "a learning rate too large")
-        means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
-        return {**means, "lr": float(self.optimizer_.param_groups[0]["lr"])}
-
     def _loss(self, model: Forward, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, guide: Guide,
               steps: list[LossTerms]) -> torch.Tensor:
         """The method's objective on a batch (the forward pass at the fit's precision, the loss in float32); its
@@ -413,33 +346,10 @@ class Distiller:
         if weight is None:
             terms = self.method_.losses(outputs, y, guide, features)
         else:
-            terms = self._weighted_losses(outputs, y, weight, guide, features)
+            terms = weighted_losses(self.method_, outputs, y, weight, guide, features)
         loss = total(terms)
         steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
         return loss
-
-    def _weighted_losses(self, outputs: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, guide: Guide,
-                         features: torch.Tensor | None) -> LossTerms:
-        """Each of the method's terms per row (the method on one-row batches, vectorised by `torch.func.vmap`),
-        averaged with the rows' sample weights: sum_i w_i l_i / sum_i w_i."""
-        if weight.shape != (len(y),):
-            raise DistillError(f"sample weights must be one number per row, shape ({len(y)},); got "
-                               f"{tuple(weight.shape)}")
-
-        def one_row(output: torch.Tensor, target: torch.Tensor, teacher: torch.Tensor | None,
-                    teacher_features: torch.Tensor | None, feature: torch.Tensor | None) -> LossTerms:
-            def row(value: torch.Tensor | None) -> torch.Tensor | None:
-                return None if value is None else value[None]
-            return self.method_.losses(output[None], target[None], Guide(row(teacher), row(teacher_features)),
-                                       row(feature))
-
-        with warnings.catch_warnings():  # kl_div has no vmap rule yet: torch loops over the rows, and says so
-            warnings.filterwarnings("ignore", "There is a performance drop", UserWarning)
-            inputs = (outputs, y, guide.outputs, guide.features, features)
-            in_dims = tuple(None if value is None else 0 for value in inputs)  # vmap maps tensors only
-            per_row = torch.func.vmap(one_row, in_dims=in_dims)(*inputs)
-        weight = weight.to(outputs.dtype)
-        return {name: (values * weight).sum() / weight.sum() for name, values in per_row.items()}
 
     @torch.no_grad()
     def predict(self, loader: DataLoader, model: str = "student") -> torch.Tensor:
