@@ -10,7 +10,7 @@ from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSample
 from distill import Checkpoint, Distiller, EarlyStopping, LRScheduler
 from distill.core.batches import RankBatches
 from distill.core.distributed import World
-from distill.core.loggers import CSVLogger, TensorBoardLogger
+from distill.core.loggers import CSVLogger, Progress, TensorBoardLogger
 from distill.errors import DistillError
 
 
@@ -275,3 +275,20 @@ def test_compile_runs_the_student_through_torch_compile(data):
     assert compiled["loss"] == pytest.approx(plain["loss"], rel=1e-5)
     with pytest.raises(DistillError, match="compile"):
         Distiller(teacher, mlp(), compile={"colour": "blue"}).fit(loader, 1, progress=False)
+
+
+def test_progress_on_a_terminal_is_a_bar_over_the_epochs(data, capsys):
+    x, y, teacher = data
+    Distiller(teacher, mlp(), device="cpu").fit(DataLoader(TensorDataset(x, y), batch_size=16), 2, progress=False,
+                                                callbacks=[Progress(2, terminal=True)])
+    err = capsys.readouterr().err
+    assert "2/2" in err and "epoch" in err and "loss=" in err and "epoch 1/2:" not in err
+
+
+def test_a_monitored_checkpoint_saves_only_when_the_score_improves(data, tmp_path):
+    x, y, teacher = data
+    path = tmp_path / "best.pt"
+    Distiller(teacher, mlp(), lr=1e-2, device="cpu").fit(
+        DataLoader(TensorDataset(x, y), batch_size=16), 4, progress=False,
+        callbacks=[Checkpoint(path, monitor="loss", mode="max")])  # the loss falls: epoch 1 is the best
+    assert torch.load(path, weights_only=True)["epoch"] == 1
