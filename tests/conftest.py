@@ -8,13 +8,20 @@ Tiers (markers registered in pyproject.toml) are assigned here, at collection, s
 - `slow`: the tests listed in tests/slow-tests.txt: the costliest tests of a measured run of the whole suite,
   chosen so that the others cost at most a budget of CPU seconds (`tools/test_timings.py` measures and writes it).
 `python -m pytest -q -m "not slow"` runs the quick tiers (docs/testing.md); CI runs everything.
+
+Runs several test files need are made once per session here: `tiny_recipe_run` (every recipe at the goldens' tiny
+scale, shared by the goldens, the results.json contract and the figure checks).
 """
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from figure_checks import recording_figures
 
 torch.set_num_threads(1)
 
@@ -71,3 +78,31 @@ def tiny_lupi() -> tuple[str, ...]:
     """lupi-synthetic: 3 repetitions of 30 epochs on 5 dimensions, 20 training and 40 test points."""
     return ("synthetic.repetitions=3", "synthetic.epochs=30", "synthetic.dim=5", "synthetic.train_size=20",
             "synthetic.test_size=40")
+
+
+@dataclass
+class TinyRun:
+    """One recipe run at the goldens' tiny scale: its whole results.json, the folder it ran in (`work`/out holds
+    the run; paths in the results name `work`), and every figure it saved with its readability problems."""
+
+    results: dict
+    work: Path
+    figures: dict[str, list[str]]
+
+
+@pytest.fixture(scope="session")
+def tiny_recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], TinyRun]:
+    """`tiny_recipe_run(name)`: the recipe run once per session at tests/golden/make_golden.py's tiny scale, with
+    its figures checked as they are saved (tests/figure_checks.py); later calls return the same run."""
+    sys.path.insert(0, str(TESTS / "golden"))
+    from make_golden import run_tiny  # imports distill: only for the sessions that need a recipe run
+    runs: dict[str, TinyRun] = {}
+
+    def run(name: str) -> TinyRun:
+        if name not in runs:
+            work = tmp_path_factory.mktemp(f"tiny-{name}")
+            with recording_figures() as figures:
+                results = run_tiny(name, work)
+            runs[name] = TinyRun(results, work, figures)
+        return runs[name]
+    return run
