@@ -117,3 +117,16 @@ def test_the_run_writer_refuses_results_that_break_the_contract_and_publishes_no
 def test_an_unknown_protocol_has_no_contract():
     with pytest.raises(ResultsContractError, match="no results.json model for protocol 'nope'"):
         validate_results({}, "nope")
+
+
+def test_the_results_reference_in_docs_outputs_is_current():
+    """docs/outputs.md's results.json reference is what tools/gen_output_docs.py writes from the models now."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "tools" / "gen_output_docs.py"
+    spec = importlib.util.spec_from_file_location("gen_output_docs", path)
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    current = generator.OUTPUT.read_text()
+    assert generator.BEGIN in current, "docs/outputs.md lost its generated reference: run python tools/gen_output_docs.py"
+    assert current == generator.with_reference(current), "docs/outputs.md is stale: run python tools/gen_output_docs.py"

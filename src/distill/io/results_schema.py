@@ -159,7 +159,7 @@ class ForecastModel(ModelCost):
     """A forecasting model or baseline: forecast scores and diagnostics beside the shared cost."""
 
     model_config = ConfigDict(extra="allow")
-    test: ForecastScores
+    test: ForecastScores = Field(description="scores on the test windows")
     train: dict[str, Summary] | None = Field(None, description="trained models: `mse`, `mae` in scaled units")
     diagnostics: dict[str, Any] | None = Field(None, description="`output_spread`: forecasts' spread / the truth's")
 
@@ -180,7 +180,7 @@ class ForecastResults(FoldRunResults):
     warnings: list[str] = Field(description="collapsed (constant) forecasters and other warnings")
     dropped_columns: dict[str, list[str]] = Field(description="columns dropped, by reason")
     data: dict[str, Any] = Field(description="source, series, rows, windows, `unit`, `fold_windows`, `oracle`")
-    best_baseline: BestBaseline
+    best_baseline: BestBaseline = Field(description="the strongest baseline, chosen on inner validation")
     auto_ets: dict[str, Any] = Field(description="`ran`, `note` and, when it ran, the forms chosen and fit times")
     teacher_choice: list[str] = Field(description="per fold, the teacher architecture used")
     scalings: list[str] | None = Field(None, description="`models/scaling-fold<k>.json`")
@@ -194,101 +194,102 @@ class ForecastResults(FoldRunResults):
 class ClassificationScores(Closed):
     """A classifier's scores, each a `Summary` over folds."""
 
-    accuracy: Summary
+    accuracy: Summary = Field(description="share of test images classified right")
     errors: Summary = Field(description="misclassified test images")
     error_rate: Summary = Field(description="1 - accuracy (the paired comparisons' metric)")
-    macro_f1: Summary
-    roc_auc: Summary
+    macro_f1: Summary = Field(description="F1 averaged over classes")
+    roc_auc: Summary = Field(description="one-vs-rest ROC AUC")
     nll: Summary = Field(description="negative log-likelihood of the true class")
 
 
 class ClassificationModel(ModelCost):
     """A classifier (the majority baseline too): the classification scores beside the shared cost."""
 
-    test: ClassificationScores
-    train: ClassificationScores | None = None
+    test: ClassificationScores = Field(description="scores on the test folds")
+    train: ClassificationScores | None = Field(None, description="scores on the training folds")
 
 
 class ClassificationData(Closed):
     """The images a classification run used."""
 
-    source: str
-    images: int = Field(ge=1)
+    source: str = Field(description="where the images came from")
+    images: int = Field(ge=1, description="images used")
     shape: list[int] = Field(description="one image's shape (channels, height, width)")
-    class_counts: list[int]
+    class_counts: list[int] = Field(description="images per class")
     split: str = Field(description="stratified K-fold or the fixed train/test split")
 
 
 class GapRecovered(Closed):
     """Share of the teacher - student-alone accuracy gap the distilled student closes."""
 
-    student: str
-    scratch: str
-    teacher_minus_scratch: Number
-    student_minus_scratch: Number
+    student: str = Field(description="the distilled student")
+    scratch: str = Field(description="the student trained alone")
+    teacher_minus_scratch: Number = Field(description="accuracy gap, teacher - student alone")
+    student_minus_scratch: Number = Field(description="accuracy gain, distilled - alone")
     share: Number = Field(description="null when the gap is too small to divide by")
 
 
 class BiasCorrection(Closed):
     """hinton-omit: accuracy before and after correcting the omitted classes' bias."""
 
-    student: str
-    omitted: list[int]
+    student: str = Field(description="the student that never saw the omitted classes")
+    omitted: list[int] = Field(description="the omitted classes")
     classes: dict[str, dict[str, Summary]] = Field(description="per omitted class: shift and class accuracies")
-    accuracy_before: Summary
-    accuracy_after: Summary
+    accuracy_before: Summary = Field(description="test accuracy before the correction")
+    accuracy_after: Summary = Field(description="after it")
 
 
 class SweepBest(Closed):
     """The sweep's cell chosen on held-out (validation) accuracy."""
 
-    temperature: float
-    alpha: float
-    student: str
-    accuracy: Number
-    chosen_on: str
-    validation_accuracy: Number
+    temperature: float = Field(description="its temperature")
+    alpha: float = Field(description="its alpha")
+    student: str = Field(description="its student's name")
+    accuracy: Number = Field(description="its test accuracy")
+    chosen_on: str = Field(description="what it was chosen on")
+    validation_accuracy: Number = Field(description="its held-out accuracy")
 
 
 class ClassificationSweep(Closed):
     """kd-sweep: test accuracy over temperatures (rows) x alphas (columns)."""
 
-    temperatures: list[float]
-    alphas: list[float]
-    accuracy_mean: list[list[Number]]
-    accuracy_sem: list[list[Number]]
-    validation_mean: list[list[Number]] | None = None
-    best: SweepBest | None = None
+    temperatures: list[float] = Field(description="the grid's rows")
+    alphas: list[float] = Field(description="the grid's columns")
+    accuracy_mean: list[list[Number]] = Field(description="test accuracy, mean over folds")
+    accuracy_sem: list[list[Number]] = Field(description="its SEM")
+    validation_mean: list[list[Number]] | None = Field(None, description="held-out (validation) accuracy, mean over folds")
+    best: SweepBest | None = Field(None, description="the cell chosen on held-out accuracy")
 
 
 class ChainLink(Closed):
     """One link of a teacher-assistant chain."""
 
-    model: str
-    params: int
-    accuracy: Summary
+    model: str = Field(description="the model's name")
+    params: int = Field(description="its parameter count")
+    accuracy: Summary = Field(description="its test accuracy")
 
 
 class Chain(Closed):
     """nst-ta: a teacher -> assistants -> student chain, in order."""
 
-    links: list[ChainLink]
+    links: list[ChainLink] = Field(description="teacher first, student last")
 
 
 class ClassificationResults(FoldRunResults):
     """protocol `classification`: hinton-digits, hinton-omit, kd-sweep, kd-zoo, nst-ta, subclass-digits."""
 
-    task: Literal["classification"]  # the one task name of this protocol
+    task: Literal["classification"] = Field(description="always `classification`")  # the one task name of this protocol
     models: dict[str, ClassificationModel] = Field(description="every model and the majority baseline by name")
-    classes: list[str]
-    data: ClassificationData
+    classes: list[str] = Field(description="class names, in label order")
+    data: ClassificationData = Field(description="the images used")
     confusion: dict[str, list[list[int]]] = Field(description="per model, test confusion counts (true x predicted)")
-    per_class_accuracy: dict[str, list[Number]]
-    gap_recovered: dict[str, GapRecovered] | None = None
+    per_class_accuracy: dict[str, list[Number]] = Field(description="per model, test accuracy per class")
+    gap_recovered: dict[str, GapRecovered] | None = Field(
+        None, description="per distilled student, where a student alone is comparable")
     subclass_recovery: dict[str, dict[str, Summary]] | None = Field(None, description="subclass-digits")
-    bias_correction: dict[str, BiasCorrection] | None = None
-    sweep: ClassificationSweep | None = None
-    chains: list[Chain] | None = None
+    bias_correction: dict[str, BiasCorrection] | None = Field(None, description="hinton-omit")
+    sweep: ClassificationSweep | None = Field(None, description="kd-sweep")
+    chains: list[Chain] | None = Field(None, description="nst-ta")
     distributed: dict[str, Any] | None = Field(None, description="`world_size` and `backend` under torchrun")
 
 
@@ -296,105 +297,106 @@ class ClassificationResults(FoldRunResults):
 class CellGain(Closed):
     """Distilled minus alone on the headline metric, signed so that positive helps."""
 
-    mean: Number
-    sem: Number
-    p_adjusted: Number
+    mean: Number = Field(description="positive: distillation helps")
+    sem: Number = Field(description="SEM over folds")
+    p_adjusted: Number = Field(description="Holm over every cell")
 
 
 class PrivilegedCell(Closed):
     """One (horizon, training size) cell: its own protocol run over folds."""
 
-    horizon: int
+    horizon: int = Field(description="rows ahead")
     train_size: int | None = Field(description="null: all the training rows")
     inputs: dict[str, dict[str, list[Any]]] = Field(description="teacher / student: rows and columns they read")
     samples: dict[str, list[int]] = Field(description="train / test sizes per fold")
-    models: dict[str, ModelEntry]
-    comparison: dict[str, Comparison]
-    gain: CellGain
-    flags: list[str]
+    models: dict[str, ModelEntry] = Field(description="every model's scores in this cell")
+    comparison: dict[str, Comparison] = Field(description="the cell's paired comparisons")
+    gain: CellGain = Field(description="distilled - alone")
+    flags: list[str] = Field(description="constant targets or outputs in this cell")
     verdict: Literal["helps", "hurts", "not distinguishable"] = Field(description="from distilled vs alone")
 
 
 class PrivilegedSweep(Closed):
     """The lambda x temperature sweep of the cell that ran it."""
 
-    horizon: int
-    train_size: int | None
-    metric: str
-    lam: list[float]
-    temperature: list[float]
+    horizon: int = Field(description="the cell's horizon")
+    train_size: int | None = Field(description="the cell's training size")
+    metric: str = Field(description="the metric of the grid")
+    lam: list[float] = Field(description="the grid's columns")
+    temperature: list[float] = Field(description="the grid's rows")
     grid: list[list[MeanSem]] = Field(description="temperature rows x lambda columns")
-    teacher: Summary
-    student_alone: Summary
-    student_distilled: Summary
+    teacher: Summary = Field(description="beside the grid")
+    student_alone: Summary = Field(description="beside the grid")
+    student_distilled: Summary = Field(description="beside the grid")
 
 
 class PrivilegedData(Closed):
     """The series a privileged-information run used."""
 
-    source: str
-    rows: int
-    columns: list[str]
-    target: str
-    input_length: int
+    source: str = Field(description="where the series came from")
+    rows: int = Field(description="rows of the series")
+    columns: list[str] = Field(description="its columns")
+    target: str = Field(description="the target column")
+    input_length: int = Field(description="rows per input window")
 
 
 class PrivilegedResults(RunResults):
     """protocol `privileged`: mackey-glass-pi, pm25-pi."""
 
-    protocol: Literal["privileged"]
+    protocol: Literal["privileged"] = Field(description="always `privileged`")
     target: str = Field(description="the target's kind")
     metric: str = Field(description="the headline metric")
-    higher_is_better: bool
-    data: PrivilegedData
+    higher_is_better: bool = Field(description="true for accuracy")
+    data: PrivilegedData = Field(description="the series used")
     privileged: dict[str, Any] = Field(description="the `privileged` config section: what the teacher sees")
-    cells: list[PrivilegedCell]
-    sweep: PrivilegedSweep | None
+    cells: list[PrivilegedCell] = Field(description="one per horizon x training size")
+    sweep: PrivilegedSweep | None = Field(description="null without a sweep")
 
 
 # ---- lupi-synthetic ----------------------------------------------------------------------------------------------
 class RepetitionSummary(Closed):
     """Accuracy over repetitions, in percent."""
 
-    mean: Number
-    sem: Number
-    std: Number
-    per_repetition: list[Number]
+    mean: Number = Field(description="mean over repetitions")
+    sem: Number = Field(description="its SEM")
+    std: Number = Field(description="standard deviation (as published)")
+    per_repetition: list[Number] = Field(description="every repetition's accuracy")
 
 
 class LupiCheck(Closed):
     """One experiment beside the published table."""
 
     difference: dict[str, Number] = Field(description="ours - published, per model")
-    within_tolerance: bool
-    published_ranking: list[str]
-    ranking: list[str]
-    comparison: dict[str, Comparison]
-    ranking_verdict: Literal["supported", "contradicted", "not established"]
+    within_tolerance: bool = Field(description="every model within the tolerance of the published mean")
+    published_ranking: list[str] = Field(description="the paper's order, best first")
+    ranking: list[str] = Field(description="ours, best first")
+    comparison: dict[str, Comparison] = Field(description="paired over repetitions, Holm over every experiment")
+    ranking_verdict: Literal["supported", "contradicted", "not established"] = Field(
+        description="`supported` only when every step is a distinguishable difference")
 
 
 class LupiSweep(Closed):
     """The distilled model's accuracy over temperatures (rows) x lambdas (columns) in one experiment."""
 
-    experiment: str
-    lam: list[float]
-    temperature: list[float]
-    distilled: list[list[MeanSem]]
-    privileged: MeanSem
-    regular: MeanSem
+    experiment: str = Field(description="the experiment swept")
+    lam: list[float] = Field(description="the grid's columns")
+    temperature: list[float] = Field(description="the grid's rows")
+    distilled: list[list[MeanSem]] = Field(description="the distilled model's accuracy")
+    privileged: MeanSem = Field(description="beside the grid")
+    regular: MeanSem = Field(description="beside the grid")
 
 
 class LupiResults(RunResults):
     """protocol `lupi-synthetic`: the four synthetic experiments of the LUPI paper."""
 
-    protocol: Literal["lupi-synthetic"]
-    accuracy_unit: Literal["percent"]
+    protocol: Literal["lupi-synthetic"] = Field(description="always `lupi-synthetic`")
+    accuracy_unit: Literal["percent"] = Field(description="accuracies are percentages")
     experiments: dict[str, dict[str, dict[Literal["accuracy"], RepetitionSummary]]] = Field(
         description="experiment -> privileged | regular | distilled -> accuracy")
     published: dict[str, dict[str, dict[str, float]]] = Field(description="the paper's mean and std")
     settings: dict[str, float | int] = Field(description="repetitions, sizes, lam, temperature, epochs, lr, seed")
-    checks: dict[str, LupiCheck]
-    sweep: LupiSweep | None
+    checks: dict[str, LupiCheck] = Field(description="per experiment, beside the published table")
+    sweep: LupiSweep | None = Field(description="null without a sweep")
 
 
 # ---- kd-zoo -------------------------------------------------------------------------------------------------
@@ -404,7 +406,7 @@ class ZooModel(Closed):
     method: str = Field(description="the distillation method (`teacher` for the teacher)")
     test_best_epoch: dict[str, Summary] = Field(description="accuracy, nll, macro_f1 at the best epoch's weights")
     test_last_epoch: dict[str, Summary] = Field(description="the same after the last epoch")
-    best_epoch: Summary
+    best_epoch: Summary = Field(description="the epoch kept on inner validation")
     seconds_per_epoch: Summary = Field(description="wall time per epoch")
     cpu_seconds_per_epoch: Summary = Field(description="CPU time per epoch")
     params: int = Field(ge=0, description="parameters kept after training")
@@ -414,10 +416,10 @@ class ZooModel(Closed):
 class ZooResults(RunResults):
     """protocol `kd-zoo`: the distillation catalogue side by side, paired over seeds."""
 
-    protocol: Literal["kd-zoo"]
-    seeds: int = Field(ge=1)
+    protocol: Literal["kd-zoo"] = Field(description="always `kd-zoo`")
+    seeds: int = Field(ge=1, description="seeds (each its own split and initialisation)")
     data: dict[str, Any] = Field(description="source, images, shape, rows per split")
-    models: dict[str, ZooModel]
+    models: dict[str, ZooModel] = Field(description="the teacher and every method's student")
     comparison: dict[str, Comparison] = Field(description="every method against the student alone and KD, at the "
                                               "best and (`_last_epoch`) the last epoch")
     settings: dict[str, dict[str, Any]] = Field(description="every method's config entry")
