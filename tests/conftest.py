@@ -10,7 +10,9 @@ Tiers (markers registered in pyproject.toml) are assigned here, at collection, s
 `python -m pytest -q -m "not slow"` runs the quick tiers (docs/testing.md); CI runs everything.
 
 Runs several test files need are made once per session here: `tiny_recipe_run` (every recipe at the goldens' tiny
-scale, shared by the goldens, the results.json contract and the figure checks).
+scale, shared by the goldens, the results.json contract, the figure checks and the classification tests) and
+`tiny_forecast_run` (covid-lstm at `tiny_forecast`, shared by the checkpoint and export tests). A test that changes
+a shared run's folder copies it first.
 """
 from __future__ import annotations
 
@@ -106,3 +108,17 @@ def tiny_recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str],
             runs[name] = TinyRun(results, work, figures)
         return runs[name]
     return run
+
+
+@pytest.fixture(scope="session")
+def tiny_forecast_run(tmp_path_factory: pytest.TempPathFactory, tiny_forecast: tuple[str, ...]) -> tuple:
+    """covid-lstm at `tiny_forecast`, run and written once per session: (the ForecastRun, its run folder)."""
+    from distill.io.run_writer import write_run
+    from distill.protocols import load_config
+    from distill.protocols.forecast.run import forecast_output, run_forecast
+
+    out_dir = tmp_path_factory.mktemp("tiny-forecast")
+    config = load_config("covid-lstm", list(tiny_forecast))
+    run = run_forecast(config, show_progress=False)
+    write_run(forecast_output(run, config), config, out_dir)
+    return run, out_dir
