@@ -16,6 +16,7 @@ a shared run's folder copies it first.
 """
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ RECIPE_MODULES = {
 def slow_tests() -> set[str]:
     """The node ids in tests/slow-tests.txt (lines `seconds node-id`; # starts a comment)."""
     lines = SLOW_LIST.read_text().splitlines() if SLOW_LIST.is_file() else []
-    return {line.split()[1] for line in lines if line.strip() and not line.startswith("#")}
+    return {line.split(" ", 1)[1] for line in lines if line.strip() and not line.startswith("#")}  # ids hold spaces
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -93,21 +94,41 @@ class TinyRun:
 
 
 @pytest.fixture(scope="session")
-def tiny_recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], TinyRun]:
+def _tiny_runs() -> dict[str, TinyRun]:
+    """The session's cache of `tiny_recipe_run`'s runs, by recipe."""
+    return {}
+
+
+@pytest.fixture
+def tiny_recipe_run(_tiny_runs: dict[str, TinyRun], tmp_path_factory: pytest.TempPathFactory,
+                    request: pytest.FixtureRequest) -> Callable[[str], TinyRun]:
     """`tiny_recipe_run(name)`: the recipe run once per session at tests/golden/make_golden.py's tiny scale, with
-    its figures checked as they are saved (tests/figure_checks.py); later calls return the same run."""
+    its figures checked as they are saved (tests/figure_checks.py); later calls return the same run.
+
+    Function-scoped over a session cache, so that tools/test_timings.py, when measuring, learns which tests need
+    which run and charges a run's cost to the run, not to the test that happened to make it first."""
     sys.path.insert(0, str(TESTS / "golden"))
     from make_golden import run_tiny  # imports distill: only for the sessions that need a recipe run
-    runs: dict[str, TinyRun] = {}
+    timings = request.config.pluginmanager.get_plugin("test_timings")  # loaded with -p test_timings
 
     def run(name: str) -> TinyRun:
-        if name not in runs:
-            work = tmp_path_factory.mktemp(f"tiny-{name}")
+        key, node = f"tiny_recipe_run[{name}]", request.node.nodeid
+        if name not in _tiny_runs:
+            work, start = tmp_path_factory.mktemp(f"tiny-{name}"), _cpu_seconds()
             with recording_figures() as figures:
                 results = run_tiny(name, work)
-            runs[name] = TinyRun(results, work, figures)
-        return runs[name]
+            _tiny_runs[name] = TinyRun(results, work, figures)
+            if timings is not None:
+                timings.record_shared(key, _cpu_seconds() - start, node)
+        if timings is not None:
+            timings.record_use(key, node)
+        return _tiny_runs[name]
     return run
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
 
 
 @pytest.fixture(scope="session")

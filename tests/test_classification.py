@@ -50,7 +50,7 @@ def check_contract(results: dict, folds: int) -> None:
         assert 0.0 <= entry["test"]["accuracy"]["mean"] <= 1.0
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def recipe_run(tiny_recipe_run):
     """Each recipe's tiny run (the goldens' scale, which is `tiny` above; run once per session and shared,
     tests/conftest.py): name -> (results, output folder)."""

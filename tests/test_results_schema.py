@@ -40,12 +40,12 @@ def test_every_protocol_has_a_contract():
     assert {protocol_of(name) for name in recipe_names()} == set(RESULTS)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def classification(tiny_recipe_run) -> dict:
     return tiny_recipe_run("hinton-digits").results
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def forecast(tiny_recipe_run) -> dict:
     return tiny_recipe_run("covid-seed").results
 
