@@ -6,7 +6,7 @@ interleaved rounds (every round times every method once, so a busy machine slows
 the median milliseconds per step of CPU time and of wall time, and each method's CPU ratio to the student
 alone. The teacher is untrained: the cost of a step does not depend on what it has learnt.
 
-    PYTHONPATH=src python benchmarks/bench_kd_zoo.py [--rounds 15] [--steps 10] [--set key=value ...]
+    PYTHONPATH=src python benchmarks/bench_kd_zoo.py [--recipe kd-zoo] [--rounds 15] [--steps 10] [--set key=value ...]
 """
 from __future__ import annotations
 
@@ -19,17 +19,18 @@ import torch
 from distill.core.train import make_adam, train_step
 from distill.data.labelled import load_images
 from distill.protocols import load_config
-from distill.protocols.classification.zoo.objectives import Guide, objective
-from distill.protocols.classification.zoo.run import _build, _prepare_student, _teacher_guide, _tensor, seed_folds
+from distill.protocols.classification.zoo.objectives import attach_part, objective
+from distill.protocols.classification.zoo.run import _build, _teacher_guide, _tensor, seed_folds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--recipe", default="kd-zoo", help="kd-zoo (MNIST-1D) or kd-zoo-digits")
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--steps", type=int, default=10, help="optimiser steps per method per round")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    config = load_config("kd-zoo", args.set)
+    config = load_config(args.recipe, args.set)
     torch.set_num_threads(config.train.threads or torch.get_num_threads())
     images = load_images(config.data, config.seed)
     fold = seed_folds(images, config)[0]
@@ -40,25 +41,24 @@ def main() -> None:
     batches = [torch.randperm(len(x), generator=generator)[:config.train.batch_size] for _ in range(args.steps)]
     runs = {}
     for name, spec in config.methods.items():
-        guide = _teacher_guide(teacher, x, spec)
+        method = spec.make()
+        guide = _teacher_guide(teacher, x, spec, method)
         student = _build(config.student, shape, classes, 1, device)
-        _prepare_student(student, spec, x, guide, len(x))
+        attach_part(student, spec, method, x, guide, len(x))
         student.train()
-        runs[name] = (student, spec, guide, make_adam(student.parameters(), config.student.lr))
+        runs[name] = (student, spec, method, guide, make_adam(student.parameters(), config.student.lr))
     cpu: dict[str, list[float]] = {name: [] for name in runs}
     wall: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
-        for name, (student, spec, guide, optimiser) in runs.items():
+        for name, (student, spec, method, guide, optimiser) in runs.items():
             start, cpu_start = time.perf_counter(), time.process_time()
             for rows in batches:
-                features = None if guide.features is None else guide.features[rows]
-                batch_guide = Guide(guide.log_probs[rows], features)
-                train_step(optimiser, lambda rows=rows, g=batch_guide, m=student, s=spec:
-                           objective(m, x[rows], y[rows], g, rows, s))
+                train_step(optimiser, lambda rows=rows, g=guide, m=student, s=spec, k=method:
+                           objective(m, x[rows], y[rows], g.rows(rows), s, k))
             wall[name].append((time.perf_counter() - start) / len(batches) * 1e3)
             cpu[name].append((time.process_time() - cpu_start) / len(batches) * 1e3)
     base = statistics.median(cpu[config.scratch])
-    print(f"kd-zoo, batch {config.train.batch_size}, {args.rounds} rounds x {args.steps} steps, "
+    print(f"{args.recipe}, batch {config.train.batch_size}, {args.rounds} rounds x {args.steps} steps, "
           f"{torch.get_num_threads()} thread(s); median per step")
     print(f"{'method':<10} {'CPU ms':>8} {'wall ms':>8} {'CPU / ' + config.scratch:>16}")
     for name in runs:

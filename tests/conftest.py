@@ -60,7 +60,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def tiny_forecast() -> tuple[str, ...]:
     """covid-lstm / covid-seed: 200 simulated days, 2 folds, 2 epochs, a 4-unit teacher."""
     return ("data.sim_days=200", "data.sim_locations=1", "train.epochs=2", "cv.folds=2",
-            "teacher.options.hidden=4", "teacher.options.layers=1", "report.latency_repeats=3")
+            "teacher.options.hidden=4", "teacher.options.layers=1", "teacher.ensemble=1", "report.latency_repeats=3")
 
 
 @pytest.fixture(scope="session")

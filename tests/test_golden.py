@@ -1,7 +1,9 @@
 """Behaviour unchanged: every recipe at tiny scale reproduces the numbers stored in tests/golden/.
 
 The stored files come from `python tests/golden/make_golden.py`; regenerate them only for a change that is meant
-to move the numbers, and say so in the commit. Floats match to 1e-6 relative (float noise across thread counts).
+to move the numbers, and say so in the commit. Floats match to 1e-3 relative: float32 noise across thread
+counts and CPUs reaches 2e-4 relative on the SEMs (differences of near-equal numbers) between two x86
+machines; a change of behaviour moves them by more.
 """
 import json
 import math
@@ -26,7 +28,7 @@ def differences(expected, actual, where: str = "") -> list[str]:
             return [f"{where}: length {len(expected)} != {len(actual)}"]
         return [diff for i, (e, a) in enumerate(zip(expected, actual)) for diff in differences(e, a, f"{where}[{i}]")]
     if isinstance(expected, float) and isinstance(actual, (int, float)) and not isinstance(actual, bool):
-        same = (math.isnan(expected) and math.isnan(actual)) or math.isclose(expected, actual, rel_tol=1e-6,
+        same = (math.isnan(expected) and math.isnan(actual)) or math.isclose(expected, actual, rel_tol=1e-3,
                                                                                abs_tol=1e-9)
         return [] if same else [f"{where}: {expected!r} != {actual!r}"]
     return [] if expected == actual and type(expected) is type(actual) else [f"{where}: {expected!r} != {actual!r}"]

@@ -11,19 +11,20 @@ from distill.errors import DistillError
 from distill.protocols import load_config
 from distill.protocols.classification.zoo import run as zoo_run
 
+RECIPE = "kd-zoo-digits"  # every method, CNN students with maps; kd-zoo (MNIST-1D) below
 TINY = ["seeds=2", "train.epochs=3", "train.batch_size=32", "teacher.lr=0.01", "data.subset=300",
         "methods.crd.settings.negatives=32", "teacher.options.channels=[8,16]", "teacher.options.hidden=32"]
 
 
 def tiny(*overrides: str):
-    return load_config("kd-zoo", [*TINY, *overrides])
+    return load_config(RECIPE, [*TINY, *overrides])
 
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
     """One tiny run through the CLI: (results.json, report.md, the run folder)."""
     out = tmp_path_factory.mktemp("zoo") / "run"
-    assert main(["run", "kd-zoo", "--out", str(out), "--no-progress", *[a for o in TINY for a in ("--set", o)]]) == 0
+    assert main(["run", RECIPE, "--out", str(out), "--no-progress", *[a for o in TINY for a in ("--set", o)]]) == 0
     return json.loads((out / "results.json").read_text()), (out / "report.md").read_text(), out
 
 
@@ -81,10 +82,10 @@ BAD = [
     (["methods.at.features.student=features.9"], "names no module"),
     (["methods.at.features={student: body, teacher: body}"], "needs feature maps"),
     (["methods.crd.settings.negatives=100000"], "negatives must be in"),
-    (["methods.dkd.settings.temprature=4"], "unknown setting 'temprature'"),
-    (["methods.vid.features={student: features.1, teacher: body}"], "rank"),
+    (["methods.dkd.settings.temprature=4"], "method 'dkd' has no setting 'temprature'"),
+    (["methods.pkt.features.teacher=layer9"], "names no module"),
+    (["methods.kd.method=dkd", "methods.kd.settings={}"], "kd: 'kd' must name a method"),
     (["methods.pkt.features=null"], "needs features"),
-    (["methods.kd.method=dkd"], "kd: 'kd' must name a method"),
 ]
 
 
@@ -97,3 +98,30 @@ def test_bad_input_is_one_line_before_any_training(overrides, message, monkeypat
     with pytest.raises(DistillError) as error:
         zoo_run.run_zoo(tiny(*overrides), show_progress=False)
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_default_task_is_mnist1d_with_headroom_for_the_methods():
+    """kd-zoo's default: MNIST-1D generated locally, a ResNet teacher and MLP students (skipped without mnist1d)."""
+    pytest.importorskip("mnist1d")
+    config = load_config("kd-zoo", ["seeds=2", "train.epochs=2", "teacher.epochs=2", "data.subset=300",
+                                    "methods.crd.settings.negatives=32"])
+    assert config.data.source == "mnist1d" and config.student.model == "mlp"
+    results, models = zoo_run.run_zoo(config, show_progress=False)
+    assert results["data"]["shape"] == [1, 1, 40] and "MNIST-1D" in results["data"]["source"]
+    assert list(results["models"]) == ["teacher", *config.methods] and len(models) == 2
+    assert results["models"]["crd"]["training_only_params"] > 0
+
+
+def test_mnist1d_without_the_package_is_one_line(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_mnist1d(name, *args, **kwargs):
+        if name.startswith("mnist1d"):
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_mnist1d)
+    with pytest.raises(DistillError, match=r"pip install 'distill\[mnist1d\]'"):
+        zoo_run.run_zoo(load_config("kd-zoo", ["seeds=2"]), show_progress=False)

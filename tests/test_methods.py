@@ -1,5 +1,6 @@
 """The method objects of `distill.methods`: named terms that sum to the loss of `distill.losses`, one set of
 defaults shared by the Distiller and the recipes, one vocabulary (old keys refused with their new names)."""
+import copy
 import dataclasses
 
 import pytest
@@ -10,17 +11,31 @@ from distill.config import validate_config
 from distill.core.distiller import build_method
 from distill.errors import DistillError
 from distill.losses import (
+    attention_transfer_loss,
+    dist_loss,
+    dkd_loss,
     generalized_distillation_loss,
     hint_loss,
     nst_loss,
+    pkt_loss,
     regression_distillation_loss,
+    rkd_loss,
+    similarity_preserving_loss,
     soft_target_loss,
     subclass_distillation_loss,
 )
 from distill.losses.pinball import quantile_distillation_loss
 from distill.methods import (
+    AT,
+    CRD,
+    DIST,
+    DKD,
     METHODS,
     NST,
+    PKT,
+    RKD,
+    SP,
+    VID,
     Generalized,
     Guide,
     Hint,
@@ -42,9 +57,24 @@ FS, FT = torch.randn(8, 3, 4, 4), torch.randn(8, 3, 4, 4)
 LEVELS = (0.1, 0.25, 0.5, 0.9)  # S and T read as (rows, levels) quantiles of one value per row
 
 
+def learned_parts():
+    """The learned parts of VID and CRD, built once, and the losses a copy of each gives (CRD's negatives are
+    drawn from the generator seeded at 0, as in the test)."""
+    torch.manual_seed(1)
+    vid = VID().learned_part(FS, FT, len(FS))
+    crd = CRD(negatives=4, dim=8).learned_part(FS, FT, 2 * len(FS))
+    torch.manual_seed(0)
+    crd_loss_value = copy.deepcopy(crd)(FS, FT, torch.arange(len(FS)))
+    return {"vid": vid, "crd": crd}, {"vid": copy.deepcopy(vid)(FS, FT), "crd": crd_loss_value}
+
+
+PARTS, PART_LOSSES = learned_parts()
+
+
 def examples():
     """One configured object of every method, with its inputs and the independent loss it must equal."""
     log_t = F.log_softmax(T, 1)
+    ce = F.cross_entropy(S, Y)
     return {
         "none": (Scratch(), Guide(), None, F.cross_entropy(S, Y)),
         "soft_target": (SoftTarget(3.0, 0.4), Guide(log_t), None,
@@ -59,6 +89,17 @@ def examples():
         "nst": (NST(feature_weight=10.0), Guide(log_t, FT), FS, F.cross_entropy(S, Y) + 5.0 * nst_loss(FS, FT)),
         "hint": (Hint(2.0, 0.5, feature_weight=3.0), Guide(log_t, FT), FS,
                  soft_target_loss(F.log_softmax(S, 1), log_t, Y, temperature=2.0, alpha=0.5) + 3.0 * hint_loss(FS, FT)),
+        "at": (AT(feature_weight=10.0), Guide(log_t, FT), FS, ce + 10.0 * attention_transfer_loss(FS, FT)),
+        "pkt": (PKT(feature_weight=100.0), Guide(log_t, FT), FS, ce + 100.0 * pkt_loss(FS, FT)),
+        "rkd": (RKD(feature_weight=2.0, angle_weight=5.0), Guide(log_t, FT), FS,
+                ce + 2.0 * rkd_loss(FS, FT, distance_weight=25.0, angle_weight=5.0)),
+        "sp": (SP(feature_weight=7.0), Guide(log_t, FT), FS, ce + 7.0 * similarity_preserving_loss(FS, FT)),
+        "vid": (VID(feature_weight=2.0), Guide(log_t, FT), FS, ce + 2.0 * PART_LOSSES["vid"]),
+        "crd": (CRD(negatives=4, dim=8), Guide(log_t, FT, torch.arange(len(FS))), FS, ce + 0.8 * PART_LOSSES["crd"]),
+        "dkd": (DKD(temperature=2.0, ce_weight=0.5, standardise=True), Guide(log_t), None,
+                0.5 * ce + dkd_loss(S, T, Y, temperature=2.0, standardise=True)),
+        "dist": (DIST(kd_weight=1.5, intra_weight=0.5), Guide(log_t), None,
+                 ce + 1.5 * dist_loss(S, T, temperature=4.0, intra_weight=0.5)),
     }
 
 
@@ -70,9 +111,13 @@ def targets(name):
 def test_terms_sum_to_the_loss_of_distill_losses(name):
     method, guide, features, expected = examples()[name]
     assert isinstance(method, METHODS[name]) and method.name == name
-    terms = method.losses(S, targets(name), guide, features)
+    part = copy.deepcopy(PARTS.get(name))
+    torch.manual_seed(0)
+    terms = method.losses(S, targets(name), guide, features, part)
     assert terms and all(key.startswith("loss_") and value.dim() == 0 for key, value in terms.items())
-    assert torch.allclose(method.loss(S, targets(name), guide, features), expected, atol=1e-6)
+    torch.manual_seed(0)
+    assert torch.allclose(method.loss(S, targets(name), guide, features, copy.deepcopy(PARTS.get(name))), expected,
+                          atol=1e-5)
     assert method.__doc__ and ("distill.losses" in method.__doc__ or name == "none")
 
 
@@ -144,3 +189,40 @@ def recipe(student: dict) -> dict:
 def test_old_keys_name_the_new_ones(student, message):
     with pytest.raises(DistillError, match=message.replace(".", r"\.")):
         validate_config(recipe(student), ClassificationConfig)
+
+
+def test_the_catalogue_names_its_terms_and_needs_what_it_says():
+    log_t = F.log_softmax(T, 1)
+    assert set(AT().losses(S, Y, Guide(log_t, FT), FS)) == {"loss_hard", "loss_at"}
+    assert set(DKD(ce_weight=0.0).losses(S, Y, Guide(log_t))) == {"loss_dkd"}
+    assert set(DIST().losses(S, Y, Guide(log_t))) == {"loss_hard", "loss_dist"}
+    crd = CRD(alpha=0.5, negatives=4, dim=8)
+    part = crd.learned_part(FS, FT, 16)
+    assert set(crd.losses(S, Y, Guide(log_t, FT, torch.arange(8)), FS, part)) == {"loss_hard", "loss_kd", "loss_crd"}
+    assert CRD.needs_rows and VID.uses_features and not DKD.uses_features and SoftTarget(standardise=True).standardise
+    with pytest.raises(DistillError, match="row numbers"):
+        crd.losses(S, Y, Guide(log_t, FT), FS, part)
+    with pytest.raises(DistillError, match="needs its learned part"):
+        VID().losses(S, Y, Guide(log_t, FT), FS)
+    with pytest.raises(DistillError, match="larger than its memory bank"):
+        crd.losses(S, Y, Guide(log_t, FT, torch.arange(8)), FS, CRD(negatives=2, dim=8).learned_part(FS, FT, 4))
+    with pytest.raises(DistillError, match="negatives must be in"):
+        CRD().learned_part(FS, FT, 100)  # 16384 negatives from a bank of 100 rows
+    with pytest.raises(DistillError, match="tckd_weight must be >= 0"):
+        DKD(tckd_weight=-1.0)
+
+
+@pytest.mark.parametrize("method", [PKT(values=True), RKD(values=True), SP(values=True), VID(values=True)])
+def test_relational_methods_teach_a_regression_student(method):
+    """Not tied to classes: on a forecaster's (batch, horizon) outputs the hard term is the MSE to the truth."""
+    truth, teacher_forecast = torch.randn(8, 4), torch.randn(8, 4)
+    part = method.learned_part(S, teacher_forecast, 8)
+    terms = method.losses(S, truth, Guide(teacher_forecast, teacher_forecast), S, part)
+    assert torch.allclose(terms["loss_hard"], F.mse_loss(S, truth)) and f"loss_{method.name}" in terms
+
+
+def test_dist_on_values_correlates_raw_forecasts():
+    truth = torch.randn(8, 4)
+    terms = DIST(values=True, temperature=1.0).losses(2 * T + 1, truth, Guide(T))
+    assert torch.allclose(terms["loss_hard"], F.mse_loss(2 * T + 1, truth))
+    assert float(terms["loss_dist"]) < 1e-6  # a shifted, scaled copy correlates perfectly

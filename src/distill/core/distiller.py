@@ -37,22 +37,30 @@ CACHE_BATCH = 1024
 
 
 def build_method(name: str, task: str, *, classes: int | None, subclasses: int, nst_kernel: str,
-                 **weights: float | None) -> Method:
+                 settings: dict[str, Any] | None = None, **weights: float | None) -> Method:
     """The method object of a Distiller: `weights` (temperature, alpha, feature_weight) left None take the
-    method's defaults; a weight the method does not have is refused."""
+    method's defaults; `settings` are any other settings of the method (e.g. `standardise`, `negatives`); a
+    setting the method does not have is refused. Methods tied to classes refuse a regression task; the others
+    compare the regression student's values (`values`)."""
     if name not in METHODS:
         raise DistillError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
     values = task == "regression"
-    if values and name in ("soft_target", "subclass"):
-        raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression'")
+    if values and name in ("soft_target", "subclass", "dkd"):
+        raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression' "
+                           "or a method not tied to classes (rkd, pkt, sp, dist, hint, nst)")
     if name == "regression" and not values:
         raise DistillError("method 'regression' needs task='regression' (value targets)")
     shapes: dict[str, dict[str, Any]] = {
         "none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
         "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
-        "nst": {"classes": classes, "values": values, "kernel": nst_kernel},
-        "hint": {"classes": classes, "values": values}}
-    return make_method(name, **shapes[name], **{key: value for key, value in weights.items() if value is not None})
+        "nst": {"classes": classes, "values": values, "kernel": nst_kernel}, "dkd": {"classes": classes},
+        **{feature: {"classes": classes, "values": values} for feature in ("hint", "at", "pkt", "rkd", "sp", "vid",
+                                                                           "crd", "dist")}}
+    chosen = {key: value for key, value in weights.items() if value is not None}
+    both = sorted((set(chosen) | set(shapes[name])) & set(settings or {}))
+    if both:
+        raise DistillError(f"setting {both[0]!r} comes from the Distiller's own argument; remove it from settings")
+    return make_method(name, **shapes[name], **(settings or {}), **chosen)
 
 
 def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
@@ -62,12 +70,13 @@ def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
 
 
 class _Trainee(nn.Module):
-    """The student and, for feature methods, its adapter: one module, so DDP synchronises both.
-    forward(x) -> (outputs, the hooked features after the adapter, or None)."""
+    """The student and, for feature methods, its adapter and the method's learned part (VID, CRD): one module,
+    so DDP synchronises them all. forward(x) -> (outputs, the hooked features after the adapter, or None)."""
 
     def __init__(self, student: nn.Module, tap: str | None, adapter: nn.Module | None) -> None:
         super().__init__()
         self.student, self.adapter = student, adapter
+        self.part: nn.Module | None = None
         self.tap = FeatureTap(student, tap) if tap is not None else None
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -93,6 +102,12 @@ class Distiller:
       hooked at `taps={"student": path, "teacher": path}`: NST's MMD^2 / 2, or FitNets' MSE through a learned
       adapter (built when channel counts differ, or when `adapter=True`).
     - `subclass`: match a classes x subclasses teacher head (Mueller et al. 2020); needs `classes`.
+    - `dkd`, `dist`: decoupled KD (Zhao et al. 2022) and DIST's correlations (Huang et al. 2022, also for
+      regression); `at`, `pkt`, `rkd`, `sp`, `vid`, `crd`: CE (or MSE) + `feature_weight` x the feature term
+      at `taps` (pkt, rkd, sp and vid take vectors of any width, so a regression student can use them; vid
+      and crd train a part of their own beside the student; crd needs a TensorDataset, its memory bank's rows).
+      `settings` holds any other setting of the method, e.g. `{"standardise": True}` (logit standardisation,
+      Sun et al. 2024) or `{"negatives": 4096}`; each method's docstring lists them.
 
     `task` is "classification" (labels are class indices) or "regression"; default: regression for the
     regression method, else classification. `optimizer(parameters)` builds the optimiser (default: Adam at
@@ -103,6 +118,7 @@ class Distiller:
     def __init__(self, teacher: nn.Module, student: nn.Module, method: str = "soft_target", *,
                  temperature: float | None = None, alpha: float | None = None, taps: dict[str, str] | None = None,
                  adapter: bool | None = None, feature_weight: float | None = None, nst_kernel: str = "poly",
+                 settings: dict[str, Any] | None = None,
                  classes: int | None = None, subclasses: int = 1, task: str | None = None,
                  optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
@@ -111,7 +127,8 @@ class Distiller:
         if self.task not in ("classification", "regression"):
             raise DistillError(f"unknown task {self.task!r}; allowed: classification, regression")
         self.method_ = build_method(method, self.task, classes=classes, subclasses=subclasses, nst_kernel=nst_kernel,
-                                    temperature=temperature, alpha=alpha, feature_weight=feature_weight)
+                                    settings=settings, temperature=temperature, alpha=alpha,
+                                    feature_weight=feature_weight)
         if self.method_.uses_features and not (taps and {"student", "teacher"} <= set(taps)):
             raise DistillError(f"method {method!r} needs taps={{'student': <module path>, 'teacher': <module path>}}")
         self.teacher, self.student, self.method = teacher, student, method
@@ -199,6 +216,34 @@ class Distiller:
             torch.manual_seed(self.seed)
             return make_adapter(tap.value.shape[1], teacher.shape[1], tap.value.dim()).to(self.device_)
 
+    def _build_part(self, trainee: _Trainee, x: torch.Tensor, batches: RankBatches) -> nn.Module | None:
+        """The method's own learnable part (VID, CRD), sized from the first rows' features, or None."""
+        if not self.method_.uses_features:
+            return None
+        if self.method_.needs_rows and not isinstance(self.cache_, Guide):
+            raise DistillError(f"method {self.method!r} needs each batch's row numbers in the training set: train from "
+                               "a TensorDataset (and leave cache_teacher on)")
+        with torch.no_grad():
+            training = trainee.training
+            student = trainee.eval()(x[:2])[1]
+            trainee.train(training)
+        teacher = self._teacher_outputs(x[:2])[1]
+        assert student is not None and teacher is not None  # checked by _build_adapter
+        rows = len(batches.tensors[0]) if batches.tensors is not None else 0
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self.method_.learned_part(student, teacher, rows)
+
+    def _preflight(self, trainee: _Trainee, batches: RankBatches) -> None:
+        """The method's loss on the first batch, before any step (eval mode, no gradients): taps, feature shapes,
+        output sizes and settings that do not fit fail here, in one line, before training."""
+        batch, key = next(iter(batches.epoch(0)))
+        x, y, privileged = to_device(unpack_batch(batch), self.device_)
+        training = trainee.training
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # CRD draws negatives: training's draws stay the same
+            self._loss(trainee.eval(), x, y, self._guide(key, x, privileged), [])
+        trainee.train(training)
+
     def _class_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
         return class_log_probs(outputs.float(), self.classes)
 
@@ -227,6 +272,13 @@ class Distiller:
         first_x = to_device(unpack_batch(next(iter(batches.epoch(0)))[0])[0], self.device_)
         trainee = _Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
                            self._build_adapter(first_x))
+        try:
+            trainee.part = self.part_ = self._build_part(trainee, first_x, batches)
+            self._preflight(trainee, batches)
+        except DistillError:
+            if trainee.tap is not None:
+                trainee.tap.close()
+            raise
         model = DistributedDataParallel(trainee) if world.size > 1 else trainee
         build = self.optimizer or (lambda parameters: make_adam(parameters, self.lr, self.weight_decay))
         self.optimizer_ = build(trainee.parameters())
@@ -293,7 +345,7 @@ class Distiller:
         """The method's objective on a batch; its terms, detached, are appended to `steps` for the history."""
         with autocast(self.device_, self.mixed_precision):
             outputs, features = model(x)
-            terms = self.method_.losses(outputs, y, guide, features)
+            terms = self.method_.losses(outputs, y, guide, features, self.part_)
             loss = total(terms)
             steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
             return loss

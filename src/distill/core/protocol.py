@@ -288,6 +288,7 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
     """One student per fold, taught by `spec.teacher` of the same fold; fold-parallel where possible."""
     seeds = [_seed_for(seed, fold.index, role) for fold in folds]
     guide_models = [fold_models[spec.teacher] for fold_models in trained]
+    folds = [task.student_fold(fold, spec, model, s) for fold, model, s in zip(folds, guide_models, seeds)]
     rows = [task.transfer_rows(fold, spec) for fold in folds]
     guides = [task.guide(model, fold.inputs(spec.teacher)[0][r], spec)  # computed once per fold
               for model, fold, r in zip(guide_models, folds, rows)]

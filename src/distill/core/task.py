@@ -47,6 +47,8 @@ class FoldData:
     teacher_x_test: torch.Tensor | None = None
     x_val: torch.Tensor | WindowSet | None = None
     y_val: torch.Tensor | None = None
+    x_transfer: torch.Tensor | WindowSet | None = None  # inputs without (all of) their truth, from before the test
+    # part: a student can learn them only through its teacher (`distill.core.teacher_labels`)
 
     def to(self, device: torch.device) -> FoldData:
         """This fold with every tensor (and window set) on `device`; the same object's data on the CPU."""
@@ -123,6 +125,10 @@ class Task(ABC, Generic[TeacherT, StudentT]):
                 guide: Guide | None) -> None:
         """After a model is built and before it is fit; `guide` is None for the teacher. With `prepares_models`."""
         return None
+
+    def student_fold(self, fold: FoldData, spec: StudentT, teacher: nn.Module, seed: int) -> FoldData:
+        """The fold a student trains on: `fold`, unless the task extends its rows (teacher-labelled windows)."""
+        return fold
 
     def transfer_rows(self, fold: FoldData, spec: StudentT) -> torch.Tensor:
         """The training rows a student learns from; all unless `picks_transfer_rows`."""

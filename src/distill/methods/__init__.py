@@ -2,8 +2,10 @@
 
 A method holds its settings (dataclass fields; their defaults are the one set of defaults), says what it needs
 from the teacher (`uses_teacher`, `uses_features`, `privileged`; the teacher's side arrives as a typed `Guide`)
-and returns its named loss terms (`loss_hard`, `loss_kd`, `loss_nst`, `loss_hint`), which the training loops sum
-and log. One vocabulary: `alpha` is the weight of the teacher's output term everywhere ((1 - alpha) truth +
+and returns its named loss terms (`loss_hard`, `loss_kd`, `loss_nst`, `loss_dkd`...), which the training loops sum
+and log. Feature methods (`uses_features`) read maps hooked at module paths; `vid` and `crd` also learn a part of
+their own (`learned_part`), which the caller trains beside the student.
+One vocabulary: `alpha` is the weight of the teacher's output term everywhere ((1 - alpha) truth +
 alpha teacher), `temperature` its softmax temperature, `feature_weight` the weight of a feature term.
 
 Adding a method: its formula as a pure function in `distill.losses` (one file), a small `Method` subclass here
@@ -16,8 +18,10 @@ from typing import Any
 
 from distill.errors import DistillError
 from distill.methods.base import Guide, Method, class_log_probs
-from distill.methods.features import NST, Hint
+from distill.methods.features import AT, NST, PKT, RKD, SP, Hint
 from distill.methods.generalized import Generalized
+from distill.methods.learned import CRD, VID
+from distill.methods.logits import DIST, DKD
 from distill.methods.quantile import Quantile
 from distill.methods.regression import Regression
 from distill.methods.scratch import Scratch
@@ -25,7 +29,7 @@ from distill.methods.soft_target import SoftTarget
 from distill.methods.subclass import Subclass
 
 METHODS: dict[str, type[Method]] = {method.name: method for method in (
-    Scratch, SoftTarget, Regression, Generalized, Quantile, Subclass, NST, Hint)}
+    Scratch, SoftTarget, Regression, Generalized, Quantile, Subclass, NST, Hint, AT, PKT, RKD, SP, VID, CRD, DKD, DIST)}
 
 RENAMED = {"lam": "alpha", "nst.weight": "feature_weight"}  # old setting -> its name in the one vocabulary
 
@@ -55,5 +59,6 @@ def make_method(name: str, **settings: Any) -> Method:
     return METHODS[name](**settings)
 
 
-__all__ = ["METHODS", "NST", "Generalized", "Guide", "Hint", "Method", "Regression", "Scratch", "SoftTarget",
-           "Subclass", "class_log_probs", "default", "make_method", "settings"]
+__all__ = ["AT", "CRD", "DIST", "DKD", "METHODS", "NST", "PKT", "RKD", "SP", "VID", "Generalized", "Guide", "Hint",
+           "Method", "Regression", "Scratch", "SoftTarget", "Subclass", "class_log_probs", "default", "make_method",
+           "settings"]

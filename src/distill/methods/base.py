@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from distill.errors import DistillError
@@ -22,10 +23,12 @@ class Guide:
 
     outputs: torch.Tensor | None = None  # (rows, outputs): class log-probs, subclass logits or values
     features: torch.Tensor | None = None  # (rows, channels, ...) at the teacher's tap
+    index: torch.Tensor | None = None  # (rows,) the rows' numbers in the training set (CRD's memory-bank rows)
 
     def rows(self, index: torch.Tensor) -> Guide:
-        """The guide of some of its rows."""
-        return Guide(*(None if value is None else value[index] for value in (self.outputs, self.features)))
+        """The guide of some of its rows, which remembers their numbers in the training set."""
+        outputs, features = (None if value is None else value[index] for value in (self.outputs, self.features))
+        return Guide(outputs, features, index if self.index is None else self.index[index])
 
     @staticmethod
     def stack(guides: list[Guide], rows: torch.Tensor) -> Guide:
@@ -60,7 +63,10 @@ class Method(ABC):
     Declared capabilities: `uses_teacher` (False: the labels alone), `uses_features` (the student's and the
     teacher's feature maps at tapped module paths, `Guide.features`), `channels_must_match` (the feature term
     compares the maps channel by channel, so a student with other channel counts needs a learned adapter),
-    `privileged` (the teacher reads the privileged inputs, the student never does).
+    `privileged` (the teacher reads the privileged inputs, the student never does), `needs_rows` (the term
+    reads the batch's row numbers in the training set, `Guide.index`: CRD's memory bank). A method with a
+    learnable part of its own (VID, CRD) builds it in `learned_part`; the caller trains it with the student
+    and hands it back to `losses` as `part`.
     """
 
     name: ClassVar[str]
@@ -68,6 +74,13 @@ class Method(ABC):
     uses_features: ClassVar[bool] = False
     channels_must_match: ClassVar[bool] = False
     privileged: ClassVar[bool] = False
+    needs_rows: ClassVar[bool] = False
+
+    def learned_part(self, student_features: torch.Tensor, teacher_features: torch.Tensor,
+                     rows: int) -> nn.Module | None:
+        """The method's own learnable module, sized from one batch of the (adapted) student's and the teacher's
+        features and the number of training rows; None for a method that learns nothing of its own."""
+        return None
 
     def guide(self, outputs: torch.Tensor, features: torch.Tensor | None = None) -> Guide:
         """The teacher's raw outputs (and feature map) as this method compares them; computed once."""
@@ -75,14 +88,14 @@ class Method(ABC):
 
     @abstractmethod
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-               features: torch.Tensor | None = None) -> LossTerms:
+               features: torch.Tensor | None = None, part: nn.Module | None = None) -> LossTerms:
         """The named, weighted loss terms of a batch: the student's `outputs` (and adapted `features`), the
-        truth `targets` and the teacher's `guide` for the same rows."""
+        truth `targets`, the teacher's `guide` for the same rows and the method's `learned_part`."""
 
     def loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-             features: torch.Tensor | None = None) -> torch.Tensor:
+             features: torch.Tensor | None = None, part: nn.Module | None = None) -> torch.Tensor:
         """The objective: the sum of `losses`."""
-        return total(self.losses(outputs, targets, guide, features))
+        return total(self.losses(outputs, targets, guide, features, part))
 
 
 def teacher_outputs(guide: Guide, method: str) -> torch.Tensor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from distill.losses import (
     LossTerms,
@@ -33,7 +34,7 @@ class Generalized(Method):
         check_weight("alpha", self.alpha)
 
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-               features: torch.Tensor | None = None) -> LossTerms:
+               features: torch.Tensor | None = None, part: nn.Module | None = None) -> LossTerms:
         teacher = teacher_outputs(guide, self.name)
         if self.values:
             return regression_distillation_terms(outputs, teacher, targets, lam=self.alpha)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from distill.losses import LossTerms, check_weight
 from distill.losses.pinball import HUB_LEVELS, quantile_distillation_terms
@@ -25,7 +26,7 @@ class Quantile(Method):
         check_weight("alpha", self.alpha)
 
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-               features: torch.Tensor | None = None) -> LossTerms:
+               features: torch.Tensor | None = None, part: nn.Module | None = None) -> LossTerms:
         teacher = teacher_outputs(guide, self.name) if self.alpha > 0 else outputs
         return quantile_distillation_terms(outputs, teacher, targets, lam=self.alpha,
                                            levels=torch.tensor(self.levels))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from distill.losses import LossTerms
@@ -21,7 +22,7 @@ class Scratch(Method):
     values: bool = False
 
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-               features: torch.Tensor | None = None) -> LossTerms:
+               features: torch.Tensor | None = None, part: nn.Module | None = None) -> LossTerms:
         if self.values:
             return {"loss_hard": F.mse_loss(outputs, targets)}
         return {"loss_hard": F.nll_loss(class_log_probs(outputs, self.classes), targets)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
 from distill.errors import DistillError
 from distill.losses import LossTerms, check_temperature, check_weight, subclass_distillation_terms
@@ -36,7 +37,7 @@ class Subclass(Method):
         return Guide(outputs, features)
 
     def losses(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
-               features: torch.Tensor | None = None) -> LossTerms:
+               features: torch.Tensor | None = None, part: nn.Module | None = None) -> LossTerms:
         return subclass_distillation_terms(outputs, teacher_outputs(guide, self.name), targets, classes=self.classes,
                                            subclasses=self.subclasses, temperature=self.temperature,
                                            alpha=self.alpha)

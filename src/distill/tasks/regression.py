@@ -8,6 +8,7 @@ from torch.nn import functional as F
 
 from distill.config import ModelSpec, StudentSpec
 from distill.core.task import FoldData, Task
+from distill.core.teacher_labels import with_teacher_labels
 from distill.core.train import predict
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
@@ -38,6 +39,14 @@ class RegressionTask(Task[ModelSpec, RegressionStudent]):
     def teacher_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor,
                      spec: ModelSpec) -> torch.Tensor:
         return F.mse_loss(model(x), targets)
+
+    def student_fold(self, fold: FoldData, spec: RegressionStudent, teacher: nn.Module, seed: int) -> FoldData:
+        """With `teacher_labelled` windows (forecasting students), the fold's rows plus those, the teacher's
+        forecasts their targets (`distill.core.teacher_labels`)."""
+        sources = getattr(spec, "teacher_labelled", None)
+        if sources is None or not sources.used:
+            return fold
+        return with_teacher_labels(fold, teacher, sources, seed)
 
     def guide(self, teacher: nn.Module, x: torch.Tensor, spec: RegressionStudent) -> Guide:
         return Guide(predict(teacher, x))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from distill.config import CVSection, RecipeConfig, Section, StudentSpec, TeacherSpec, TrainSection
 
@@ -40,6 +40,39 @@ class ForecastData(Section):
                                               "Hub's 23 quantiles, scored by WIS against the Hub's baseline")
 
 
+class TeacherLabelled(Section):
+    """Windows without (all of) their truth that a distilled student learns from through its teacher: the
+    teacher's forecast is their target (issue 19, "distillation that earns its place"). A teacher's value to a
+    student is its labels where there is no truth; the student trained alone cannot use these windows."""
+
+    recent: bool = Field(False, description="the windows just before each forecast origin, whose inputs are "
+                         "observed but whose horizon is not yet (rolling origin only)")
+    jitter: int = Field(0, ge=0, le=20, description="copies of every fitting window with Gaussian noise "
+                        "(sd `noise`) on its scaled inputs")
+    mixup: int = Field(0, ge=0, le=20, description="copies of convex mixes of two random fitting windows "
+                       "(weight drawn uniformly from 0..1)")
+    noise: float = Field(0.1, gt=0, le=5, description="jitter's noise sd, in scaled-input units (features have "
+                         "sd 1 on the fitting windows)")
+
+    @property
+    def used(self) -> bool:
+        return self.recent or self.jitter > 0 or self.mixup > 0
+
+
+class ForecastStudentSpec(StudentSpec):
+    """A forecasting student: the `regression` method's mix of the truth and the teacher, and the teacher-labelled
+    windows it also learns from."""
+
+    teacher_labelled: TeacherLabelled = Field(default_factory=lambda: TeacherLabelled.model_validate({}))
+
+    @model_validator(mode="after")
+    def _labels_need_the_teacher(self) -> ForecastStudentSpec:
+        if self.teacher_labelled.used and self.alpha == 0:
+            raise ValueError("teacher_labelled windows are labelled by the teacher; alpha 0 (the truth only) "
+                             "cannot learn from them: set alpha > 0")
+        return self
+
+
 class ForecastCV(CVSection):
     inner_validation: float = Field(0.2, ge=0, lt=0.9, description="share of each fold's training windows (the "
                                     "latest) kept for early stopping and choosing the teacher; 0: none")
@@ -70,5 +103,5 @@ class ForecastConfig(RecipeConfig):
     cv: ForecastCV = Field(default_factory=ForecastCV)
     train: ForecastTrain = Field(default_factory=ForecastTrain)
     teacher: TeacherSpec
-    students: dict[str, StudentSpec]
+    students: dict[str, ForecastStudentSpec]
     report: ReportSection = Field(default_factory=ReportSection)

@@ -42,7 +42,13 @@ from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes
 from distill.protocols.forecast.student_view import with_target_index  # issue 19: the compact student
-from distill.protocols.forecast.windows import minmax_folds, panel_window_table, split_windows, window_log_folds
+from distill.protocols.forecast.windows import (
+    minmax_folds,
+    panel_window_table,
+    recent_windows,
+    split_windows,
+    window_log_folds,
+)
 from distill.tasks.quantile import QuantileTask
 from distill.tasks.regression import RegressionTask
 
@@ -114,6 +120,13 @@ def select_features(frame: pd.DataFrame, features: str | list[str], target: str)
 
 def _check(config: ForecastConfig) -> None:
     data = config.data
+    labelled = [name for name, spec in config.students.items() if spec.teacher_labelled.used]
+    if labelled and data.quantiles == "hub":
+        raise DistillError(f"students.{labelled[0]}.teacher_labelled: teacher-labelled windows are point forecasts; "
+                           "data.quantiles hub trains quantile students (drop one of the two)")
+    if labelled and config.cv.split != "rolling" and any(config.students[n].teacher_labelled.recent for n in labelled):
+        raise DistillError(f"students.{labelled[0]}.teacher_labelled.recent: the windows before each forecast origin "
+                           "exist only with cv.split: rolling")
     if data.scaling == "window_log" and data.level_days > data.input_days:
         raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({data.input_days})")
 
@@ -196,10 +209,11 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     table = panel_window_table(series, data.input_days, data.horizon)
     splits, blocks = split_windows(config, table, panel.first_origin)
     values = series[0][1]  # minmax reads one series' table
+    recent = recent_windows(table, blocks, data.input_days, data.horizon)
     if data.scaling == "window_log":
-        folds, codecs = window_log_folds(config, table, target_index, splits)
+        folds, codecs = window_log_folds(config, table, target_index, splits, recent)
     else:
-        folds, codecs = minmax_folds(config, values, table, target_index, splits)
+        folds, codecs = minmax_folds(config, values, table, target_index, splits, recent)
     task = QuantileTask() if data.quantiles == "hub" else RegressionTask(seed_sums=config.report.seed_sums)
     protocol = run_protocol(folds, task, config.teacher, config.students, config.train, config.seed, baselines={},
                             latency_repeats=config.report.latency_repeats, show_progress=show_progress)

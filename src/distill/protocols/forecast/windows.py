@@ -144,8 +144,20 @@ def split_windows(config: ForecastConfig, table: WindowTable,
     return [(*inner_validation(train, span, cv.inner_validation, table.starts), test) for train, test in splits], blocks
 
 
-def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: int,
-                     splits: list) -> tuple[list[FoldData], list[FoldCodec]]:
+def recent_windows(table: WindowTable, blocks: list[OriginBlock] | None, input_days: int,
+                   horizon: int) -> list[np.ndarray] | None:
+    """Per refit block: the windows whose forecast starts in the `horizon - 1` periods before the block's first
+    origin - inputs observed by then, horizon not yet, so they are in no fit - which a student can learn only
+    through its teacher (`teacher_labelled.recent`); None without rolling origins."""
+    if blocks is None:
+        return None
+    window_origins = table.starts + input_days
+    return [np.flatnonzero((window_origins < block.origins[0]) & (window_origins > block.origins[0] - horizon))
+            for block in blocks]
+
+
+def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: int, splits: list,
+                     recent: list[np.ndarray] | None = None) -> tuple[list[FoldData], list[FoldCodec]]:
     """Per fold: a WindowLogScaler fitted on the fitting windows; every window encoded with it.
 
     The folds share one array of relative log inputs (the only fold-independent step) and each scales the rows
@@ -159,13 +171,13 @@ def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: i
         scaler = WindowLogScaler(target_index, level_days).fit(table.inputs, table.targets, rows, relative)
         x = WindowSet(windows, torch.arange(len(windows)), scaler.scaling())
         y = torch.from_numpy(scaler.encode_targets(table.inputs, table.targets))  # (windows, horizon)
-        folds.append(_fold(index, x, y, fit, val, test))
+        folds.append(_fold(index, x, y, fit, val, test, None if recent is None else recent[index]))
         codecs.append(FoldCodec(lambda rows, out, s=scaler: s.decode(table.inputs, out, rows), scaler.describe))
     return folds, codecs
 
 
 def minmax_folds(config: ForecastConfig, values: np.ndarray, table: WindowTable, target_index: int,
-                 splits: list) -> tuple[list[FoldData], list[FoldCodec]]:
+                 splits: list, recent: list[np.ndarray] | None = None) -> tuple[list[FoldData], list[FoldCodec]]:
     """The seed's scaling: MinMax of the table per fold (or on all rows), windows as strided views."""
     data = config.data
     span = data.input_days + data.horizon
@@ -178,7 +190,7 @@ def minmax_folds(config: ForecastConfig, values: np.ndarray, table: WindowTable,
         if data.target_mode == "change":
             y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
         x, y = WindowSet(x, torch.from_numpy(table.starts)), y[torch.from_numpy(table.starts)]
-        folds.append(_fold(index, x, y, fit, val, test))
+        folds.append(_fold(index, x, y, fit, val, test, None if recent is None else recent[index]))
         codecs.append(FoldCodec(lambda rows, out, s=scaler, x=x: _minmax_decode(s, x, rows, out, target_index,
                                                                                 data.target_mode),
                                 scaler.describe))
@@ -191,12 +203,14 @@ def _minmax_decode(scaler: TableScaler, x: WindowSet, rows: np.ndarray, outputs:
     return (outputs + base) * scaler.column_range(target_index) + scaler.column_min(target_index)
 
 
-def _fold(index: int, x, y: torch.Tensor, fit: np.ndarray, val: np.ndarray, test: np.ndarray) -> FoldData:
+def _fold(index: int, x, y: torch.Tensor, fit: np.ndarray, val: np.ndarray, test: np.ndarray,
+          transfer: np.ndarray | None = None) -> FoldData:
     def part(rows: np.ndarray):
         rows = torch.from_numpy(rows)
         return (x.rows(rows) if isinstance(x, WindowSet) else x[rows]), y[rows]
 
     (x_fit, y_fit), (x_test, y_test) = part(fit), part(test)
     x_val, y_val = part(val) if len(val) else (None, None)
+    x_transfer = part(transfer)[0] if transfer is not None and len(transfer) else None
     return FoldData(index=index, x_train=x_fit, y_train=y_fit, x_test=x_test, y_test=y_test,
-                    test_rows=torch.from_numpy(test), x_val=x_val, y_val=y_val)
+                    test_rows=torch.from_numpy(test), x_val=x_val, y_val=y_val, x_transfer=x_transfer)

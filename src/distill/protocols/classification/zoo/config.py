@@ -1,5 +1,5 @@
 """Config schema of the kd-zoo recipe: a data source, how each seed splits it, one teacher, one student
-architecture, and the methods that teach it (each a loss of `distill.losses.LOSSES` and its settings)."""
+architecture, and the methods that teach it (each a method object of `distill.methods` and its settings)."""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -9,35 +9,35 @@ from pydantic import Field, model_validator
 from distill.config import ModelSpec, RecipeConfig, Section, TrainSection
 from distill.data.labelled import ClassificationData
 from distill.errors import DistillError
+from distill.methods import METHODS, Method, make_method
 from distill.tasks.specs import FeaturePair
 
-LOGIT_METHODS = ("soft_target", "dkd", "dist")
-FEATURE_METHODS = ("at", "pkt", "rkd", "sp", "vid", "crd", "nst")
-MethodName = Literal["none", "soft_target", "dkd", "dist", "at", "pkt", "rkd", "sp", "vid", "crd", "nst"]
+MethodName = Literal["none", "soft_target", "dkd", "dist", "at", "pkt", "rkd", "sp", "vid", "crd", "nst", "hint"]
 
 
 class ZooMethod(Section):
-    """One student's objective. `none`: CE on the labels. `soft_target`: the loss itself (it mixes CE in with
-    its `alpha`). Every other method: CE + `weight` * the method's loss, on the logits (dkd, dist) or on the
-    modules the `features` paths name (the feature methods). `settings` are the loss's keyword settings
-    (e.g. temperature, standardise, distance_weight; for vid and crd their module's)."""
+    """One student's objective: the method object `distill.methods.METHODS[method]` with `settings` (its own
+    names and defaults, as the Distiller's: e.g. feature_weight, temperature, alpha, standardise, negatives);
+    the feature methods read the modules the `features` paths name."""
 
     method: MethodName
-    weight: float = Field(1.0, ge=0)
-    settings: dict[str, Any] = Field(default_factory=dict)  # checked against the loss's signature before training
+    settings: dict[str, Any] = Field(default_factory=dict)  # checked against the method's settings at once
     features: FeaturePair | None = None
 
     @model_validator(mode="after")
     def _features_where_needed(self) -> ZooMethod:
-        if self.method in FEATURE_METHODS and self.features is None:
+        uses_features = METHODS[self.method].uses_features
+        if uses_features and self.features is None:
             raise DistillError(f"method {self.method} needs features; set features: "
                                "{student: <module path>, teacher: <module path>}")
-        if self.method not in FEATURE_METHODS and self.features is not None:
+        if not uses_features and self.features is not None:
             raise DistillError(f"method {self.method} uses no features; remove its features entry")
-        if self.method in ("none", "soft_target") and self.weight != 1.0:
-            raise DistillError(f"method {self.method} has no weight of its own (soft_target mixes with its "
-                               "alpha); remove weight")
+        self.make()
         return self
+
+    def make(self) -> Method:
+        """The method object (bad settings: one line naming the method's settings)."""
+        return make_method(self.method, **self.settings)
 
 
 class ZooSplit(Section):

@@ -1,64 +1,17 @@
-"""The kd-zoo students' objectives: each method of `ZooMethod` as a loss over a batch, built from
-`distill.losses` and the hooked features; the learnable parts of VID and CRD ride on the student while
-it trains (checkpoints keep the student's own weights only)."""
+"""The kd-zoo students' objectives: each `ZooMethod` is a method object of `distill.methods` (the Distiller's),
+fed the student's logits, its hooked features and the teacher's `Guide` for the batch's rows; a method's learned
+part (VID, CRD) rides on the student while it trains (checkpoints keep the student's own weights only)."""
 from __future__ import annotations
-
-import inspect
-from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from distill.core.features import FeatureTap
 from distill.errors import DistillError
-from distill.losses import LOSSES, CRDLoss, VIDLoss
+from distill.methods import Guide, Method
 from distill.protocols.classification.zoo.config import ZooMethod
 
-METHOD_MODULE = "distill_method"  # the learnable part of a VID / CRD student, trained with it
-MODULES: dict[str, type[nn.Module]] = {"vid": VIDLoss, "crd": CRDLoss}
-SET_HERE = ("spatial_dims",)  # VID's, from the tapped features' rank
-
-
-@dataclass
-class Guide:
-    """What the teacher hands one student, for every training row: class log-probabilities and the hooked features."""
-
-    log_probs: torch.Tensor  # (rows, classes)
-    features: torch.Tensor | None  # (rows, ...) the module `features.teacher` names, or None
-
-
-def allowed_settings(method: str) -> list[str]:
-    """The keyword settings a method's loss (or, for VID / CRD, its module) accepts."""
-    target = MODULES[method].__init__ if method in MODULES else LOSSES[method].function
-    return [p.name for p in inspect.signature(target).parameters.values()
-            if p.kind is p.KEYWORD_ONLY and p.name not in SET_HERE]
-
-
-def check_settings(name: str, spec: ZooMethod) -> None:
-    """Unknown settings keys fail with one line naming the allowed ones."""
-    if spec.method == "none":
-        if spec.settings:
-            raise DistillError(f"method {name!r} (none) takes no settings")
-        return
-    allowed = allowed_settings(spec.method)
-    unknown = sorted(set(spec.settings) - set(allowed))
-    if unknown:
-        raise DistillError(f"method {name!r} ({spec.method}): unknown setting {unknown[0]!r}; allowed: {', '.join(allowed)}")
-
-
-def attach_module(student: nn.Module, spec: ZooMethod, student_features: torch.Tensor, teacher_features: torch.Tensor,
-                  bank_size: int) -> None:
-    """VID / CRD: build the method's learnable module from the two features' shapes and attach it to the student."""
-    if spec.method == "vid":
-        module: nn.Module = VIDLoss(student_features.shape[1], teacher_features.shape[1],
-                                    spatial_dims=student_features.dim() - 2, **spec.settings)
-    elif spec.method == "crd":
-        module = CRDLoss(student_features.flatten(1).shape[1], teacher_features.flatten(1).shape[1], bank_size,
-                         **spec.settings)
-    else:
-        return
-    student.add_module(METHOD_MODULE, module.to(student_features.device))
+METHOD_MODULE = "distill_method"  # the learned part of a VID / CRD student, trained with it
 
 
 def forward(student: nn.Module, x: torch.Tensor, spec: ZooMethod) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -72,27 +25,24 @@ def forward(student: nn.Module, x: torch.Tensor, spec: ZooMethod) -> tuple[torch
     return logits, tap.value
 
 
-def objective(student: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide, rows: torch.Tensor,
-              spec: ZooMethod) -> torch.Tensor:
-    """The batch loss of one method: CE, the soft-target mix, or CE + weight * the method's term.
+def attach_part(student: nn.Module, spec: ZooMethod, method: Method, x: torch.Tensor, guide: Guide,
+                rows: int) -> None:
+    """Build the method's learned part (VID, CRD) from the student's features on two rows and the teacher's, and
+    attach it to the student, so the student's optimiser trains it."""
+    if guide.features is None:
+        return
+    student.eval()
+    with torch.no_grad():
+        _, features = forward(student, x[:2], spec)
+    assert features is not None  # a method with teacher features taps the student too
+    part = method.learned_part(features, guide.features[:2], rows)
+    if part is not None:
+        student.add_module(METHOD_MODULE, part)
 
-    `guide` holds the batch's rows of the teacher's outputs; `rows` are the batch's row numbers in the training
-    set (CRD's memory-bank entries).
-    """
+
+def objective(student: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide, spec: ZooMethod,
+              method: Method) -> torch.Tensor:
+    """The batch loss of one method: the sum of its named terms. `guide` holds the batch's rows of the teacher's
+    outputs and features, and their row numbers in the training set (CRD's memory-bank entries)."""
     logits, features = forward(student, x, spec)
-    log_probs = F.log_softmax(logits, dim=1)  # the logits up to a shift, which no logit method sees
-    if spec.method == "none":
-        return F.nll_loss(log_probs, targets)
-    if spec.method == "soft_target":
-        return LOSSES["soft_target"].function(log_probs, guide.log_probs, targets, **spec.settings)
-    if spec.method == "dkd":
-        term = LOSSES["dkd"].function(log_probs, guide.log_probs, targets, **spec.settings)
-    elif spec.method == "dist":
-        term = LOSSES["dist"].function(log_probs, guide.log_probs, **spec.settings)
-    elif spec.method == "vid":
-        term = getattr(student, METHOD_MODULE)(features, guide.features)
-    elif spec.method == "crd":
-        term = getattr(student, METHOD_MODULE)(features, guide.features, rows)
-    else:
-        term = LOSSES[spec.method].function(features, guide.features, **spec.settings)
-    return F.nll_loss(log_probs, targets) + spec.weight * term
+    return method.loss(logits, targets, guide, features, getattr(student, METHOD_MODULE, None))

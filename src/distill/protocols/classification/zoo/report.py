@@ -11,7 +11,7 @@ from distill.io.tables import format_mean_sem, markdown_table, text_table
 PAPERS = {"teacher": "-", "none": "-", "soft_target": "Hinton et al. 2015", "dkd": "Zhao et al. 2022",
           "dist": "Huang et al. 2022", "at": "Zagoruyko & Komodakis 2017", "pkt": "Passalis & Tefas 2018",
           "rkd": "Park et al. 2019", "sp": "Tung & Mori 2019", "vid": "Ahn et al. 2019", "crd": "Tian et al. 2020",
-          "nst": "Huang & Wang 2017"}
+          "nst": "Huang & Wang 2017", "hint": "Romero et al. 2015"}
 STANDARDISED = "Sun et al. 2024"
 VERDICT = {"better": "better", "worse": "worse", "not distinguishable": "n.d."}
 
@@ -76,7 +76,7 @@ def zoo_markdown(results: dict, config, figures: dict[str, str]) -> str:
     lines += ["## Settings", ""]
     for name, spec in results["settings"].items():
         extra = f", features {spec['features']}" if spec["features"] else ""
-        lines.append(f"- {name}: {spec['method']}, weight {spec['weight']:g}, settings {spec['settings']}{extra}")
+        lines.append(f"- {name}: {spec['method']}, settings {spec['settings']}{extra}")
     lines += ["", "## Notes", "", *[f"- {note}" for note in results["notes"]], ""]
     return "\n".join(lines)
 

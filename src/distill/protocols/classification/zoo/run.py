@@ -2,9 +2,9 @@
 method from the same initial weights and batch order (so every comparison is paired by seed); each model
 keeps its best epoch on the inner validation rows, and its last epoch is scored too.
 
-Everything a method needs is checked before the first model trains (`preflight`): the settings' names, the
-feature paths (the module names are listed when one is wrong), the features' shapes for the method, and
-the method's loss on a few real rows.
+Everything a method needs is checked before the first model trains: the settings' names (when the config is
+read), then in `preflight` the feature paths (the module names are listed when one is wrong), the features'
+shapes for the method, its learned part and its loss on a few real rows.
 """
 from __future__ import annotations
 
@@ -28,16 +28,10 @@ from distill.data.labelled import LabelledImages, load_images
 from distill.data.windows import WindowSet
 from distill.devices import resolve_device
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
+from distill.methods import Guide, Method
 from distill.models import build_model
 from distill.protocols.classification.zoo.config import ZooConfig, ZooMethod
-from distill.protocols.classification.zoo.objectives import (
-    METHOD_MODULE,
-    Guide,
-    attach_module,
-    check_settings,
-    forward,
-    objective,
-)
+from distill.protocols.classification.zoo.objectives import METHOD_MODULE, attach_part, objective
 from distill.protocols.classification.zoo.report import zoo_figures, zoo_markdown, zoo_summary
 from distill.tasks.classification import ClassificationTask, outputs_and_features
 
@@ -93,20 +87,9 @@ def _build(spec: ModelSpec, shape: tuple[int, ...], classes: int, seed: int, dev
     return build_model(spec.model, shape, classes, **spec.options).to(device)
 
 
-def _teacher_guide(teacher: nn.Module, x: torch.Tensor, spec: ZooMethod) -> Guide:
-    logits, features = outputs_and_features(teacher, x, None if spec.features is None else spec.features.teacher)
-    return Guide(F.log_softmax(logits, dim=1), features)
-
-
-def _prepare_student(student: nn.Module, spec: ZooMethod, x: torch.Tensor, guide: Guide, bank_size: int) -> None:
-    """Attach a VID / CRD student's learnable module, sized from its hooked features on two rows."""
-    if guide.features is None:
-        return
-    student.eval()
-    with torch.no_grad():
-        _, features = forward(student, x[:2], spec)
-    assert features is not None  # a method with teacher features taps the student too
-    attach_module(student, spec, features, guide.features, bank_size)
+def _teacher_guide(teacher: nn.Module, x: torch.Tensor, spec: ZooMethod, method: Method) -> Guide:
+    """The teacher's outputs (and features at `features.teacher`) on every row of x, as `method` compares them."""
+    return method.guide(*outputs_and_features(teacher, x, None if spec.features is None else spec.features.teacher))
 
 
 def preflight(config: ZooConfig, fold: FoldData, classes: int, device: torch.device) -> None:
@@ -115,13 +98,13 @@ def preflight(config: ZooConfig, fold: FoldData, classes: int, device: torch.dev
     shape = tuple(x_train.shape[1:])
     teacher = _build(config.teacher, shape, classes, 0, device)
     x, y = x_train[:PREFLIGHT_ROWS], fold.y_train[:PREFLIGHT_ROWS]
-    for name, spec in config.methods.items():
-        check_settings(name, spec)
-        guide = _teacher_guide(teacher, x, spec)
+    for spec in config.methods.values():
+        method = spec.make()
+        guide = _teacher_guide(teacher, x, spec, method).rows(torch.arange(len(x), device=device))
         student = _build(config.student, shape, classes, 0, device)
-        _prepare_student(student, spec, x, guide, len(fold.x_train))
+        attach_part(student, spec, method, x, guide, len(fold.x_train))
         student.train()
-        objective(student, x, y, guide, torch.arange(len(x), device=device), spec)
+        objective(student, x, y, guide, spec, method)
 
 
 def train_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], spec: ModelSpec, fold: FoldData,
@@ -154,18 +137,15 @@ def run_seed(config: ZooConfig, fold: FoldData, task: ClassificationTask, classe
     teacher = _build(config.teacher, shape, classes, teacher_seed, device)
     trained = {"teacher": train_model(teacher, lambda rows: F.cross_entropy(teacher(x[rows]), y[rows]), config.teacher,
                                       fold, task, config.train, teacher_seed)}
-    guides: dict[str | None, Guide] = {}
     for name, spec in config.methods.items():
-        path = None if spec.features is None else spec.features.teacher
-        if path not in guides:
-            guides[path] = _teacher_guide(teacher, x, spec)
-        guide = guides[path]
+        method = spec.make()
+        guide = _teacher_guide(teacher, x, spec, method)
         student = _build(config.student, shape, classes, student_seed, device)
-        _prepare_student(student, spec, x, guide, len(x))
+        attach_part(student, spec, method, x, guide, len(x))
 
-        def loss(rows: torch.Tensor, student: nn.Module = student, spec: ZooMethod = spec, guide: Guide = guide):
-            features = None if guide.features is None else guide.features[rows]
-            return objective(student, x[rows], y[rows], Guide(guide.log_probs[rows], features), rows, spec)
+        def loss(rows: torch.Tensor, student: nn.Module = student, spec: ZooMethod = spec, guide: Guide = guide,
+                 method: Method = method) -> torch.Tensor:
+            return objective(student, x[rows], y[rows], guide.rows(rows), spec, method)
 
         trained[name] = train_model(student, loss, config.student, fold, task, config.train, student_seed)
     return trained
