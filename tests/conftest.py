@@ -8,13 +8,23 @@ Tiers (markers registered in pyproject.toml) are assigned here, at collection, s
 - `slow`: the tests listed in tests/slow-tests.txt: the costliest tests of a measured run of the whole suite,
   chosen so that the others cost at most a budget of CPU seconds (`tools/test_timings.py` measures and writes it).
 `python -m pytest -q -m "not slow"` runs the quick tiers (docs/testing.md); CI runs everything.
+
+Runs several test files need are made once per session here: `tiny_recipe_run` (every recipe at the goldens' tiny
+scale, shared by the goldens, the results.json contract, the figure checks and the classification tests) and
+`tiny_forecast_run` (covid-lstm at `tiny_forecast`, shared by the checkpoint and export tests). A test that changes
+a shared run's folder copies it first.
 """
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from figure_checks import recording_figures
 
 torch.set_num_threads(1)
 
@@ -31,7 +41,7 @@ RECIPE_MODULES = {
 def slow_tests() -> set[str]:
     """The node ids in tests/slow-tests.txt (lines `seconds node-id`; # starts a comment)."""
     lines = SLOW_LIST.read_text().splitlines() if SLOW_LIST.is_file() else []
-    return {line.split()[1] for line in lines if line.strip() and not line.startswith("#")}
+    return {line.split(" ", 1)[1] for line in lines if line.strip() and not line.startswith("#")}  # ids hold spaces
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -71,3 +81,65 @@ def tiny_lupi() -> tuple[str, ...]:
     """lupi-synthetic: 3 repetitions of 30 epochs on 5 dimensions, 20 training and 40 test points."""
     return ("synthetic.repetitions=3", "synthetic.epochs=30", "synthetic.dim=5", "synthetic.train_size=20",
             "synthetic.test_size=40")
+
+
+@dataclass
+class TinyRun:
+    """One recipe run at the goldens' tiny scale: its whole results.json, the folder it ran in (`work`/out holds
+    the run; paths in the results name `work`), and every figure it saved with its readability problems."""
+
+    results: dict
+    work: Path
+    figures: dict[str, list[str]]
+
+
+@pytest.fixture(scope="session")
+def _tiny_runs() -> dict[str, TinyRun]:
+    """The session's cache of `tiny_recipe_run`'s runs, by recipe."""
+    return {}
+
+
+@pytest.fixture
+def tiny_recipe_run(_tiny_runs: dict[str, TinyRun], tmp_path_factory: pytest.TempPathFactory,
+                    request: pytest.FixtureRequest) -> Callable[[str], TinyRun]:
+    """`tiny_recipe_run(name)`: the recipe run once per session at tests/golden/make_golden.py's tiny scale, with
+    its figures checked as they are saved (tests/figure_checks.py); later calls return the same run.
+
+    Function-scoped over a session cache, so that tools/test_timings.py, when measuring, learns which tests need
+    which run and charges a run's cost to the run, not to the test that happened to make it first."""
+    sys.path.insert(0, str(TESTS / "golden"))
+    from make_golden import run_tiny  # imports distill: only for the sessions that need a recipe run
+    timings = request.config.pluginmanager.get_plugin("test_timings")  # loaded with -p test_timings
+
+    def run(name: str) -> TinyRun:
+        key, node = f"tiny_recipe_run[{name}]", request.node.nodeid
+        if name not in _tiny_runs:
+            work, start = tmp_path_factory.mktemp(f"tiny-{name}"), _cpu_seconds()
+            with recording_figures() as figures:
+                results = run_tiny(name, work)
+            _tiny_runs[name] = TinyRun(results, work, figures)
+            if timings is not None:
+                timings.record_shared(key, _cpu_seconds() - start, node)
+        if timings is not None:
+            timings.record_use(key, node)
+        return _tiny_runs[name]
+    return run
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@pytest.fixture(scope="session")
+def tiny_forecast_run(tmp_path_factory: pytest.TempPathFactory, tiny_forecast: tuple[str, ...]) -> tuple:
+    """covid-lstm at `tiny_forecast`, run and written once per session: (the ForecastRun, its run folder)."""
+    from distill.io.run_writer import write_run
+    from distill.protocols import load_config
+    from distill.protocols.forecast.run import forecast_output, run_forecast
+
+    out_dir = tmp_path_factory.mktemp("tiny-forecast")
+    config = load_config("covid-lstm", list(tiny_forecast))
+    run = run_forecast(config, show_progress=False)
+    write_run(forecast_output(run, config), config, out_dir)
+    return run, out_dir

@@ -29,12 +29,9 @@ def assert_reloads(protocol, out_dir, names):
 
 
 @pytest.fixture(scope="module")
-def forecast_run(tmp_path_factory, tiny_forecast):
-    out_dir = tmp_path_factory.mktemp("forecast")
-    config = load_config("covid-lstm", tiny_forecast)
-    run = run_forecast(config, show_progress=False)
-    write_run(forecast_output(run, config), config, out_dir)
-    return run, out_dir
+def forecast_run(tiny_forecast_run):
+    """The session's tiny covid-lstm run (tests/conftest.py), read only here."""
+    return tiny_forecast_run
 
 
 def test_forecast_models_reload_per_fold(forecast_run):

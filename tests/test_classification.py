@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from distill.cli import main
-from distill.config import read_recipe, validate_config
+from distill.config import validate_config
 from distill.protocols.classification import run as classification
 from distill.protocols.classification.config import ClassificationConfig
 
@@ -50,16 +50,13 @@ def check_contract(results: dict, folds: int) -> None:
         assert 0.0 <= entry["test"]["accuracy"]["mean"] <= 1.0
 
 
-@pytest.fixture(scope="module")
-def recipe_run(tmp_path_factory):
-    """Each recipe run once at tiny scale for the whole module: name -> (results, output folder)."""
-    runs = {}
-
+@pytest.fixture
+def recipe_run(tiny_recipe_run):
+    """Each recipe's tiny run (the goldens' scale, which is `tiny` above; run once per session and shared,
+    tests/conftest.py): name -> (results, output folder)."""
     def run(name: str) -> tuple[dict, Path]:
-        if name not in runs:
-            out = tmp_path_factory.mktemp(name)
-            runs[name] = (run_tiny(read_recipe(name), out), out)
-        return runs[name]
+        shared = tiny_recipe_run(name)
+        return shared.results, shared.work / "out"
     return run
 
 

@@ -1,5 +1,6 @@
 """distill export --format onnx / --quantize int8: checked in onnxruntime, accuracy change measured on the CV folds."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,15 +13,14 @@ from distill.io.checkpoints import load_model
 from distill.io.run_writer import write_run
 from distill.protocols import load_config
 from distill.protocols.classification import run as classification
-from distill.protocols.forecast.run import forecast_output, run_forecast
 from distill.protocols.serve import export_run_model
 
 
 @pytest.fixture(scope="module")
-def forecast_run(tmp_path_factory, tiny_forecast):
-    out_dir = tmp_path_factory.mktemp("export")
-    config = load_config("covid-lstm", tiny_forecast)
-    write_run(forecast_output(run_forecast(config, show_progress=False), config), config, out_dir)
+def forecast_run(tmp_path_factory, tiny_forecast_run):
+    """A copy of the session's tiny covid-lstm run folder (tests/conftest.py): the exports write into it."""
+    out_dir = tmp_path_factory.mktemp("export") / "run"
+    shutil.copytree(tiny_forecast_run[1], out_dir)
     return out_dir
 
 

@@ -97,15 +97,21 @@ def numbers(value, work: str):
     return value
 
 
+def run_tiny(name: str, work: Path) -> dict:
+    """Run one recipe at tiny scale into `work`/out (its config and data files in `work`); its whole results.json.
+
+    tests/conftest.py `tiny_recipe_run` shares one such run per recipe between the tests of the goldens, of the
+    results.json contract and of the figures."""
+    torch.set_num_threads(1)
+    config = work / f"{name}.yaml"
+    config.write_text(yaml.safe_dump(tiny(name, work), sort_keys=False))
+    return distill.run(str(config), out=work / "out", show_progress=False)
+
+
 def run_recipe(name: str) -> dict:
     """Run one recipe at tiny scale in a temporary folder; its results.json without timings and paths."""
-    torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as work:
-        work = Path(work)
-        config = work / f"{name}.yaml"
-        config.write_text(yaml.safe_dump(tiny(name, work), sort_keys=False))
-        results = distill.run(str(config), out=work / "out", show_progress=False)
-    return numbers(results, str(work))
+        return numbers(run_tiny(name, Path(work)), work)
 
 
 def main(names: list[str]) -> None:

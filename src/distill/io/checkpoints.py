@@ -78,11 +78,12 @@ def save_checkpoints(models: list[dict[str, nn.Module]], specs: dict[str, ModelS
             _save_state(fold_models[name], fold_spec, input_shapes[name], entry["outputs"], out_dir / relative)
             entry["files"].append(relative)
         if final and name in final:
-            architecture = _architecture(final_specs[name], final[name], input_shapes[name])
+            final_spec = (final_specs or {})[name]  # every final model has its spec
+            architecture = _architecture(final_spec, final[name], input_shapes[name])
             if architecture != architectures[0]:
                 entry["final_architecture"] = architecture
             entry[FINAL] = f"{folder}/{name}-{FINAL}.pt"
-            _save_state(final[name], final_specs[name], input_shapes[name], entry["outputs"], out_dir / entry[FINAL])
+            _save_state(final[name], final_spec, input_shapes[name], entry["outputs"], out_dir / entry[FINAL])
         entries[name] = entry
     return entries
 
@@ -163,7 +164,7 @@ def _load_state(path: Path) -> dict:
 
 
 def _rebuild(run_dir: Path, name: str, entry: dict, fold: int | str, trust_imports: bool) -> nn.Module:
-    if fold == FINAL:
+    if isinstance(fold, str):  # FINAL: `_entry` resolves every other fold to an int
         architecture, relative = entry.get("final_architecture", entry), entry[FINAL]
     else:
         architectures = entry.get("fold_architectures", [entry] * fold)

@@ -68,6 +68,8 @@ def onnx_program(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[bytes,
                                          dynamo=True, verbose=False)
     except Exception as error:  # the exporter raises many types; the user needs one line
         raise DistillError(f"the model cannot be exported to ONNX: {str(error).splitlines()[0]}") from None
+    if exported is None:  # only an export to a file returns nothing; this one is to memory
+        raise DistillError("the model cannot be exported to ONNX: the exporter returned no program")
     program = exported.model_proto.SerializeToString()
     session = onnx_session(program)
     generator = torch.Generator().manual_seed(0)

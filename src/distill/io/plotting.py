@@ -22,11 +22,17 @@ MODEL_COLORS = {"teacher": "tab:blue", "privileged": "tab:blue", "student_distil
                 "majority": "tab:gray", "persistence": "tab:gray"}
 
 
+def _colormap_colors(name: str) -> list[str]:
+    """The colours of a qualitative colormap (tab10: 10 of them), in order, as hex."""
+    colormap = matplotlib.colormaps[name]
+    return [matplotlib.colors.to_hex(colormap(i)) for i in range(colormap.N)]
+
+
 def model_colors(names: list[str]) -> dict[str, str]:
     """A distinct colour per model of a figure: the fixed colour of a known role (`COLORS`), and for the others
     the colours of tab10, then tab20b, that no known role has (green stays the student alone's, and so on)."""
     named = {name: matplotlib.colors.to_hex(COLORS[name]) for name in names if name in COLORS}
-    palette = iter(color for color in map(matplotlib.colors.to_hex, plt.cm.tab10.colors + plt.cm.tab20b.colors)
+    palette = iter(color for color in _colormap_colors("tab10") + _colormap_colors("tab20b")
                    if color not in {matplotlib.colors.to_hex(known) for known in COLORS.values()})
     return {name: named.get(name) or next(palette) for name in names}
 
@@ -106,11 +112,11 @@ def heat_map(values: list[list[float]], rows: list[float], columns: list[float],
              best: tuple[int, int] | None = None, cell_size: tuple[float, float] = (1.1, 0.7),
              margin: tuple[float, float] = (3.0, 2.0)) -> Path:
     """A score over a grid (rows x columns), each cell annotated; `best` (row, column) boxed in red."""
-    values = np.array(values, dtype=float)
+    grid = np.array(values, dtype=float)  # (rows, columns); None -> NaN
     fig, ax = plt.subplots(figsize=(cell_size[0] * len(columns) + margin[0], cell_size[1] * len(rows) + margin[1]))
-    image = ax.imshow(values, cmap="viridis", aspect="auto")
-    middle = np.nanmin(values) + 0.6 * (np.nanmax(values) - np.nanmin(values))
-    for (row, col), value in np.ndenumerate(values):
+    image = ax.imshow(grid, cmap="viridis", aspect="auto")
+    middle = np.nanmin(grid) + 0.6 * (np.nanmax(grid) - np.nanmin(grid))
+    for (row, col), value in np.ndenumerate(grid):
         ax.text(col, row, f"{value:{digits}}", ha="center", va="center", fontsize=8,
                 color="black" if value > middle else "white")
     if best is not None:

@@ -3,7 +3,9 @@ the figures, the resolved config.yaml, report.md, and results.json LAST.
 
 The run is built in a temporary sibling folder and moved into place when complete (`distill.io.run_folder`),
 so a folder never holds the models of one run beside the results of another, and a crash or a bad input
-never leaves a half-written result behind and never destroys an earlier one.
+never leaves a half-written result behind and never destroys an earlier one. results.json is checked against its
+protocol's typed contract (`distill.io.results_schema`) before it is written: results that break it are a bug
+in the protocol, raised with the key path, and nothing is published.
 """
 from __future__ import annotations
 
@@ -16,10 +18,11 @@ from pathlib import Path
 
 from torch import nn
 
-from distill.config import ModelSpec, Section, config_to_yaml
+from distill.config import ModelSpec, RecipeConfig, config_to_yaml
 from distill.errors import DistillError
 from distill.io.atomic import write_failed, write_text_atomic
 from distill.io.checkpoints import checkpoint_line, save_checkpoints
+from distill.io.results_schema import validate_results
 from distill.io.run_folder import default_out_dir, publish, staging_folder
 
 __all__ = ["RunOutput", "TrainedModels", "default_out_dir", "results_json", "write_atomic", "write_run"]
@@ -45,6 +48,12 @@ def results_json(results: dict) -> str:
     return json.dumps(_json_safe(results), indent=2)
 
 
+def checked_results_json(results: dict, protocol: str) -> str:
+    """results.json text, after checking what it says (as a reader will load it) against `protocol`'s contract;
+    a `ResultsContractError` names every key path that breaks it."""
+    text = results_json(results)
+    validate_results(json.loads(text), protocol)
+    return text
 
 
 @dataclass
@@ -81,7 +90,7 @@ class RunOutput:
     files: Callable[[Path], dict] | None = None
 
 
-def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
+def write_run(output: RunOutput, config: RecipeConfig, out_dir: Path) -> str:
     """The one output pipeline: models -> figures -> config.yaml -> report.md -> results.json (last), all into a
     temporary sibling folder that then replaces `out_dir` whole; returns the terminal summary."""
     try:
@@ -102,7 +111,7 @@ def write_run(output: RunOutput, config: Section, out_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def _write_files(output: RunOutput, config: Section, folder: Path) -> None:
+def _write_files(output: RunOutput, config: RecipeConfig, folder: Path) -> None:
     results = output.results
     for trained in output.trained:
         entries = save_checkpoints(trained.models, trained.specs, trained.input_shapes, folder, trained.folder,
@@ -113,4 +122,4 @@ def _write_files(output: RunOutput, config: Section, folder: Path) -> None:
     figures = output.figures(folder)
     write_atomic(folder / "config.yaml", config_to_yaml(config))
     write_atomic(folder / "report.md", output.report(figures))
-    write_atomic(folder / "results.json", results_json(results))
+    write_atomic(folder / "results.json", checked_results_json(results, config.protocol))
