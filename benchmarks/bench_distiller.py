@@ -1,6 +1,8 @@
-"""Distiller.fit vs the hinton-digits recipe's own student training, and 2-process gloo vs 1 process.
+"""Distiller.fit vs the hinton-digits recipe's own student training, bf16 vs fp32, the first fit in a process,
+and 2-process gloo vs 1 process.
 
-    python benchmarks/bench_distiller.py [--epochs N] [--folds K] [--rounds R] [--set key=value ...] [--skip-distiller]
+    python benchmarks/bench_distiller.py [--epochs N] [--folds K] [--rounds R] [--set key=value ...]
+                                         [--parts 1,2,3,4,5]
 
 Part 1: per fold of the recipe's stratified split, one CNN teacher (the recipe's machinery); then the same MLP
 student (soft targets, T = 8, alpha = 0.5, lr 0.01, batch 64, all training rows) trained once by the recipe's fit
@@ -9,7 +11,11 @@ accuracy (mean +- SEM over folds). Part 2: the README's DDP example under torchr
 Part 3: `distill run hinton-digits` (the whole recipe, `--set` overrides passed on) on 1 process and with
 `--nproc 2` (gloo, DistributedDataParallel, the same global batch): wall time and every model's test accuracy.
 The recipe's teacher trains with dropout and jitter, which draw per process, so the two runs agree in
-distribution (within the SEMs), not number for number.
+distribution (within the SEMs), not number for number. Part 4: in fresh processes, the first and second
+`Distiller.fit` (and a hand-written Adam loop's first and second epoch), cold and with `torch._dynamo` imported
+first: torch's optimiser imports it at its first use (`Optimizer.step`'s `_use_grad_for_differentiable`, and
+`add_param_group` / `zero_grad` behind `torch._disable_dynamo`), whatever loop runs it. Part 5: part 1's
+Distiller at precision fp32 and bf16 (CPU autocast): time and test accuracy.
 """
 from __future__ import annotations
 
@@ -32,6 +38,7 @@ from distill import Distiller  # noqa: E402
 from distill.config import read_recipe, validate_config  # noqa: E402
 from distill.core.train import fit, predict  # noqa: E402
 from distill.data.labelled import load_images  # noqa: E402
+from distill.losses import total  # noqa: E402
 from distill.models import build_model  # noqa: E402
 from distill.protocols.classification.config import ClassificationConfig  # noqa: E402
 from distill.protocols.classification.run import make_image_folds  # noqa: E402
@@ -43,39 +50,40 @@ def sem(values: list[float]) -> float:
 
 
 def train_student(way: str, teacher, fold, task, spec, epochs: int) -> tuple[float, float]:
-    """One student of the fold trained by `way`: (seconds, test accuracy)."""
+    """One student of the fold trained by `way` (recipe, Distiller, Distiller-bf16): (seconds, test accuracy)."""
     torch.manual_seed(100 + fold.index)
     student = build_model("mlp", (1, 8, 8), 10, **spec.options)
     start = time.perf_counter()
     if way == "recipe":
         guide = task.guide(teacher, fold.x_train, spec)
-        fit(student, lambda r: task.student_loss(student, fold.x_train[r], fold.y_train[r],
-                                                 {k: v[r] for k, v in guide.items()}, spec),
+        fit(student, lambda r: total(task.student_loss(student, fold.x_train[r], fold.y_train[r], guide.rows(r), spec)),
             len(fold.x_train), epochs=epochs, batch_size=64, lr=spec.lr, seed=fold.index)
     else:
+        precision = "bf16" if way == "Distiller-bf16" else "fp32"
         Distiller(teacher, student, temperature=spec.temperature, alpha=spec.alpha, lr=spec.lr, device="cpu",
-                  seed=fold.index).fit(DataLoader(TensorDataset(fold.x_train, fold.y_train), batch_size=64,
-                                                  shuffle=True), epochs)
+                  seed=fold.index, precision=precision).fit(
+            DataLoader(TensorDataset(fold.x_train, fold.y_train), batch_size=64, shuffle=True), epochs, progress=False)
     seconds = time.perf_counter() - start
     return seconds, float((predict(student, fold.x_test).argmax(1) == fold.y_test).float().mean())
 
 
-def part1(epochs: int, folds: int, rounds: int) -> None:
+def part1(epochs: int, folds: int, rounds: int, ways: tuple[str, str] = ("recipe", "Distiller")) -> None:
     """Per fold, `rounds` timings of each way in alternating order; the median per fold is summed over folds."""
     torch.set_num_threads(1)
     config = validate_config({**read_recipe("hinton-digits"), "cv": {"folds": folds}}, ClassificationConfig)
     images = load_images(config.data, 0)
     task = ClassificationTask(10, 0)
     spec = config.students["student_kd"].model_copy(update={"transfer": {"fraction": 1.0}, "epochs": epochs})
-    times, accuracy = {"recipe": [], "Distiller": []}, {"recipe": [], "Distiller": []}
+    times: dict[str, list[float]] = {way: [] for way in ways}
+    accuracy: dict[str, list[float]] = {way: [] for way in ways}
     for fold in make_image_folds(config, images):
         torch.manual_seed(fold.index)
         teacher = build_model("cnn", (1, 8, 8), 10, **config.teacher.options)
         fit(teacher, lambda r, m=teacher, f=fold: task.teacher_loss(m, f.x_train[r], f.y_train[r], config.teacher),
             len(fold.x_train), epochs=10, batch_size=64, lr=1e-3, seed=fold.index)
-        seconds = {"recipe": [], "Distiller": []}
+        seconds: dict[str, list[float]] = {way: [] for way in ways}
         for round_ in range(rounds):
-            for way in ("recipe", "Distiller") if round_ % 2 == 0 else ("Distiller", "recipe"):
+            for way in ways if round_ % 2 == 0 else ways[::-1]:
                 took, score = train_student(way, teacher, fold, task, spec, epochs)
                 seconds[way].append(took)
                 if round_ == 0:
@@ -84,9 +92,62 @@ def part1(epochs: int, folds: int, rounds: int) -> None:
             times[way].append(statistics.median(seconds[way]))
     print(f"digits CNN -> MLP, soft targets, {epochs} epochs, {folds} folds (1 thread, median of {rounds} per fold)")
     for way in times:
-        print(f"  {way:9s}  {sum(times[way]):6.2f} s   accuracy {statistics.mean(accuracy[way]):.4f} "
+        print(f"  {way:14s}  {sum(times[way]):6.2f} s   accuracy {statistics.mean(accuracy[way]):.4f} "
               f"+- {sem(accuracy[way]):.4f} (SEM)")
-    print(f"  time ratio Distiller / recipe: {sum(times['Distiller']) / sum(times['recipe']):.3f}")
+    print(f"  time ratio {ways[1]} / {ways[0]}: {sum(times[ways[1]]) / sum(times[ways[0]]):.3f}")
+
+
+FIRST_FIT = """
+import sys, time
+t = time.perf_counter()
+import torch
+torch.set_num_threads(1)
+if sys.argv[1] == "warm":
+    import torch._dynamo
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from distill import Distiller
+ready = time.perf_counter() - t
+generator = torch.Generator().manual_seed(0)
+x, y = torch.randn(1024, 64, generator=generator), torch.randint(0, 10, (1024,), generator=generator)
+loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
+def mlp():
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 10))
+seconds = []
+if sys.argv[2] == "distiller":
+    teacher = mlp()
+    for _ in range(2):
+        start = time.perf_counter()
+        Distiller(teacher, mlp(), device="cpu").fit(loader, 3, progress=False)
+        seconds.append(time.perf_counter() - start)
+else:
+    model = mlp()
+    for _ in range(2):
+        start = time.perf_counter()
+        optimizer = torch.optim.Adam(model.parameters(), 1e-3)
+        for _ in range(3):
+            for xb, yb in loader:
+                optimizer.zero_grad()
+                nn.functional.cross_entropy(model(xb), yb).backward()
+                optimizer.step()
+        seconds.append(time.perf_counter() - start)
+print(ready, *seconds)
+"""
+
+
+def part4(repeats: int = 3) -> None:
+    """The first fit in a fresh process vs the second (medians over `repeats` processes)."""
+    print("first vs second fit in a fresh process (3 epochs of 1024 rows; median of "
+          f"{repeats} processes; s):")
+    for loop in ("distiller", "hand loop"):
+        for start in ("cold", "warm"):
+            runs = [[float(v) for v in subprocess.run([sys.executable, "-c", FIRST_FIT, start, loop.split()[0]],
+                                                      capture_output=True, text=True, check=True).stdout.split()]
+                    for _ in range(repeats)]
+            ready, first, second = (statistics.median(run[i] for run in runs) for i in range(3))
+            what = "torch._dynamo imported first" if start == "warm" else "cold"
+            print(f"  {loop:9s} {what:28s}: imports {ready:5.2f}  first {first:5.2f}  second {second:5.2f}  "
+                  f"first - second {first - second:5.2f}")
 
 
 def part2() -> None:
@@ -122,12 +183,19 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--rounds", type=int, default=5, help="timings per fold and way (part 1), median kept")
+    parser.add_argument("--rounds", type=int, default=5, help="timings per fold and way (parts 1, 5), median kept")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a key of the hinton-digits recipe in part 3 (repeatable)")
-    parser.add_argument("--skip-distiller", action="store_true", help="run part 3 only")
+    parser.add_argument("--parts", default="1,2,3,4,5", help="which parts to run, e.g. 1,4,5")
     args = parser.parse_args()
-    if not args.skip_distiller:
+    parts = {int(part) for part in args.parts.split(",")}
+    if 1 in parts:
         part1(args.epochs, args.folds, args.rounds)
+    if 5 in parts:
+        part1(args.epochs, args.folds, args.rounds, ("Distiller", "Distiller-bf16"))
+    if 4 in parts:
+        part4()
+    if 2 in parts:
         part2()
-    part3(args.set)
+    if 3 in parts:
+        part3(args.set)

@@ -168,9 +168,9 @@ def test_callbacks(classification, tmp_path):
         callbacks=[EpochEnd(lambda epoch, logs: seen.append(epoch)), stopper, GradientClipping(0.5),
                    LRScheduler(lambda optimizer: torch.optim.lr_scheduler.StepLR(optimizer, 1, gamma=0.5)),
                    Checkpoint(tmp_path / "student.pt")])
-    assert seen == [0, 1] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 1
+    assert seen == [1, 2] and history["epoch"] == [1.0, 2.0] and stopper.best_epoch_ == 1  # one numbering
     assert history["lr"] == [1e-3, 5e-4]
-    state = torch.load(tmp_path / "student.pt", weights_only=True)
+    state = Checkpoint.student_state(tmp_path / "student.pt")
     assert set(state) == set(mlp(6, 3).state_dict())
     with pytest.raises(DistillError, match="val_loss"):
         Distiller(teacher, mlp(6, 3), device="cpu").fit(DataLoader(TensorDataset(x, y), batch_size=16), 1,
@@ -194,8 +194,10 @@ def test_bad_arguments(classification):
         Distiller(teacher, mlp(6, 3), method="magic")
     with pytest.raises(DistillError, match="taps"):
         Distiller(teacher, mlp(6, 3), method="nst")
-    with pytest.raises(DistillError, match="mixed precision needs a CUDA"):
-        Distiller(teacher, mlp(6, 3), device="cpu", mixed_precision=True).fit(loader, 1)
+    with pytest.raises(DistillError, match="precision='fp16' .* needs a CUDA device"):
+        Distiller(teacher, mlp(6, 3), device="cpu", precision="fp16").fit(loader, 1)
+    with pytest.raises(DistillError, match="unknown precision"):
+        Distiller(teacher, mlp(6, 3), precision="fp8")
     with pytest.raises(DistillError, match="a batch must be"):
         Distiller(teacher, mlp(6, 3), device="cpu").fit(DataLoader(TensorDataset(x), batch_size=16), 1)
 
@@ -208,12 +210,12 @@ def test_cuda_without_a_gpu_is_one_line(classification):
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
-@pytest.mark.parametrize("mixed", [False, pytest.param(True, marks=CUDA)])
-def test_devices(classification, device, mixed):
-    if mixed and device == "cpu":
-        pytest.skip("mixed precision is CUDA only")
+@pytest.mark.parametrize("precision", ["fp32", "bf16", pytest.param("fp16", marks=CUDA)])
+def test_devices(classification, device, precision):
+    if precision == "fp16" and device == "cpu":
+        pytest.skip("fp16 is CUDA only")
     x, y, teacher = classification
-    distiller = Distiller(teacher, mlp(6, 3), device=device, mixed_precision=mixed, lr=1e-2)
+    distiller = Distiller(teacher, mlp(6, 3), device=device, precision=precision, lr=1e-2)
     distiller.fit(DataLoader(TensorDataset(x, y), batch_size=16, shuffle=True), epochs=10)
     assert next(distiller.student.parameters()).device.type == device
     assert distiller.evaluate(DataLoader(TensorDataset(x, y), batch_size=32))["accuracy"] > 0.8
@@ -255,23 +257,23 @@ def test_early_stopping_state_saves_and_resumes():
     model, scores = nn.Linear(2, 1), [3.0, 2.0, 2.5, 2.4, 2.6]
     holder = _Holder(model)
 
-    def epoch_end(stopper, epoch):
+    def epoch_end(stopper, epoch):  # epochs from 1, as the Distiller numbers them
         with torch.no_grad():
-            model.weight.fill_(scores[epoch])
-        return stopper.on_epoch_end(holder, epoch, {"loss": scores[epoch]})
+            model.weight.fill_(scores[epoch - 1])
+        return stopper.on_epoch_end(holder, epoch, {"loss": scores[epoch - 1]})
 
     whole, first = EarlyStopping(monitor="loss", patience=3), EarlyStopping(monitor="loss", patience=3)
     whole.on_fit_start(holder)
     first.on_fit_start(holder)
-    decisions = [epoch_end(whole, epoch) for epoch in range(5)]
-    for epoch in range(2):
+    decisions = [epoch_end(whole, epoch) for epoch in range(1, 6)]
+    for epoch in range(1, 3):
         epoch_end(first, epoch)
     buffer = io.BytesIO()
     torch.save(first.state_dict(), buffer)
     buffer.seek(0)
     resumed = EarlyStopping(monitor="loss", patience=3)
     resumed.load_state_dict(torch.load(buffer, weights_only=True))
-    assert [epoch_end(resumed, epoch) for epoch in range(2, 5)] == decisions[2:] == [False, False, True]
+    assert [epoch_end(resumed, epoch) for epoch in range(3, 6)] == decisions[2:] == [False, False, True]
     assert resumed.best_epoch_ == whole.best_epoch_ == 2
     resumed.on_fit_end(holder)
     assert torch.equal(model.weight.detach(), torch.full((1, 2), 2.0))  # epoch 2's weights, restored

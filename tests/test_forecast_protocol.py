@@ -7,6 +7,7 @@ from distill.core.protocol import run_protocol
 from distill.core.task import FoldData
 from distill.models.baselines import Persistence
 from distill.protocols import load_config
+from distill.protocols.forecast.config import TeacherLabelled
 from distill.protocols.forecast.run import run_forecast
 from distill.tasks.regression import RegressionTask
 
@@ -40,7 +41,7 @@ def test_results_follow_the_contract(tiny_run):
         assert {"mean", "sem", "ci95", "p_value", "p_adjusted", "verdict"} <= set(entry)
     assert results["comparison"]["student_kd_vs_student_scratch"]["metric"] == "mae_original"
     assert {"text", "cumulative", "constant_or_empty"} == set(results["dropped_columns"])
-    assert results["data"]["features"] > 400
+    assert results["data"]["feature_set"] == "leading" and 10 < results["data"]["features"] < 100  # of ~500 columns
 
 
 def test_students_are_scored_on_the_truth_and_fidelity_separately(tiny_run):
@@ -134,9 +135,10 @@ def test_privileged_teacher_inputs_are_used_by_the_teacher_only():
     fold = FoldData(0, x[:30], y[:30], x[30:], y[30:], torch.arange(30, 40),
                     teacher_x_train=xp[:30], teacher_x_test=xp[30:])
     config = load_config("covid-lstm", TINY)
-    teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}})
-    students = {"student_kd": config.students["student_kd"].model_copy(
-        update={"model": "mlp", "options": {"hidden": [64, 64], "output": "none"}})}
+    teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}, "ensemble": 1})
+    students = {"student_kd": config.students["student_kd"].model_copy(  # no teacher labels: they need its inputs
+        update={"model": "mlp", "options": {"hidden": [64, 64], "output": "none"},
+                "teacher_labelled": TeacherLabelled()})}
     result = run_protocol([fold], RegressionTask(), teacher, students, config.train, 0, {}, latency_repeats=3,
                           show_progress=False)
     assert result.profiles["teacher"]["params"] == 5 * 8 + 8 + 8 * 2 + 2

@@ -26,7 +26,7 @@ def _run(tmp_path_factory, overrides: list[str]):
 
 @pytest.fixture(scope="module")
 def quantile_run(tmp_path_factory):
-    return _run(tmp_path_factory, ["data.quantiles=hub"])
+    return _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1"])
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,6 @@ def test_the_recent_windows_forecast_from_the_horizon_before_the_origin_and_are_
 
 @pytest.mark.parametrize("overrides, message", [
     (["students.student_scratch.teacher_labelled.jitter=2"], "alpha 0"),
-    (["data.quantiles=hub", "students.student_kd.teacher_labelled.jitter=1"], "point forecasts"),
     (["cv.split=blocked", "students.student_kd.teacher_labelled.recent=true"], "cv.split: rolling"),
 ])
 def test_teacher_labels_that_cannot_work_are_one_line_errors(tiny_forecast, overrides, message):
@@ -88,3 +87,11 @@ def test_a_run_trains_the_distilled_student_on_more_rows_than_the_scratch_studen
         assert recent > 0
         assert len(kd.train_outputs) == 2 * len(fold.x_train) + recent
         assert len(scratch.train_outputs) == len(fold.x_train)
+
+
+def test_quantile_students_leave_the_teacher_labels_out_and_the_run_says_so(tiny_forecast):
+    run = run_forecast(load_config("covid-lstm", [*tiny_forecast, "train.final_fit=false", "report.auto_ets=false",
+                                                  "data.quantiles=hub", "students.student_kd.teacher_labelled.jitter=1"]),
+                       show_progress=False)
+    assert any("student_kd: its teacher_labelled windows are not used" in note for note in run.results["notes"])
+    assert len(run.protocol.outcomes["student_kd"][0].train_outputs) == len(run.protocol.folds[0].x_train)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from distill.core.callbacks import Callback, Checkpoint, EarlyStopping, EpochEnd, GradientClipping, LRScheduler
 from distill.core.distiller import Distiller
+from distill.core.loggers import CSVLogger, TensorBoardLogger
 from distill.errors import DistillError
 from distill.io import checkpoints
 from distill.io.run_writer import default_out_dir
@@ -18,8 +19,9 @@ from distill.models import build_model, register_model
 from distill.protocols import execute, load_config
 from distill.protocols.serve import load_predictor
 
-__all__ = ["Callback", "Checkpoint", "Distiller", "DistillError", "EarlyStopping", "EpochEnd", "GradientClipping",
-           "LRScheduler", "build_model", "checkpoints", "load", "load_config", "register_model", "run"]
+__all__ = ["CSVLogger", "Callback", "Checkpoint", "Distiller", "DistillError", "EarlyStopping", "EpochEnd",
+           "GradientClipping", "LRScheduler", "TensorBoardLogger", "build_model", "checkpoints", "load", "load_config",
+           "register_model", "run"]
 __version__ = "0.1.0"
 
 

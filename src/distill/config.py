@@ -147,6 +147,9 @@ class TrainSection(Section):
                         description="auto (a CUDA GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps")
     patience: int | None = Field(None, ge=1, description="with inner validation windows: stop after this many "
                                  "epochs without improvement (the best epoch's weights are kept in any case)")
+    log: Literal["none", "csv", "tensorboard"] = Field("none", description="per-epoch training loss of every "
+                                                       "training loop, into the run folder's logs/: train.csv, or "
+                                                       "TensorBoard files (needs the tensorboard extra)")
 
 
 class CVSection(Section):

@@ -5,30 +5,33 @@
     distiller.evaluate(test_loader)   # {"accuracy", "loss", "agreement", "kl", ...} against the truth
 
 The objectives are the method objects of `distill.methods` (the recipes' too), whose named loss terms the
-history shows per epoch; the optimiser step is `distill.core.train.train_step`
-(the one the recipes use), feature maps are hooked by module path (`distill.core.features`). The teacher is
+history shows per epoch; the loop is `distill.core.train.run_epochs` (the one the recipes use, with its
+resume machinery), feature maps are hooked by module path (`distill.core.features`). The teacher is
 frozen in eval mode; its outputs are computed once per row and reused when the loader cannot change a row
 between epochs (a `TensorDataset`, or any dataset read in a fixed order; pass `cache_teacher=False` if such
 a dataset augments). Under `torchrun` or `launch`, the student trains with DistributedDataParallel.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from distill.core.batches import RankBatches, eval_batches, unpack_batch
-from distill.core.callbacks import Callback, GradientClipping
+from distill.core.batches import Batch, RankBatches, check_batch_keys, eval_batches, unpack_batch
+from distill.core.callbacks import Callback, Checkpoint, FitCheckpoint, GradientClipping
 from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
+from distill.core.loggers import Progress
 from distill.core.train import make_adam, run_epochs
-from distill.devices import autocast, resolve_device, to_device
+from distill.core.trainee import Forward, Selector, Trainee, epoch_logs, select_output, weighted_losses
+from distill.devices import resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
 from distill.methods import METHODS, Guide, Method, class_log_probs, make_method
@@ -69,24 +72,7 @@ def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
     return torch.cat(present) if present else None
 
 
-class _Trainee(nn.Module):
-    """The student and, for feature methods, its adapter and the method's learned part (VID, CRD): one module,
-    so DDP synchronises them all. forward(x) -> (outputs, the hooked features after the adapter, or None)."""
-
-    def __init__(self, student: nn.Module, tap: str | None, adapter: nn.Module | None) -> None:
-        super().__init__()
-        self.student, self.adapter = student, adapter
-        self.part: nn.Module | None = None
-        self.tap = FeatureTap(student, tap) if tap is not None else None
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        outputs = self.student(x)
-        if self.tap is None:
-            return outputs, None
-        features = self.tap.value
-        if not isinstance(features, torch.Tensor):
-            raise DistillError(f"feature path {self.tap.path!r} gives a {type(features).__name__}, not a tensor")
-        return outputs, features if self.adapter is None else self.adapter(features)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Distiller:
@@ -111,8 +97,14 @@ class Distiller:
 
     `task` is "classification" (labels are class indices) or "regression"; default: regression for the
     regression method, else classification. `optimizer(parameters)` builds the optimiser (default: Adam at
-    `lr`, the recipes' fused kernel). `device`: auto, cpu, cuda, cuda:N, mps. `mixed_precision` (float16
-    autocast with a gradient scaler) needs CUDA. `seed` fixes the batch order and the adapter's initial weights.
+    `lr`, the recipes' fused kernel). `device`: auto, cpu, cuda, cuda:N, mps. `precision`: "fp32", "bf16"
+    (bfloat16 autocast of the forward passes, CPU and CUDA; the losses in float32) or "fp16" (float16 autocast
+    with a gradient scaler, CUDA only). `compile=True` runs the student through `torch.compile` (a one-time
+    cost of seconds to a minute at the first batches; see docs/library.md); a dict is passed on as its options
+    (`{"mode": "max-autotune"}`, `{"backend": "eager"}`). `teacher_output` / `student_output`
+    pick the outputs from a model returning a tuple, dict or ModelOutput (`select_output`); `batch_keys` maps
+    the fields of dict batches (`distill.core.batches`). `seed` fixes the batch order and the adapter's
+    initial weights.
     """
 
     def __init__(self, teacher: nn.Module, student: nn.Module, method: str = "soft_target", *,
@@ -122,7 +114,9 @@ class Distiller:
                  classes: int | None = None, subclasses: int = 1, task: str | None = None,
                  optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
                  lr: float = 1e-3, weight_decay: float = 0.0, device: str | torch.device = "auto",
-                 mixed_precision: bool = False, cache_teacher: bool | None = None, seed: int = 0) -> None:
+                 precision: str = "fp32", compile: bool | dict[str, Any] = False, teacher_output: Selector = None,
+                 student_output: Selector = None, batch_keys: Mapping[str, str] | None = None,
+                 cache_teacher: bool | None = None, seed: int = 0) -> None:
         self.task = task or ("regression" if method == "regression" else "classification")
         if self.task not in ("classification", "regression"):
             raise DistillError(f"unknown task {self.task!r}; allowed: classification, regression")
@@ -131,12 +125,20 @@ class Distiller:
                                     feature_weight=feature_weight)
         if self.method_.uses_features and not (taps and {"student", "teacher"} <= set(taps)):
             raise DistillError(f"method {method!r} needs taps={{'student': <module path>, 'teacher': <module path>}}")
+        if precision not in PRECISIONS:
+            raise DistillError(f"unknown precision {precision!r}; allowed: {', '.join(PRECISIONS)}")
         self.teacher, self.student, self.method = teacher, student, method
         self.taps, self.adapter, self.classes = taps or {}, adapter, classes
         self.optimizer, self.lr, self.weight_decay = optimizer, lr, weight_decay
-        self.device, self.mixed_precision, self.cache_teacher, self.seed = device, mixed_precision, cache_teacher, seed
+        self.device, self.precision, self.compile = device, precision, compile
+        self.teacher_output, self.student_output = teacher_output, student_output
+        self.batch_keys = check_batch_keys(batch_keys)
+        self.cache_teacher, self.seed = cache_teacher, seed
 
-    # --- the teacher ------------------------------------------------------------------------------
+    # --- batches and the teacher ----------------------------------------------------------------------
+    def _unpack(self, batch: Any) -> Batch:
+        return unpack_batch(batch, self.batch_keys, privileged=self.method_.privileged)
+
     def _teacher_input(self, x: torch.Tensor, privileged: torch.Tensor | None) -> torch.Tensor:
         if not self.method_.privileged:
             return x
@@ -147,11 +149,11 @@ class Distiller:
 
     @torch.no_grad()
     def _teacher_outputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The teacher's raw outputs (and hooked features) on x, in eval mode."""
+        """The teacher's outputs (picked by `teacher_output`) and hooked features on x, in eval mode."""
         if not self.method_.uses_features:
-            return self.teacher(x), None
+            return select_output(self.teacher(x), self.teacher_output, "teacher"), None
         with FeatureTap(self.teacher, self.taps["teacher"]) as tap:
-            outputs = self.teacher(x)
+            outputs = select_output(self.teacher(x), self.teacher_output, "teacher")
         if not isinstance(tap.value, torch.Tensor):
             raise DistillError(f"feature path {self.taps['teacher']!r} gives a {type(tap.value).__name__}, "
                                "not a tensor")
@@ -165,8 +167,8 @@ class Distiller:
 
     def _teach_rows(self, tensors: Sequence[torch.Tensor]) -> Guide:
         """The teacher's view of every row of a TensorDataset, once, on the device."""
-        x, _, privileged = unpack_batch(tuple(tensors))
-        source = self._teacher_input(x, privileged)
+        batch = self._unpack(tuple(tensors))
+        source = self._teacher_input(batch.x, batch.privileged)
         parts = [self._teach(to_device(part, self.device_)) for part in source.split(CACHE_BATCH)]
         return Guide(_cat([p.outputs for p in parts]), _cat([p.features for p in parts]))
 
@@ -216,7 +218,7 @@ class Distiller:
             torch.manual_seed(self.seed)
             return make_adapter(tap.value.shape[1], teacher.shape[1], tap.value.dim()).to(self.device_)
 
-    def _build_part(self, trainee: _Trainee, x: torch.Tensor, batches: RankBatches) -> nn.Module | None:
+    def _build_part(self, trainee: Trainee, x: torch.Tensor, batches: RankBatches) -> nn.Module | None:
         """The method's own learnable part (VID, CRD), sized from the first rows' features, or None."""
         if not self.method_.uses_features:
             return None
@@ -234,70 +236,119 @@ class Distiller:
             torch.manual_seed(self.seed)
             return self.method_.learned_part(student, teacher, rows)
 
-    def _preflight(self, trainee: _Trainee, batches: RankBatches) -> None:
+    def _preflight(self, trainee: Trainee, batches: RankBatches) -> None:
         """The method's loss on the first batch, before any step (eval mode, no gradients): taps, feature shapes,
         output sizes and settings that do not fit fail here, in one line, before training."""
         batch, key = next(iter(batches.epoch(0)))
-        x, y, privileged = to_device(unpack_batch(batch), self.device_)
+        x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
         training = trainee.training
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):  # CRD draws negatives: training's draws stay the same
-            self._loss(trainee.eval(), x, y, self._guide(key, x, privileged), [])
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):  # CRD draws negatives: training's stay the same
+                self._loss(trainee.eval(), x, y, weight, self._guide(key, x, privileged), [])
+        except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
+            if "out of bounds" not in str(error):
+                raise
+            raise DistillError(f"a label is not a class index 0..C-1 of the outputs: {error}") from None
         trainee.train(training)
 
     def _class_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
         return class_log_probs(outputs.float(), self.classes)
 
+    def _autocast(self) -> AbstractContextManager:
+        """Autocast at the fit's precision (bfloat16 or float16), or nothing at fp32."""
+        dtype = PRECISIONS[self.precision]
+        return nullcontext() if dtype is None else torch.autocast(self.device_.type, dtype=dtype)
+
+    def _check_targets(self, y: torch.Tensor) -> None:
+        """Refuse float targets for a classification method, which would read them as something else."""
+        if self.task == "classification" and y.is_floating_point():
+            raise DistillError(f"the targets are {str(y.dtype).removeprefix('torch.')} values, but method "
+                               f"{self.method!r} reads class indices; for value targets use method='regression' "
+                               "(or task='regression'), for labels pass integer class indices")
+
     # --- fit and evaluate -------------------------------------------------------------------------
     def _prepare(self, world: World) -> None:
         self.device_ = resolve_device(self.device)
-        if self.mixed_precision and self.device_.type != "cuda":
-            raise DistillError(f"mixed precision needs a CUDA device; this fit runs on {self.device_}")
+        if self.precision == "fp16" and self.device_.type != "cuda":
+            raise DistillError(f"precision='fp16' (float16 with a gradient scaler) needs a CUDA device; this fit "
+                               f"runs on {self.device_}: use precision='bf16' or 'fp32'")
+        if self.precision == "bf16" and self.device_.type not in ("cpu", "cuda"):
+            raise DistillError(f"precision='bf16' runs on CPU and CUDA; this fit runs on {self.device_}: use 'fp32'")
         self.rank_, self.world_size_ = world.rank, world.size
         self.teacher.to(self.device_).eval().requires_grad_(False)
         self.student.to(self.device_)
 
     def fit(self, train_loader: DataLoader, epochs: int, val_loader: DataLoader | None = None,
-            callbacks: Sequence[Callback] = ()) -> dict[str, list[float]]:
+            callbacks: Sequence[Callback] = (), *, accumulate: int = 1, progress: bool = True,
+            resume: str | Path | None = None) -> dict[str, list[float]]:
         """Train the student for `epochs` epochs (fewer if a callback stops it); returns the history:
-        per epoch `epoch`, `loss` (training objective), its named terms (`loss_hard`, `loss_kd`, `loss_nst`...:
-        the method's), `lr` and `val_*` (see `evaluate`)."""
+        per epoch `epoch` (from 1), `loss` (training objective), its named terms (`loss_hard`, `loss_kd`,
+        `loss_nst`...: the method's), `lr` and `val_*` (see `evaluate`).
+
+        `accumulate=N` steps the optimiser once every N batches on their averaged gradients (as one batch N
+        times larger). `progress` shows a bar over the epochs on a terminal, else one line per epoch on stderr
+        (`distill.core.loggers.Progress`); False shows nothing. `resume=path` continues from a file a
+        `Checkpoint` callback wrote, with the same numbers as a fit never interrupted (same data, callbacks
+        and settings).
+        """
         if epochs < 1:
             raise DistillError(f"epochs must be >= 1, got {epochs}")
+        if accumulate < 1:
+            raise DistillError(f"accumulate must be >= 1 batches, got {accumulate}")
         if hasattr(train_loader, "__len__") and len(train_loader) == 0:
             raise DistillError("train_loader yields no batches (an empty dataset?); there is nothing to train on")
+        if resume is not None and not Path(resume).is_file():
+            raise DistillError(f"resume: no checkpoint at {resume}; pass a file a Checkpoint callback wrote, "
+                               "or resume=None to start")
+        callbacks = [*callbacks, *([Progress(epochs)] if progress else [])]
+        saves = [c for c in callbacks if isinstance(c, Checkpoint)]
+        if len(saves) > 1:
+            raise DistillError(f"{len(saves)} Checkpoint callbacks given; a fit saves its state to one file")
         world = init_from_env(resolve_device(self.device))
         self._prepare(world)
         batches = RankBatches(train_loader, world, self.seed)
         self._setup_cache(batches)
-        first_x = to_device(unpack_batch(next(iter(batches.epoch(0)))[0])[0], self.device_)
-        trainee = _Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
-                           self._build_adapter(first_x))
+        first = Batch(*to_device(tuple(self._unpack(next(iter(batches.epoch(0)))[0])), self.device_))
+        self._check_targets(first.y)
+        trainee = Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
+                           self._build_adapter(first.x), self.student_output)
         try:
-            trainee.part = self.part_ = self._build_part(trainee, first_x, batches)
+            trainee.part = self.part_ = self._build_part(trainee, first.x, batches)
             self._preflight(trainee, batches)
         except DistillError:
             if trainee.tap is not None:
                 trainee.tap.close()
             raise
-        model = DistributedDataParallel(trainee) if world.size > 1 else trainee
+        model: Forward = DistributedDataParallel(trainee) if world.size > 1 else trainee
+        if self.compile:
+            try:
+                model = torch.compile(model, **({} if self.compile is True else self.compile))
+            except TypeError as error:  # an option torch.compile does not take
+                raise DistillError(f"compile={self.compile!r}: {error}") from None
         build = self.optimizer or (lambda parameters: make_adam(parameters, self.lr, self.weight_decay))
         self.optimizer_ = build(trainee.parameters())
-        scaler = torch.amp.GradScaler("cuda") if self.mixed_precision else None
+        scaler = torch.amp.GradScaler("cuda") if self.precision == "fp16" else None
         clip = next((c.max_norm for c in callbacks if isinstance(c, GradientClipping)), None)
+        self.history_: dict[str, list[float]] = {}
         for callback in callbacks:
             callback.on_fit_start(self)
-        self.history_: dict[str, list[float]] = {}
         steps: list[LossTerms] = []  # this epoch's terms per step, detached; summed once per epoch
         sizes: list[int] = []
+        stepping = [c for c in callbacks if type(c).on_step_end is not Callback.on_step_end]
 
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            x, y, privileged = to_device(unpack_batch(batch), self.device_)
+            x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
             sizes.append(len(y))
-            return self._loss(model, x, y, self._guide(key, x, privileged), steps)
+            return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
-        def on_epoch_end(epoch: int) -> bool:
-            logs = {"epoch": float(epoch + 1), **self._epoch_logs(steps, sizes, world, epoch)}
+        def on_step() -> None:
+            for callback in stepping:
+                callback.on_step_end(self)
+
+        def on_epoch_end(index: int) -> bool:
+            epoch = index + 1
+            logs = {"epoch": float(epoch), **epoch_logs(steps, sizes, world, epoch, self.optimizer_)}
             steps.clear()
             sizes.clear()
             if val_loader is not None:
@@ -306,9 +357,27 @@ class Distiller:
                 self.history_.setdefault(key, []).append(value)
             return any([callback.on_epoch_end(self, epoch, logs) for callback in callbacks])
 
+        def save_extra() -> dict:
+            return {"history": self.history_, "scaler": {} if scaler is None else scaler.state_dict(),
+                    "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
+
+        def load_extra(saved: dict) -> None:
+            names = [name for name, _ in saved["callbacks"]]
+            if names != [type(c).__name__ for c in callbacks]:
+                raise DistillError(f"resume: {resume} was written by a fit with callbacks [{', '.join(names)}]; this "
+                                   f"fit has [{', '.join(type(c).__name__ for c in callbacks)}]: pass the same ones")
+            self.history_ = {key: list(values) for key, values in saved["history"].items()}
+            if scaler is not None:
+                scaler.load_state_dict(saved["scaler"])
+            for callback, (_, state) in zip(callbacks, saved["callbacks"], strict=True):
+                callback.load_state_dict(state)
+
         try:
-            run_epochs(model, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
-                       scaler=scaler, max_grad_norm=clip)
+            run_epochs(trainee, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
+                       scaler=scaler, max_grad_norm=clip, accumulate=accumulate,
+                       on_step=on_step if stepping else None, save_extra=save_extra, load_extra=load_extra,
+                       saves=saves[0].unit() if saves else None,
+                       resumes=None if resume is None else FitCheckpoint(Path(resume)))
             for callback in callbacks:
                 callback.on_fit_end(self)
         except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
@@ -322,45 +391,34 @@ class Distiller:
         self.student.eval()
         return self.history_
 
-    def _epoch_logs(self, steps: list[LossTerms], sizes: list[int], world: World,
-                    epoch: int) -> dict[str, float]:
-        """The epoch's objective and its terms, averaged over its rows (over every rank's), and the lr."""
-        weights = torch.tensor(sizes, device=self.device_, dtype=torch.float64)
-        names = list(steps[0])
-        sums = torch.stack([torch.stack([step[name] for step in steps]).double() @ weights for name in names]
-                           + [weights.sum()])
-        if world.size > 1:
-            dist.all_reduce(sums)  # every rank logs the loss over the whole epoch
-        if not torch.isfinite(sums[0]):
-            losses = torch.stack([step["loss"] for step in steps])
-            bad = torch.nonzero(~torch.isfinite(losses)).flatten()
-            raise DistillError(f"the training loss is not finite in epoch {epoch + 1}, batch "
-                               f"{int(bad[0]) + 1 if len(bad) else '?'}: NaN or inf in the inputs or targets, or "
-                               "a learning rate too large")
-        means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
-        return {**means, "lr": float(self.optimizer_.param_groups[0]["lr"])}
-
-    def _loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, guide: Guide,
+    def _loss(self, model: Forward, x: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, guide: Guide,
               steps: list[LossTerms]) -> torch.Tensor:
-        """The method's objective on a batch; its terms, detached, are appended to `steps` for the history."""
-        with autocast(self.device_, self.mixed_precision):
+        """The method's objective on a batch (the forward pass at the fit's precision, the loss in float32); its
+        terms, detached, are appended to `steps` for the history. With sample weights, each term is the
+        weighted mean of its per-row values."""
+        with self._autocast():
             outputs, features = model(x)
+        outputs, features = outputs.float(), None if features is None else features.float()
+        if weight is None:
             terms = self.method_.losses(outputs, y, guide, features, self.part_)
-            loss = total(terms)
-            steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
-            return loss
+        else:
+            terms = weighted_losses(self.method_, outputs, y, weight, guide, features, self.part_)
+        loss = total(terms)
+        steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
+        return loss
 
     @torch.no_grad()
     def predict(self, loader: DataLoader, model: str = "student") -> torch.Tensor:
         """Outputs of the student (or `model="teacher"`) on every batch of `loader`, on the CPU."""
         network = self.student if model == "student" else self.teacher
+        selector = self.student_output if model == "student" else self.teacher_output
         device = resolve_device(self.device) if not hasattr(self, "device_") else self.device_
         network.to(device).eval()
         outputs = []
         for batch in eval_batches(loader):
-            x, _, privileged = unpack_batch(batch)
+            x, _, privileged, _ = self._unpack(batch)
             source = self._teacher_input(x, privileged) if model == "teacher" else x
-            outputs.append(network(to_device(source, device)).float().cpu())
+            outputs.append(select_output(network(to_device(source, device)), selector, model).float().cpu())
         return torch.cat(outputs)
 
     def evaluate(self, loader: DataLoader, model: str = "student") -> dict[str, float]:
@@ -368,11 +426,11 @@ class Distiller:
 
         classification: `loss` (CE of the true class), `accuracy`, `agreement` (same class as the teacher),
         `kl` (KL(teacher || student) of the class distributions). regression: `loss` and `mse`, `mae`,
-        `fidelity_mse` (to the teacher's outputs).
+        `fidelity_mse` (to the teacher's outputs). Sample weights are not applied here.
         """
         if model not in ("student", "teacher"):
             raise DistillError(f"evaluate model must be 'student' or 'teacher', got {model!r}")
-        y = torch.cat([unpack_batch(batch)[1] for batch in eval_batches(loader)])
+        y = torch.cat([self._unpack(batch).y for batch in eval_batches(loader)])
         outputs = self.predict(loader, model)
         teacher = self.predict(loader, "teacher") if model == "student" else None
         if self.task == "regression":

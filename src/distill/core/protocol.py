@@ -315,7 +315,7 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
     return outcomes
 
 
-def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: dict[str, StudentSpec],
+def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: Mapping[str, StudentSpec],
                  train: TrainSection, seed: int, baselines: dict[str, BaselineFactory],
                  latency_repeats: int = 30, show_progress: bool | None = None, scope: str = "") -> ProtocolResult:
     """Run teacher, students and baselines on every fold; see the module docstring.

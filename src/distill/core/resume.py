@@ -165,7 +165,12 @@ class ResumeStore:
 
 
 class Unit:
-    """One training loop's checkpoint file."""
+    """One training loop's checkpoint file (`prefix` and `advice` word a refused file for the CLI's --resume)."""
+
+    prefix = "--resume: "
+
+    def advice(self) -> str:
+        return f"Delete {self.path.parent} or drop --resume to start again"
 
     def __init__(self, path: Path, interval: float = 0.0) -> None:
         self.path, self.interval, self.last = path, interval, time.monotonic()
@@ -182,11 +187,11 @@ class Unit:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as error:  # UnpicklingError for a planted object, RuntimeError/EOFError for a cut file
             first = (str(error).strip().splitlines() or [type(error).__name__])[0].split(". ")[0][:120]
-            raise DistillError(f"--resume: {self.path} is not a checkpoint distill wrote ({first}); nothing in it "
-                               f"was run. Delete {self.path.parent} or drop --resume to start again") from None
+            raise DistillError(f"{self.prefix}{self.path} is not a checkpoint distill wrote ({first}); nothing in it "
+                               f"was run. {self.advice()}") from None
         if not isinstance(state, dict) or not SAVED_KEYS <= set(state):
-            raise DistillError(f"--resume: {self.path} is not a checkpoint distill wrote (it lacks "
-                               f"{', '.join(sorted(SAVED_KEYS))}); delete {self.path.parent} or drop --resume")
+            raise DistillError(f"{self.prefix}{self.path} is not a checkpoint distill wrote (it lacks "
+                               f"{', '.join(sorted(SAVED_KEYS))}). {self.advice()}")
         return state
 
     def save(self, state: dict) -> None:

@@ -7,8 +7,10 @@ model on them and returns the scalar objective (the method's terms summed, `dist
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
+from itertools import islice
 from typing import TypeVar
 
 import torch
@@ -16,6 +18,7 @@ from torch import nn
 
 from distill.core.distributed import current_world, data_parallel, rank_loss
 from distill.core.resume import Unit, UnitKey, restore_rng, rng_state, unit_for
+from distill.core.run_log import run_log
 from distill.data.windows import WindowSet
 
 
@@ -32,13 +35,26 @@ def train_step(optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Ten
     before clipping; `max_grad_norm` clips the global L2 norm of the optimiser's gradients. Returns the
     loss, detached.
     """
+    return accumulated_step(optimizer, [loss_fn], scaler=scaler, max_grad_norm=max_grad_norm)
+
+
+def accumulated_step(optimizer: torch.optim.Optimizer, loss_fns: Sequence[Callable[[], torch.Tensor]], *,
+                     scaler: torch.amp.GradScaler | None = None, max_grad_norm: float | None = None) -> torch.Tensor:
+    """One optimiser step on the gradients of several batches (gradient accumulation): each `loss_fn()` is
+    backpropagated at once (so one batch's graph is alive at a time) and the summed gradients are divided by
+    their count, so N batches of B rows step as one batch of N x B rows would (for mean losses). One batch
+    is `train_step`. Returns the last batch's loss, detached."""
     optimizer.zero_grad(set_to_none=True)
-    loss = loss_fn()
-    (loss if scaler is None else scaler.scale(loss)).backward()
+    for loss_fn in loss_fns:
+        loss = loss_fn()
+        (loss if scaler is None else scaler.scale(loss)).backward()
+    if len(loss_fns) > 1 or max_grad_norm is not None:
+        parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    if len(loss_fns) > 1:
+        torch._foreach_div_([p.grad for p in parameters if p.grad is not None], float(len(loss_fns)))
     if max_grad_norm is not None:
         if scaler is not None:
             scaler.unscale_(optimizer)
-        parameters = [p for group in optimizer.param_groups for p in group["params"]]
         torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
     if scaler is None:
         optimizer.step()
@@ -51,30 +67,51 @@ def train_step(optimizer: torch.optim.Optimizer, loss_fn: Callable[[], torch.Ten
 Batch = TypeVar("Batch")
 
 
+def _groups(batches: Iterable[Batch], size: int) -> Iterator[list[Batch]]:
+    """Consecutive groups of `size` batches (the last may be shorter)."""
+    iterator = iter(batches)
+    while group := list(islice(iterator, size)):
+        yield group
+
+
 def run_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Callable[[int], Iterable[Batch]],
                step: Callable[[Batch], torch.Tensor], *, epochs: int, generators: list[torch.Generator] | None = None,
                on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None,
                scaler: torch.amp.GradScaler | None = None, max_grad_norm: float | None = None,
                save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None,
-               unit: UnitKey | None = None) -> None:
-    """At most `epochs` epochs: `train_step` on `step(batch)` for every batch of `batches(epoch)` (model in
-    train mode), then `on_epoch_end(epoch)` (0-based; model in eval mode), which returns True to stop.
+               unit: UnitKey | None = None, accumulate: int = 1, on_step: Callable[[], None] | None = None,
+               saves: Unit | None = None, resumes: Unit | None = None) -> None:
+    """At most `epochs` epochs: an optimiser step (`accumulated_step`) on `step(batch)` for every `accumulate`
+    batches of `batches(epoch)` (model in train mode; `on_step()` after each), then `on_epoch_end(epoch)`
+    (0-based; model in eval mode), which returns True to stop.
 
     `generators` draw the batch order; while a run checkpoints (`distill.core.resume`), a loop with a `unit`
     key saves them with the model, the optimiser, torch's RNG and `save_extra()` (the caller's state: curves,
     early stopping) at every due epoch end, and a resumed loop starts after the last saved epoch, handing that
-    state to `load_extra`. `tick()` after every epoch advances a progress bar.
+    state to `load_extra`; under the recipes' `train.log` such a loop logs each epoch's mean training loss
+    (`distill.core.run_log`). Outside a run, `saves` and `resumes` name the checkpoint files directly (the
+    Distiller's `Checkpoint` callback and `fit(resume=...)`). `tick()` after every epoch advances a progress bar.
     """
     generators = generators or []
-    checkpoint = unit_for(unit)
-    start = resume_loop(checkpoint, model, optimizer, generators, epochs, load_extra)
+    if unit is not None:
+        saves = resumes = unit_for(unit)
+    log = run_log() if unit is not None and current_world().is_main else None
+    start = resume_loop(resumes, model, optimizer, generators, epochs, load_extra)
     for epoch in range(start, epochs):
+        began, losses = time.perf_counter(), []  # the losses only for the log
         model.train()
-        for batch in batches(epoch):
-            train_step(optimizer, partial(step, batch), scaler=scaler, max_grad_norm=max_grad_norm)
+        for group in _groups(batches(epoch), accumulate):
+            loss = accumulated_step(optimizer, [partial(step, batch) for batch in group], scaler=scaler,
+                                    max_grad_norm=max_grad_norm)
+            if log is not None:
+                losses.append(loss)
+            if on_step is not None:
+                on_step()
         model.eval()
+        if log is not None and unit is not None:  # the recipes' train.log (distill.core.run_log)
+            log.epoch(unit, epoch + 1, float(torch.stack(losses).mean()), time.perf_counter() - began)
         stop = bool(on_epoch_end is not None and on_epoch_end(epoch))
-        save_loop(checkpoint, model, optimizer, generators, epoch, epochs, stop, save_extra)
+        save_loop(saves, model, optimizer, generators, epoch, epochs, stop, save_extra)
         if tick is not None:
             tick()
         if stop:

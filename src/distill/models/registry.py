@@ -3,13 +3,21 @@
 A family is a class (or function) taking `(input_shape, output_dim, **options)` and returning an nn.Module.
 The built-in families register when `distill.models` imports them, in the order listed there; your own
 register with the public `@distill.register_model("name")` when your module is imported, or are named in a
-config by import path, `model: "package.module:Factory"`, which imports the module itself.
+config by import path, `model: "package.module:Factory"`, which imports the module itself: from the import path
+as it is and, when the module is not found there, from the recipe file's folder and the current folder (added
+to the import path for that one import, so `distill run my.yaml` finds `mypkg/nets.py` beside `my.yaml` or in
+the folder it runs from without `PYTHONPATH=.`). The recipe's folder is kept in the environment variable
+`DISTILL_RECIPE_FOLDER` (set by `distill.protocols.load_config` for a YAML file), so the ranks of a
+multi-process run see it too.
 """
 from __future__ import annotations
 
 import importlib
 import inspect
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 from torch import nn
 
@@ -17,6 +25,7 @@ from distill.config import check_model_option
 from distill.errors import DistillError
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
+RECIPE_FOLDER = "DISTILL_RECIPE_FOLDER"
 
 
 def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -32,13 +41,36 @@ def register_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[.
     return register
 
 
+def model_folders() -> list[str]:
+    """Where a model's module is looked for beyond the import path: the recipe's folder, then the current one."""
+    recipe = os.environ.get(RECIPE_FOLDER)
+    return list(dict.fromkeys(str(Path(folder).resolve()) for folder in (recipe, ".") if folder))
+
+
+def _import(module_name: str):
+    """`module_name` from the import path, else from `model_folders()` (on the path for this import only)."""
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as error:
+        if error.name is None or not module_name.startswith(error.name):  # missing inside the module: its own error
+            raise
+    saved = list(sys.path)
+    sys.path[:0] = model_folders()
+    try:
+        return importlib.import_module(module_name)
+    finally:
+        sys.path[:] = saved
+
+
 def imported_family(path: str) -> Callable[..., nn.Module]:
-    """The factory named `package.module:Factory` (importing the module); one-line errors."""
+    """The factory named `package.module:Factory` (importing the module, see the module's docstring); one-line
+    errors."""
     module_name, _, attribute = path.partition(":")
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name)
     except ImportError as error:
-        raise DistillError(f"model {path!r}: cannot import {module_name!r} ({error}); is it on PYTHONPATH?") from None
+        raise DistillError(f"model {path!r}: cannot import {module_name!r} ({error}); looked on the import path "
+                           f"and in {', '.join(model_folders())}") from None
     family = getattr(module, attribute, None)
     if not callable(family):
         raise DistillError(f"model {path!r}: module {module_name!r} has no callable {attribute!r}")

@@ -7,8 +7,9 @@ and one entry in `PROTOCOLS`.
 """
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from importlib import import_module
 from pathlib import Path
 from typing import NamedTuple
@@ -16,10 +17,13 @@ from typing import NamedTuple
 from distill.config import Section, TrainSection, apply_override, read_recipe, validate_config
 from distill.core.distributed import current_world, init_from_env, launch, launched
 from distill.core.resume import checkpointing, run_fingerprint
+from distill.core.run_log import logging_to
 from distill.core.threads import thread_budget
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.run_folder import claim_run_folder
+
+RECIPE_FOLDER = "DISTILL_RECIPE_FOLDER"  # = distill.models.registry.RECIPE_FOLDER (importing it loads every model family)
 
 
 class Protocol(NamedTuple):
@@ -50,8 +54,11 @@ def protocol(name: str) -> Protocol:
 
 
 def load_config(name_or_path: str, overrides: list[str] = ()) -> Section:
-    """Read a recipe or YAML file, apply `--set key=value` overrides, validate against its protocol."""
+    """Read a recipe or YAML file, apply `--set key=value` overrides, validate against its protocol. A YAML
+    file's folder is where its `model: package.module:Factory` is looked for (`distill.models.registry`)."""
     raw = read_recipe(name_or_path)
+    if name_or_path.endswith((".yaml", ".yml")):
+        os.environ[RECIPE_FOLDER] = str(Path(name_or_path).resolve().parent)  # read at model import
     for assignment in overrides:
         apply_override(raw, assignment)
     return validate_config(raw, protocol(raw.get("protocol", "forecast")).schema)
@@ -84,15 +91,23 @@ def execute(config: Section, out_dir: Path, show_progress: bool | None = None, n
         init_from_env(resolve_device(config.train.device))
         main = current_world().is_main
         with claim_run_folder(out_dir) if main else nullcontext():
-            return runner(config, out_dir, show_progress if main else False)
+            with _logging(config, out_dir, resume) if main else nullcontext():
+                return runner(config, out_dir, show_progress if main else False)
     with claim_run_folder(out_dir):
         if nproc > 1:
             launch(_execute_rank, nproc, config, out_dir, show_progress)
             return ""
-        if config.protocol == "lupi-synthetic":
-            return runner(config, out_dir, show_progress)
-        with checkpointing(out_dir, run_fingerprint(config), resume):
-            return runner(config, out_dir, show_progress)
+        with _logging(config, out_dir, resume):
+            if config.protocol == "lupi-synthetic":
+                return runner(config, out_dir, show_progress)
+            with checkpointing(out_dir, run_fingerprint(config), resume):
+                return runner(config, out_dir, show_progress)
+
+
+def _logging(config: Section, out_dir: Path, resume: bool) -> AbstractContextManager:
+    """The config's `train.log` (`distill.core.run_log`), into the run folder."""
+    train = getattr(config, "train", None)
+    return logging_to(out_dir, train.log if isinstance(train, TrainSection) else "none", resume)
 
 
 def _budgeted(runner: Callable[[Section, Path, bool | None], str]) -> Callable[[Section, Path, bool | None], str]:
@@ -109,6 +124,7 @@ def _execute_rank(config: Section, out_dir: Path, show_progress: bool | None) ->
     the outputs and prints the summary."""
     init_from_env(resolve_device(config.train.device))
     main = current_world().is_main
-    summary = _budgeted(protocol(config.protocol).execute)(config, out_dir, show_progress if main else False)
+    with _logging(config, out_dir, False) if main else nullcontext():
+        summary = _budgeted(protocol(config.protocol).execute)(config, out_dir, show_progress if main else False)
     if main:
         print(summary, flush=True)

@@ -31,7 +31,7 @@ def _wrapped(spec: ModelSpec, role: str) -> ModelSpec:
         return spec
     if getattr(spec, "candidates", None) or getattr(spec, "ensemble", 1) > 1:
         raise DistillError(f"data.quantiles: hub does not combine with {role} candidates or ensembles yet; "
-                           "name one model")
+                           f"name one model (e.g. --set {role}.ensemble=1)")
     return spec.model_copy(update={"model": "quantile", "options": {"base": spec.model, "base_options": spec.options}})
 
 
@@ -41,7 +41,15 @@ def quantile_config(config):
     if config.data.quantiles == "none":
         return config
     return config.model_copy(update={"teacher": _wrapped(config.teacher, "teacher"),
-                                     "students": {name: _wrapped(spec, name) for name, spec in config.students.items()}})
+                                     "students": {name: _unlabelled(_wrapped(spec, name))
+                                                  for name, spec in config.students.items()}})
+
+
+def _unlabelled(spec):
+    """A quantile student without teacher-labelled windows: their labels are point forecasts (the run notes it)."""
+    if not getattr(spec, "teacher_labelled", None) or not spec.teacher_labelled.used:
+        return spec
+    return spec.model_copy(update={"teacher_labelled": type(spec.teacher_labelled).model_validate({})})
 
 
 def point_outputs(outputs: np.ndarray) -> np.ndarray:

@@ -104,9 +104,17 @@ def _check_sources(data) -> None:
         raise DistillError("data.series names the series column of data.table: set data.table=FILE")
 
 
+def feature_set(frame: pd.DataFrame, features: str | list[str]) -> str | list[str]:
+    """The feature set a run reads: `leading` falls back to `all` where no column is a COVID-19 leading indicator."""
+    if features == "leading" and not any(LEADING.match(column) for column in frame.columns):
+        return "all"
+    return features
+
+
 def select_features(frame: pd.DataFrame, features: str | list[str], target: str) -> pd.DataFrame:
-    """`all` columns, the `leading` indicators, or the named ones; the target is always an input."""
-    if features == "all":
+    """`all` columns, the `leading` indicators, or the named ones; the target is always an input. A table with no
+    COVID-19 leading indicator (someone's own series) is read whole under `leading` (see `feature_set`)."""
+    if feature_set(frame, features) == "all":
         return frame
     if features == "leading":
         names = [column for column in frame.columns if LEADING.match(column)]
@@ -118,12 +126,14 @@ def select_features(frame: pd.DataFrame, features: str | list[str], target: str)
     return frame[[target] + [name for name in names if name != target]]
 
 
+def _feature_set_note(panel: Panel, features: str | list[str]) -> str | list[str]:
+    used = feature_set(panel.parts[0].clean.frame, features)
+    return used if used == features else f"{used} (data.features {features}: no column is a COVID-19 leading indicator)"
+
+
 def _check(config: ForecastConfig) -> None:
     data = config.data
     labelled = [name for name, spec in config.students.items() if spec.teacher_labelled.used]
-    if labelled and data.quantiles == "hub":
-        raise DistillError(f"students.{labelled[0]}.teacher_labelled: teacher-labelled windows are point forecasts; "
-                           "data.quantiles hub trains quantile students (drop one of the two)")
     if labelled and config.cv.split != "rolling" and any(config.students[n].teacher_labelled.recent for n in labelled):
         raise DistillError(f"students.{labelled[0]}.teacher_labelled.recent: the windows before each forecast origin "
                            "exist only with cv.split: rolling")
@@ -200,6 +210,8 @@ def _results_models(protocol, forecast_scores: dict[str, list[dict]],
 def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> ForecastRun:
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
     _check(config)
+    unlabelled = [name for name, spec in config.students.items() if spec.teacher_labelled.used] \
+        if config.data.quantiles == "hub" else []
     config = quantile_config(config)
     data = config.data
     panel, source = load_panel(config)
@@ -245,7 +257,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "dropped_columns": panel.dropped,
         "data": {"source": source, "series": [part.name for part in panel.parts],
                  "days": int(sum(len(part.clean.frame) for part in panel.parts)), "features": len(columns),
-                 "feature_set": data.features, "freq": data.freq, "period": panel.period,
+                 "feature_set": _feature_set_note(panel, data.features), "freq": data.freq, "period": panel.period,
                  "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
                  "windows_dropped_missing_target": table.dropped, "rows": panel.rows,
                  "columns_judged_on": panel.judged_on,
@@ -257,7 +269,9 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "teacher_choice": [spec.model + (f" {spec.options}" if spec.options else "") for spec in protocol.teacher_specs],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},
-        "notes": forecast_notes(config, panel, table, blocks),
+        "notes": forecast_notes(config, panel, table, blocks) + [
+            f"{name}: its teacher_labelled windows are not used: their labels are point forecasts and "
+            "data.quantiles hub trains quantile students" for name in unlabelled],
     }
     calendar = [str(d)[:10] for d in panel.calendar()]
     if blocks is not None:
