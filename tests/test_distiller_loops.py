@@ -260,6 +260,9 @@ def test_resume_in_process_continues_exactly(data, tmp_path):
         loader, 5, progress=False, callbacks=callbacks(tmp_path / "b.pt"), resume=tmp_path / "b.pt")
     assert history == expected
     assert torch.equal(weights_of(resumed), weights_of(whole))
+    (tmp_path / "planted.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DistillError, match="resume: .*planted.pt is not a checkpoint distill wrote"):
+        Distiller(teacher, student(), device="cpu").fit(loader, 1, resume=tmp_path / "planted.pt")
     with pytest.raises(DistillError, match="resume: no checkpoint at"):
         Distiller(teacher, student(), device="cpu").fit(loader, 1, resume=tmp_path / "missing.pt")
     with pytest.raises(DistillError, match="callbacks"):
