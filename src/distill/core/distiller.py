@@ -280,9 +280,12 @@ class Distiller:
         sizes: list[int] = []
         stepping = [c for c in callbacks if type(c).on_step_end is not Callback.on_step_end]
 
+        on_device = batches.tensors is not None and all(t.device == self.device_ for t in batches.tensors)
+
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
+            fields = tuple(self._unpack(batch))
+            x, y, privileged, weight = fields if on_device else to_device(fields, self.device_)  # rows of on-device tensors
             sizes.append(len(y))
             return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
