@@ -300,7 +300,8 @@ class Distiller:
         if resume is not None and not Path(resume).is_file():
             raise DistillError(f"resume: no checkpoint at {resume}; pass a file a Checkpoint callback wrote, "
                                "or resume=None to start")
-        callbacks = [*callbacks, *([Progress(epochs)] if progress else [])]
+        given = list(callbacks)  # what a checkpoint saves the state of
+        callbacks = [*given, *([Progress(epochs)] if progress else [])]
         saves = [c for c in callbacks if isinstance(c, Checkpoint)]
         if len(saves) > 1:
             raise DistillError(f"{len(saves)} Checkpoint callbacks given; a fit saves its state to one file")
@@ -335,10 +336,12 @@ class Distiller:
         steps: list[LossTerms] = []  # this epoch's terms per step, detached; summed once per epoch
         sizes: list[int] = []
         stepping = [c for c in callbacks if type(c).on_step_end is not Callback.on_step_end]
+        on_device = batches.tensors is not None and all(t.device == self.device_ for t in batches.tensors)
 
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
+            fields = tuple(self._unpack(batch))
+            x, y, privileged, weight = fields if on_device else to_device(fields, self.device_)  # rows of on-device tensors
             sizes.append(len(y))
             return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
@@ -359,17 +362,17 @@ class Distiller:
 
         def save_extra() -> dict:
             return {"history": self.history_, "scaler": {} if scaler is None else scaler.state_dict(),
-                    "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
+                    "callbacks": [[type(c).__name__, c.state_dict()] for c in given]}
 
         def load_extra(saved: dict) -> None:
             names = [name for name, _ in saved["callbacks"]]
-            if names != [type(c).__name__ for c in callbacks]:
+            if names != [type(c).__name__ for c in given]:
                 raise DistillError(f"resume: {resume} was written by a fit with callbacks [{', '.join(names)}]; this "
-                                   f"fit has [{', '.join(type(c).__name__ for c in callbacks)}]: pass the same ones")
+                                   f"fit has [{', '.join(type(c).__name__ for c in given)}]: pass the same ones")
             self.history_ = {key: list(values) for key, values in saved["history"].items()}
             if scaler is not None:
                 scaler.load_state_dict(saved["scaler"])
-            for callback, (_, state) in zip(callbacks, saved["callbacks"], strict=True):
+            for callback, (_, state) in zip(given, saved["callbacks"], strict=True):
                 callback.load_state_dict(state)
 
         try:
