@@ -303,8 +303,8 @@ class Distiller:
 
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            fields = tuple(self._unpack(batch))
-            x, y, privileged, weight = fields if on_device else to_device(fields, self.device_)  # rows of on-device tensors
+            fields = self._unpack(batch)  # rows of tensors already on the device need no copy
+            x, y, privileged, weight = fields if on_device else Batch(*to_device(tuple(fields), self.device_))
             sizes.append(len(y))
             return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
