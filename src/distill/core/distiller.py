@@ -284,8 +284,10 @@ class Distiller:
 
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            fields = tuple(self._unpack(batch))
-            x, y, privileged, weight = fields if on_device else to_device(fields, self.device_)  # rows of on-device tensors
+            fields = self._unpack(batch)
+            if not on_device:  # rows sliced from tensors on the device are there already
+                fields = Batch(*to_device(tuple(fields), self.device_))
+            x, y, privileged, weight = fields
             sizes.append(len(y))
             return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
