@@ -15,7 +15,7 @@ from distill.protocols import load_config
 from distill.protocols.classification import run as classification
 from distill.protocols.classification.config import ClassificationConfig
 from distill.protocols.classification.run import classification_output
-from distill.protocols.forecast.run import forecast_output, load_panel, run_forecast
+from distill.protocols.forecast.run import forecast_output, load_panel, run_forecast, select_features
 
 
 def assert_reloads(protocol, out_dir, names):
@@ -46,12 +46,13 @@ def test_forecast_models_reload_per_fold(forecast_run):
 
 def test_the_saved_scaling_turns_the_raw_table_into_the_models_inputs(forecast_run, tiny_forecast):
     run, out_dir = forecast_run
-    clean = load_panel(load_config("covid-lstm", tiny_forecast))[0].parts[0].clean
+    config = load_config("covid-lstm", tiny_forecast)
+    frame = select_features(load_panel(config)[0].parts[0].clean.frame, config.data.features, config.data.target)
     assert run.results["scalings"] == ["models/scaling-fold1.json", "models/scaling-fold2.json"]
-    raw = clean.frame.to_numpy(dtype=np.float64)
+    raw = frame.to_numpy(dtype=np.float64)
     for fold_index, fold in enumerate(run.protocol.folds):
         scaling = json.loads((out_dir / run.results["scalings"][fold_index]).read_text())
-        assert scaling["columns"] == list(clean.frame.columns) and scaling["scaling"] == "window_log"
+        assert scaling["columns"] == list(frame.columns) and scaling["scaling"] == "window_log"
         start = int(run.table.starts[int(fold.test_rows[0])])
         logged = np.sign(raw[start:start + 10]) * np.log1p(np.abs(raw[start:start + 10]))  # (days, features)
         relative = logged - logged[-scaling["level_days"]:].mean(axis=0)

@@ -257,9 +257,12 @@ def test_resume_in_process_continues_exactly(data, tmp_path):
     torch.manual_seed(123)  # the checkpoint restores the RNG
     resumed = student()
     history = Distiller(teacher, resumed, device="cpu", seed=1).fit(
-        loader, 5, progress=False, callbacks=callbacks(tmp_path / "b.pt"), resume=tmp_path / "b.pt")
+        loader, 5, progress=True, callbacks=callbacks(tmp_path / "b.pt"), resume=tmp_path / "b.pt")  # progress has no state
     assert history == expected
     assert torch.equal(weights_of(resumed), weights_of(whole))
+    (tmp_path / "planted.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(DistillError, match="resume: .*planted.pt is not a checkpoint distill wrote"):
+        Distiller(teacher, student(), device="cpu").fit(loader, 1, resume=tmp_path / "planted.pt")
     with pytest.raises(DistillError, match="resume: no checkpoint at"):
         Distiller(teacher, student(), device="cpu").fit(loader, 1, resume=tmp_path / "missing.pt")
     with pytest.raises(DistillError, match="callbacks"):

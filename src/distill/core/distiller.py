@@ -14,13 +14,11 @@ a dataset augments). Under `torchrun` or `launch`, the student trains with Distr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
@@ -29,41 +27,27 @@ from distill.core.callbacks import Callback, Checkpoint, FitCheckpoint, Gradient
 from distill.core.distributed import World, init_from_env
 from distill.core.features import FeatureTap, make_adapter
 from distill.core.loggers import Progress
+from distill.core.scores import distillation_scores
 from distill.core.train import make_adam, run_epochs
-from distill.core.trainee import Forward, Selector, Trainee, epoch_logs, select_output, weighted_losses
+from distill.core.trainee import (
+    PRECISIONS,
+    Forward,
+    Selector,
+    Trainee,
+    check_class_targets,
+    epoch_logs,
+    labels_checked,
+    precision_autocast,
+    select_output,
+    weighted_losses,
+)
 from distill.devices import resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
-from distill.methods import METHODS, Guide, Method, class_log_probs, make_method
+from distill.methods import Guide
+from distill.methods.for_task import build_method
 
 CACHE_BATCH = 1024
-
-
-def build_method(name: str, task: str, *, classes: int | None, subclasses: int, nst_kernel: str,
-                 settings: dict[str, Any] | None = None, **weights: float | None) -> Method:
-    """The method object of a Distiller: `weights` (temperature, alpha, feature_weight) left None take the
-    method's defaults; `settings` are any other settings of the method (e.g. `standardise`, `negatives`); a
-    setting the method does not have is refused. Methods tied to classes refuse a regression task; the others
-    compare the regression student's values (`values`)."""
-    if name not in METHODS:
-        raise DistillError(f"unknown method {name!r}; allowed: {', '.join(METHODS)}")
-    values = task == "regression"
-    if values and name in ("soft_target", "subclass", "dkd"):
-        raise DistillError(f"method {name!r} compares class distributions; for value targets use method='regression' "
-                           "or a method not tied to classes (rkd, pkt, sp, dist, hint, nst)")
-    if name == "regression" and not values:
-        raise DistillError("method 'regression' needs task='regression' (value targets)")
-    shapes: dict[str, dict[str, Any]] = {
-        "none": {"classes": classes, "values": values}, "soft_target": {"classes": classes}, "regression": {},
-        "generalized": {"values": values}, "subclass": {"classes": classes or 0, "subclasses": subclasses},
-        "nst": {"classes": classes, "values": values, "kernel": nst_kernel}, "dkd": {"classes": classes},
-        **{feature: {"classes": classes, "values": values} for feature in ("hint", "at", "pkt", "rkd", "sp", "vid",
-                                                                           "crd", "dist")}}
-    chosen = {key: value for key, value in weights.items() if value is not None}
-    both = sorted((set(chosen) | set(shapes[name])) & set(settings or {}))
-    if both:
-        raise DistillError(f"setting {both[0]!r} comes from the Distiller's own argument; remove it from settings")
-    return make_method(name, **shapes[name], **(settings or {}), **chosen)
 
 
 def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
@@ -72,7 +56,6 @@ def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
     return torch.cat(present) if present else None
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class Distiller:
@@ -242,29 +225,9 @@ class Distiller:
         batch, key = next(iter(batches.epoch(0)))
         x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
         training = trainee.training
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):  # CRD draws negatives: training's stay the same
-                self._loss(trainee.eval(), x, y, weight, self._guide(key, x, privileged), [])
-        except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
-            if "out of bounds" not in str(error):
-                raise
-            raise DistillError(f"a label is not a class index 0..C-1 of the outputs: {error}") from None
+        with labels_checked(), torch.no_grad(), torch.random.fork_rng(devices=[]):  # CRD's negatives stay the same
+            self._loss(trainee.eval(), x, y, weight, self._guide(key, x, privileged), [])
         trainee.train(training)
-
-    def _class_log_probs(self, outputs: torch.Tensor) -> torch.Tensor:
-        return class_log_probs(outputs.float(), self.classes)
-
-    def _autocast(self) -> AbstractContextManager:
-        """Autocast at the fit's precision (bfloat16 or float16), or nothing at fp32."""
-        dtype = PRECISIONS[self.precision]
-        return nullcontext() if dtype is None else torch.autocast(self.device_.type, dtype=dtype)
-
-    def _check_targets(self, y: torch.Tensor) -> None:
-        """Refuse float targets for a classification method, which would read them as something else."""
-        if self.task == "classification" and y.is_floating_point():
-            raise DistillError(f"the targets are {str(y.dtype).removeprefix('torch.')} values, but method "
-                               f"{self.method!r} reads class indices; for value targets use method='regression' "
-                               "(or task='regression'), for labels pass integer class indices")
 
     # --- fit and evaluate -------------------------------------------------------------------------
     def _prepare(self, world: World) -> None:
@@ -300,7 +263,8 @@ class Distiller:
         if resume is not None and not Path(resume).is_file():
             raise DistillError(f"resume: no checkpoint at {resume}; pass a file a Checkpoint callback wrote, "
                                "or resume=None to start")
-        callbacks = [*callbacks, *([Progress(epochs)] if progress else [])]
+        given = list(callbacks)  # what a checkpoint saves the state of
+        callbacks = [*given, *([Progress(epochs)] if progress else [])]
         saves = [c for c in callbacks if isinstance(c, Checkpoint)]
         if len(saves) > 1:
             raise DistillError(f"{len(saves)} Checkpoint callbacks given; a fit saves its state to one file")
@@ -309,7 +273,7 @@ class Distiller:
         batches = RankBatches(train_loader, world, self.seed)
         self._setup_cache(batches)
         first = Batch(*to_device(tuple(self._unpack(next(iter(batches.epoch(0)))[0])), self.device_))
-        self._check_targets(first.y)
+        check_class_targets(self.task, self.method, first.y)
         trainee = Trainee(self.student, self.taps.get("student") if self.method_.uses_features else None,
                            self._build_adapter(first.x), self.student_output)
         try:
@@ -335,10 +299,12 @@ class Distiller:
         steps: list[LossTerms] = []  # this epoch's terms per step, detached; summed once per epoch
         sizes: list[int] = []
         stepping = [c for c in callbacks if type(c).on_step_end is not Callback.on_step_end]
+        on_device = batches.tensors is not None and all(t.device == self.device_ for t in batches.tensors)
 
         def step(item: tuple[Any, Any]) -> torch.Tensor:
             batch, key = item
-            x, y, privileged, weight = to_device(tuple(self._unpack(batch)), self.device_)
+            fields = self._unpack(batch)  # rows of tensors already on the device need no copy
+            x, y, privileged, weight = fields if on_device else Batch(*to_device(tuple(fields), self.device_))
             sizes.append(len(y))
             return self._loss(model, x, y, weight, self._guide(key, x, privileged), steps)
 
@@ -359,31 +325,28 @@ class Distiller:
 
         def save_extra() -> dict:
             return {"history": self.history_, "scaler": {} if scaler is None else scaler.state_dict(),
-                    "callbacks": [[type(c).__name__, c.state_dict()] for c in callbacks]}
+                    "callbacks": [[type(c).__name__, c.state_dict()] for c in given]}
 
         def load_extra(saved: dict) -> None:
             names = [name for name, _ in saved["callbacks"]]
-            if names != [type(c).__name__ for c in callbacks]:
+            if names != [type(c).__name__ for c in given]:
                 raise DistillError(f"resume: {resume} was written by a fit with callbacks [{', '.join(names)}]; this "
-                                   f"fit has [{', '.join(type(c).__name__ for c in callbacks)}]: pass the same ones")
+                                   f"fit has [{', '.join(type(c).__name__ for c in given)}]: pass the same ones")
             self.history_ = {key: list(values) for key, values in saved["history"].items()}
             if scaler is not None:
                 scaler.load_state_dict(saved["scaler"])
-            for callback, (_, state) in zip(callbacks, saved["callbacks"], strict=True):
+            for callback, (_, state) in zip(given, saved["callbacks"], strict=True):
                 callback.load_state_dict(state)
 
         try:
-            run_epochs(trainee, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
-                       scaler=scaler, max_grad_norm=clip, accumulate=accumulate,
-                       on_step=on_step if stepping else None, save_extra=save_extra, load_extra=load_extra,
-                       saves=saves[0].unit() if saves else None,
-                       resumes=None if resume is None else FitCheckpoint(Path(resume)))
+            with labels_checked():
+                run_epochs(trainee, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
+                           scaler=scaler, max_grad_norm=clip, accumulate=accumulate,
+                           on_step=on_step if stepping else None, save_extra=save_extra, load_extra=load_extra,
+                           saves=saves[0].unit() if saves else None,
+                           resumes=None if resume is None else FitCheckpoint(Path(resume)))
             for callback in callbacks:
                 callback.on_fit_end(self)
-        except IndexError as error:  # cross-entropy's "Target 5 is out of bounds."
-            if "out of bounds" not in str(error):
-                raise
-            raise DistillError(f"a label is not a class index 0..C-1 of the outputs: {error}") from None
         finally:
             if trainee.tap is not None:
                 trainee.tap.close()
@@ -396,7 +359,7 @@ class Distiller:
         """The method's objective on a batch (the forward pass at the fit's precision, the loss in float32); its
         terms, detached, are appended to `steps` for the history. With sample weights, each term is the
         weighted mean of its per-row values."""
-        with self._autocast():
+        with precision_autocast(self.device_, self.precision):
             outputs, features = model(x)
         outputs, features = outputs.float(), None if features is None else features.float()
         if weight is None:
@@ -433,16 +396,4 @@ class Distiller:
         y = torch.cat([self._unpack(batch).y for batch in eval_batches(loader)])
         outputs = self.predict(loader, model)
         teacher = self.predict(loader, "teacher") if model == "student" else None
-        if self.task == "regression":
-            mse = float(F.mse_loss(outputs, y.float()))
-            scores = {"loss": mse, "mse": mse, "mae": float(F.l1_loss(outputs, y.float()))}
-            if teacher is not None:
-                scores["fidelity_mse"] = float(F.mse_loss(outputs, teacher))
-            return scores
-        log_p = self._class_log_probs(outputs)
-        scores = {"loss": float(F.nll_loss(log_p, y)), "accuracy": float((log_p.argmax(1) == y).float().mean())}
-        if teacher is not None:
-            teacher_log_p = self._class_log_probs(teacher)
-            scores["agreement"] = float((log_p.argmax(1) == teacher_log_p.argmax(1)).float().mean())
-            scores["kl"] = float(F.kl_div(log_p, teacher_log_p, reduction="batchmean", log_target=True))
-        return scores
+        return distillation_scores(self.task, outputs, y, teacher, self.classes)

@@ -4,7 +4,8 @@ loss terms weighted per row by sample weights (`weighted_losses`), and an epoch'
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -110,3 +111,31 @@ def epoch_logs(steps: list[LossTerms], sizes: list[int], world: World, epoch: in
                            "a learning rate too large")
     means = {name: float(sums[i] / sums[-1]) for i, name in enumerate(names)}
     return {**means, "lr": float(optimizer.param_groups[0]["lr"])}
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def precision_autocast(device: torch.device, precision: str) -> AbstractContextManager:
+    """Autocast at a fit's precision (bfloat16 or float16), or nothing at fp32."""
+    dtype = PRECISIONS[precision]
+    return nullcontext() if dtype is None else torch.autocast(device.type, dtype=dtype)
+
+
+def check_class_targets(task: str, method: str, y: torch.Tensor) -> None:
+    """Refuse float targets for a classification method, which would read them as something else."""
+    if task == "classification" and y.is_floating_point():
+        raise DistillError(f"the targets are {str(y.dtype).removeprefix('torch.')} values, but method "
+                           f"{method!r} reads class indices; for value targets use method='regression' "
+                           "(or task='regression'), for labels pass integer class indices")
+
+
+@contextmanager
+def labels_checked() -> Iterator[None]:
+    """Cross-entropy's "Target 5 is out of bounds." as one line that names the problem."""
+    try:
+        yield
+    except IndexError as error:
+        if "out of bounds" not in str(error):
+            raise
+        raise DistillError(f"a label is not a class index 0..C-1 of the outputs: {error}") from None
