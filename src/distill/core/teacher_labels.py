@@ -42,12 +42,14 @@ def _all_rows(x) -> torch.Tensor:
     return x if isinstance(x, torch.Tensor) else x[torch.arange(len(x), device=x.index.device)]
 
 
-def extra_inputs(fold: FoldData, sources: LabelSources, seed: int) -> torch.Tensor:
-    """The unlabelled rows the sources ask for, (rows, ...) in the student's input space."""
+def extra_inputs(fold: FoldData, sources: LabelSources, seed: int,
+                 labelled: torch.Tensor | None = None) -> torch.Tensor:
+    """The unlabelled rows the sources ask for, (rows, ...) in the student's input space; `labelled`: the fold's
+    training rows as one tensor, if already gathered."""
     if fold.teacher_x_train is not None:
         raise DistillError("teacher_labelled windows need a teacher that reads the student's inputs; this teacher "
                            "reads privileged inputs")
-    labelled = _all_rows(fold.x_train)
+    labelled = _all_rows(fold.x_train) if labelled is None else labelled
     generator = torch.Generator().manual_seed(seed)
     parts = []
     if sources.recent:
@@ -68,7 +70,8 @@ def extra_inputs(fold: FoldData, sources: LabelSources, seed: int) -> torch.Tens
 def with_teacher_labels(fold: FoldData, teacher: nn.Module, sources: LabelSources, seed: int) -> FoldData:
     """`fold` whose training rows are its labelled ones followed by the extra rows, each extra row's target the
     teacher's output on it (the validation and test parts are unchanged)."""
-    extra = extra_inputs(fold, sources, seed)
-    x = torch.cat([_all_rows(fold.x_train), extra])  # (labelled + extra, ...)
+    labelled = _all_rows(fold.x_train)  # gathered and scaled once
+    extra = extra_inputs(fold, sources, seed, labelled)
+    x = torch.cat([labelled, extra])  # (labelled + extra, ...)
     y = torch.cat([fold.y_train, predict(teacher, extra).to(fold.y_train.dtype)])
     return replace(fold, x_train=x, y_train=y)
