@@ -2,6 +2,7 @@
 
     python benchmarks/bench_forecast_targets.py                  # sim seeds 0 1 2, US_FL, US_NY_36061
     python benchmarks/bench_forecast_targets.py --seeds 0 --skip-real
+    python benchmarks/bench_forecast_targets.py --set teacher.shrink=ridge   # any config override, every run
 
 Per run it prints the skill over persistence (mean +- SEM over the refit blocks) of the teacher, both students,
 ridge, AutoETS and the best baseline (chosen on inner validation, never on test), then each target with its Holm
@@ -82,13 +83,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     args = parser.parse_args()
     torch.set_num_threads(1)
     for seed in args.seeds:
-        run(f"simulator seed {seed}", [f"data.sim_seed={seed}"], simulated=True)
+        run(f"simulator seed {seed}", [f"data.sim_seed={seed}", *args.set], simulated=True)
     if not args.skip_real:
         for name, path in REAL.items():
-            run(name, [f"data.path={path}"], simulated=False)
+            run(name, [f"data.path={path}", *args.set], simulated=False)
 
 
 if __name__ == "__main__":

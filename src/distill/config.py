@@ -121,6 +121,9 @@ class TeacherSpec(ModelSpec):
     select: Literal["per_fold", "best"] = "per_fold"
     candidates: list[ModelSpec] = Field(default_factory=list)
     ensemble: int = Field(1, ge=1, description="train this many copies (other seeds) and average them")
+    shrink: Literal["none", "ridge"] = Field("none", description="ridge: per fold, mix the trained teacher with ridge "
+                                             "regression on its inputs, the weight chosen on inner validation "
+                                             "(distill.core.shrinkage; point-forecasting teachers)")
 
 
 class DistilledSpec(ModelSpec):

@@ -8,7 +8,9 @@ final models repeat the procedure on every window, and the CV scores estimate th
 Nothing is left to validate on, so each model trains for a fixed number of epochs: the median of the best
 epochs its fold copies reached on their inner validation windows (`curves["best_epoch"]`), or its configured
 epochs when the protocol had no inner validation. The teacher is fitted first; each student then learns from
-the final model its spec names (the final teacher, or an earlier final student).
+the final model its spec names (the final teacher, or an earlier final student). A teacher shrunk towards ridge
+in cross-validation (`teacher.shrink`) is fitted as its base model and then shrunk with the folds' median weight
+(`distill.core.shrinkage.shrink_final`).
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from distill.config import DistilledSpec, ModelSpec, TrainSection
+from distill.core.shrinkage import base_spec, shrink_final
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
 from distill.devices import resolve_device
@@ -42,19 +45,23 @@ def _fit_one(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], n_r
 
 
 def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str, DistilledSpec],
-              train: TrainSection, seed: int, epochs: dict[str, int]) -> dict[str, nn.Module]:
+              train: TrainSection, seed: int, epochs: dict[str, int],
+              shrinkage: list[dict] | None = None) -> dict[str, nn.Module]:
     """Teacher, then every student, fitted on all of `data`'s training rows for `epochs[name]` epochs; the
-    models on the CPU in eval mode, by name."""
+    models on the CPU in eval mode, by name. `shrinkage`: the folds' (a shrunk teacher's)."""
     device = resolve_device(train.device)
     data = data.to(device)
     base = seed * 1_000_003 + FINAL_SEED_OFFSET
     x_teacher = data.inputs("teacher")[0]
+    shrunk, teacher = teacher, base_spec(teacher) if teacher.model == "shrunk" else teacher
     torch.manual_seed(base)
     model = build_model(teacher.model, tuple(x_teacher.shape[1:]), task.output_dim(teacher, data),
                         **teacher.options).to(device)
     task.prepare(model, teacher, data, train, base, None)
     _fit_one(model, lambda rows: task.teacher_loss(model, x_teacher[rows], data.y_train[rows], teacher),
              len(x_teacher), teacher, train, epochs["teacher"], base, "teacher")
+    if shrunk.model == "shrunk":
+        model = shrink_final(model, teacher, data, shrinkage or []).eval()
     trained = {"teacher": model}
     for role, (name, spec) in enumerate(students.items(), start=1):
         rows = task.transfer_rows(data, spec)

@@ -22,6 +22,7 @@ from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
 from distill.core.profiling import profile_models
 from distill.core.resume import UnitKey
+from distill.core.shrinkage import check_before_training, shrink_spec, shrink_teacher
 from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
 from distill.core.train import fit, predict
@@ -59,6 +60,7 @@ class ProtocolResult:
     teacher_folds: list[int]
     models: list[dict[str, nn.Module]] = field(default_factory=list)
     teacher_specs: list[ModelSpec] = field(default_factory=list)  # per fold: what its teacher was built from
+    teacher_shrinkage: list[dict] = field(default_factory=list)  # per fold, with teacher.shrink: its weight, penalty
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """The input shape of one example, per trained model."""
@@ -257,8 +259,10 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
 
 
 def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: TrainSection, seed: int,
-                  bar: tqdm, outcomes: list[ModelOutcome], scope: str = "") -> tuple[list[nn.Module], list[ModelSpec]]:
-    """One teacher per fold (appending each fold's outcome) and the spec each fold's teacher was built from.
+                  bar: tqdm, outcomes: list[ModelOutcome], shrinkage: list[dict],
+                  scope: str = "") -> tuple[list[nn.Module], list[ModelSpec]]:
+    """One teacher per fold (appending each fold's outcome, and its shrinkage with `spec.shrink`) and the spec
+    each fold's teacher was built from.
 
     With `spec.candidates`, every candidate is trained on every fold and each fold keeps the candidate with
     the lowest error on its own inner validation windows: the choice never sees a test window.
@@ -278,6 +282,10 @@ def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: T
         teachers = [tried[c][0][k] for k, c in enumerate(picks)]
         curves = [{**tried[c][1][k], "candidate": c} for k, c in enumerate(picks)]
         specs = [tried[c][2] for c in picks]
+    if spec.shrink == "ridge":
+        shrunk = [shrink_teacher(model, built, fold) for model, built, fold in zip(teachers, specs, folds)]
+        teachers, specs = [model for model, _ in shrunk], [shrink_spec(built) for built in specs]
+        shrinkage.extend(record.describe() for _, record in shrunk)
     outcomes.extend(_score(model, fold, task, c, role="teacher") for model, fold, c in zip(teachers, folds, curves))
     return teachers, specs
 
@@ -325,6 +333,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     (`distill.core.resume`) when one run calls the protocol several times (the privileged protocol's cells).
     """
     _check_chain(students)
+    check_before_training(teacher.shrink, task.name, folds)
     if train.threads is not None:
         torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
@@ -332,9 +341,11 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
     teacher_runs = ([*teacher.candidates] or [teacher]) * teacher.ensemble
     total = len(folds) * sum(spec.epochs or train.epochs for spec in (*teacher_runs, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
+    shrinkage: list[dict] = []
     with tqdm(total=total, desc="teacher", unit="epoch", leave=False,
               disable=None if show_progress is None else not show_progress) as bar:
-        teachers, teacher_specs = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"], scope)
+        teachers, teacher_specs = _fit_teachers(folds, task, teacher, train, seed, bar, outcomes["teacher"],
+                                                shrinkage, scope)
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
         trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
         for role, (name, spec) in enumerate(students.items(), start=1):
@@ -357,7 +368,7 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
             run.test_outputs = run.test_outputs.cpu()
             run.train_outputs = None if run.train_outputs is None else run.train_outputs.cpu()
     return ProtocolResult(folds=on_cpu, outcomes=outcomes, profiles=profiles, teacher_folds=chosen, models=models,
-                          teacher_specs=teacher_specs)
+                          teacher_specs=teacher_specs, teacher_shrinkage=shrinkage)
 
 
 def summarize_protocol(result: ProtocolResult, comparisons: list[tuple[str, str]], metric: str) -> dict:

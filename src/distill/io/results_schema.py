@@ -82,6 +82,9 @@ class ForecastResults(FoldRunResults):
     best_baseline: BestBaseline = Field(description="the strongest baseline, chosen on inner validation")
     auto_ets: dict[str, Any] = Field(description="`ran`, `note` and, when it ran, the forms chosen and fit times")
     teacher_choice: list[str] = Field(description="per fold, the teacher architecture used")
+    teacher_shrinkage: list[dict[str, Any]] | None = Field(
+        None, description="`teacher.shrink: ridge`: per fold, the teacher's weight in its mix with ridge, the ridge "
+        "penalty and the inner-validation MSE of teacher, ridge and mix (model units)")
     scalings: list[str] | None = Field(None, description="`models/scaling-fold<k>.json`")
     final_fit: dict[str, Any] | None = Field(None, description="`train.final_fit`: windows, epochs, scaling file")
     origins: list[dict[str, Any]] | None = Field(None, description="rolling origins per fold")

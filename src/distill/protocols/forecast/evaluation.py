@@ -14,10 +14,11 @@ import numpy as np
 import torch
 
 from distill.core.protocol import ProtocolResult
+from distill.core.ridge import fit_ridge
 from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.task import FoldData
 from distill.core.train import predict
-from distill.protocols.forecast.baselines import fit_ridge, linear_drift, persistence, seven_day_mean
+from distill.protocols.forecast.baselines import linear_drift, persistence, seven_day_mean
 from distill.protocols.forecast.ets import EtsFit, ets_forecasts, fit_ets, form_name
 from distill.protocols.forecast.quantile_run import point_outputs
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs

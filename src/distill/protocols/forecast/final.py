@@ -44,7 +44,8 @@ def fit_final_models(config: ForecastConfig, table: WindowTable, values: np.ndar
     epochs = {"teacher": final_epochs(teacher_curves, teacher, config.train),
               **{name: final_epochs([outcome.curves for outcome in protocol.outcomes[name]], spec, config.train)
                  for name, spec in config.students.items()}}
-    models = fit_final(folds[0], task, teacher, config.students, config.train, config.seed, epochs)
+    models = fit_final(folds[0], task, teacher, config.students, config.train, config.seed, epochs,
+                       protocol.teacher_shrinkage)
     return FinalModels(models, {"teacher": teacher, **config.students}, epochs, codecs[0].describe(columns),
                        len(every))
 

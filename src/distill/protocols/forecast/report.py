@@ -218,6 +218,15 @@ def best_baseline_line(results: dict) -> str:
     return f"best baseline (lowest MAE on inner validation, never test): {best}. {cost}"
 
 
+def shrinkage_note(folds: list[dict]) -> str:
+    """The note on a teacher shrunk towards ridge (`teacher.shrink: ridge`)."""
+    weights = ", ".join(f"{entry['weight']:.1f}" for entry in folds)
+    return (f"The teacher is shrunk towards ridge regression (teacher.shrink: ridge): its forecast is w * teacher + "
+            f"(1 - w) * ridge, w chosen per fold on inner validation MSE among 0, 0.1, ..., 1 (never on test): "
+            f"w = {weights} by fold (1: the trained teacher alone, 0: ridge alone). The students learn from the mix, "
+            "and the mix is the teacher scored here and saved.")
+
+
 def unit_name(config: ForecastConfig) -> str:
     """What the scores are averaged and paired over."""
     return "refit blocks" if config.cv.split == "rolling" else "folds"

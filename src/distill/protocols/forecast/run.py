@@ -40,7 +40,7 @@ from distill.protocols.forecast.evaluation import (
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
 from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
-from distill.protocols.forecast.report import ForecastRun, forecast_notes
+from distill.protocols.forecast.report import ForecastRun, forecast_notes, shrinkage_note
 from distill.protocols.forecast.student_view import with_target_index  # issue 19: the compact student
 from distill.protocols.forecast.windows import (
     minmax_folds,
@@ -271,8 +271,11 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                    if runs[0].curves["train"]},
         "notes": forecast_notes(config, panel, table, blocks) + [
             f"{name}: its teacher_labelled windows are not used: their labels are point forecasts and "
-            "data.quantiles hub trains quantile students" for name in unlabelled],
+            "data.quantiles hub trains quantile students" for name in unlabelled] + (
+            [shrinkage_note(protocol.teacher_shrinkage)] if protocol.teacher_shrinkage else []),
     }
+    if protocol.teacher_shrinkage:
+        results["teacher_shrinkage"] = protocol.teacher_shrinkage
     calendar = [str(d)[:10] for d in panel.calendar()]
     if blocks is not None:
         results["origins"] = [{"origins": [calendar[o] if o < len(calendar) else int(o) for o in block.origins],
