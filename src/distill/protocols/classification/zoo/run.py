@@ -28,7 +28,7 @@ from distill.data.labelled import LabelledImages, load_images
 from distill.data.windows import WindowSet
 from distill.devices import resolve_device
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.methods import Guide, Method
+from distill.methods import EpochMethod, Guide, Method
 from distill.models import build_model
 from distill.protocols.classification.zoo.config import ZooConfig, ZooMethod
 from distill.protocols.classification.zoo.objectives import METHOD_MODULE, attach_part, objective
@@ -108,15 +108,16 @@ def preflight(config: ZooConfig, fold: FoldData, classes: int, device: torch.dev
 
 
 def train_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], spec: ModelSpec, fold: FoldData,
-                task: ClassificationTask, train: TrainSection, seed: int) -> Trained:
+                task: ClassificationTask, train: TrainSection, seed: int,
+                on_epoch_start: Callable[[int], None] | None = None) -> Trained:
     """Fit (Adam, the package's one loop) every epoch, score the last epoch on test, restore the best
-    inner-validation epoch, score it on test."""
+    inner-validation epoch, score it on test. `on_epoch_start(epoch)` (0-based) sets a method's epoch."""
     epochs = spec.epochs or train.epochs
     stopper = BestEpoch(model, fold, ValidationNLL(), patience=None)  # type: ignore[arg-type]
     start, cpu_start = time.perf_counter(), time.process_time()
     fit(model, loss, len(fold.x_train), epochs=epochs, batch_size=train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=stopper, save_extra=stopper.state_dict,
-        load_extra=stopper.load_state_dict)
+        load_extra=stopper.load_state_dict, on_epoch_start=on_epoch_start)
     seconds, cpu_seconds = (time.perf_counter() - start) / epochs, (time.process_time() - cpu_start) / epochs
     last = task.metrics(predict(model, _tensor(fold.x_test)), fold.y_test, fold)
     curves: dict = {}
@@ -142,12 +143,14 @@ def run_seed(config: ZooConfig, fold: FoldData, task: ClassificationTask, classe
         guide = _teacher_guide(teacher, x, spec, method)
         student = _build(config.student, shape, classes, student_seed, device)
         attach_part(student, spec, method, x, guide, len(x))
+        schedule = EpochMethod(method)  # the method of the epoch being trained (DKD's warm-up)
 
         def loss(rows: torch.Tensor, student: nn.Module = student, spec: ZooMethod = spec, guide: Guide = guide,
-                 method: Method = method) -> torch.Tensor:
-            return objective(student, x[rows], y[rows], guide.rows(rows), spec, method)
+                 schedule: EpochMethod = schedule) -> torch.Tensor:
+            return objective(student, x[rows], y[rows], guide.rows(rows), spec, schedule.current)
 
-        trained[name] = train_model(student, loss, config.student, fold, task, config.train, student_seed)
+        trained[name] = train_model(student, loss, config.student, fold, task, config.train, student_seed,
+                                    schedule.start)
     return trained
 
 
