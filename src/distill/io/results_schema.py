@@ -322,6 +322,9 @@ class ZooResults(RunResults):
     comparison: dict[str, Comparison] = Field(description="every method against the student alone and KD, at the "
                                               "best and (`_last_epoch`) the last epoch")
     settings: dict[str, dict[str, Any]] = Field(description="every method's config entry")
+    published: dict[str, float] = Field(description="published top-1 accuracy (%) by model name, from the config "
+                                        "(empty: none); not measured here")
+    published_source: str = Field(description="where the published numbers are from (empty: none)")
 
 
 RESULTS: dict[str, type[RunResults]] = {"forecast": ForecastResults, "classification": ClassificationResults,
