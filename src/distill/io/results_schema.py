@@ -317,7 +317,8 @@ class ZooResults(RunResults):
 
     protocol: Literal["kd-zoo"] = Field(description="always `kd-zoo`")
     seeds: int = Field(ge=1, description="seeds (each its own split and initialisation)")
-    data: dict[str, Any] = Field(description="source, images, shape, rows per split")
+    data: dict[str, Any] = Field(description="source, images, shape, `fixed_test` (the source's own test set, every "
+                                 "seed's), rows per split")
     models: dict[str, ZooModel] = Field(description="the teacher and every method's student")
     comparison: dict[str, Comparison] = Field(description="every method against the student alone and KD, at the "
                                               "best and (`_last_epoch`) the last epoch")

@@ -93,7 +93,7 @@ class ZooConfig(RecipeConfig):
     teacher: ModelSpec
     student: ModelSpec
     methods: dict[str, ZooMethod]
-    optimizer: ZooOptimizer = Field(default_factory=ZooOptimizer)
+    optimizer: ZooOptimizer = Field(default_factory=lambda: ZooOptimizer.model_validate({}))
     augment: ZooAugment | None = Field(None, description="training augmentation (null: none)")
     scratch: str = Field("scratch", description="the student alone: every method is compared with it")
     kd: str = Field("kd", description="vanilla KD: every method is compared with it")

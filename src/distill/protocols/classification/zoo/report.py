@@ -59,9 +59,10 @@ def _published_note(results: dict) -> list[str]:
 
 
 def _caption(results: dict) -> str:
-    return (f"Test accuracy over {results['seeds']} seeds (mean +- SEM; each seed its own split, teacher and student "
-            "initialisation). Best epoch: the weights at the lowest inner-validation NLL; last epoch: after the "
-            "last. Verdicts: paired t-test over seeds, Holm-corrected over every comparison of the table; "
+    split = "split of the training images" if results["data"].get("fixed_test") else "split"
+    return (f"Test accuracy over {results['seeds']} seeds (mean +- SEM; each seed its own {split}, teacher and "
+            "student initialisation). Best epoch: the weights at the lowest inner-validation NLL; last epoch: after "
+            "the last. Verdicts: paired t-test over seeds, Holm-corrected over every comparison of the table; "
             "n.d. = not distinguishable (p >= 0.05).")
 
 
