@@ -2,6 +2,8 @@
 method's named terms; the relational methods and DIST teach a regression student; bad inputs (a tap that does
 not exist, a model without the features a method needs, CRD's bank, outputs of other sizes) fail in one line
 before the first step."""
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -42,6 +44,16 @@ def test_every_catalogue_method_trains_and_names_its_terms(method):
     assert {"loss_hard", f"loss_{method}"} <= set(history)
     if method in ("vid", "crd"):
         assert distiller.part_ is not None and any(p.grad is not None for p in distiller.part_.parameters())
+
+
+def test_dkd_warm_up_follows_the_epochs_of_the_fit():
+    """At lr 0 the student never moves, so each epoch logs the same DKD term times its warm-up factor e / warmup."""
+    torch.manual_seed(0)
+    teacher, student = cnn(8), cnn(4)
+    terms = {warmup: Distiller(teacher, copy.deepcopy(student), "dkd", settings={"warmup": warmup}, lr=0.0)
+             .fit(data(), epochs=3, progress=False)["loss_dkd"] for warmup in (0, 2)}
+    assert terms[0][0] > 0 and terms[0] == pytest.approx([terms[0][0]] * 3, rel=1e-6)
+    assert terms[2] == pytest.approx([terms[0][0] / 2, terms[0][0], terms[0][0]], rel=1e-6)
 
 
 def test_logit_standardisation_is_a_setting_of_the_logit_methods():

@@ -226,3 +226,19 @@ def test_dist_on_values_correlates_raw_forecasts():
     terms = DIST(values=True, temperature=1.0).losses(2 * T + 1, truth, Guide(T))
     assert torch.allclose(terms["loss_hard"], F.mse_loss(2 * T + 1, truth))
     assert float(terms["loss_dist"]) < 1e-6  # a shifted, scaled copy correlates perfectly
+
+
+def test_dkd_warms_up_over_its_first_epochs_as_mdistiller():
+    """mdistiller's DKD: loss_dkd = min(epoch / warmup, 1) * dkd_loss (epochs from 1, warmup 20), the CE unscaled."""
+    guide = Guide(F.log_softmax(T, 1))
+    full = DKD().losses(S, Y, guide)
+    first = DKD().at_epoch(1).losses(S, Y, guide)
+    assert DKD().warmup == 20
+    assert torch.allclose(first["loss_dkd"], full["loss_dkd"] / 20, rtol=1e-6, atol=0)
+    assert torch.equal(first["loss_hard"], full["loss_hard"])
+    assert torch.allclose(DKD(warmup=4).at_epoch(3).losses(S, Y, guide)["loss_dkd"], 0.75 * full["loss_dkd"])
+    assert DKD().at_epoch(20) == DKD() and DKD().at_epoch(21) == DKD() and DKD(warmup=0).at_epoch(1) == DKD(warmup=0)
+    assert SoftTarget().at_epoch(1) == SoftTarget()  # no schedule: the method itself
+    for bad in (-1, 2.5, True):
+        with pytest.raises(DistillError, match="warmup must be a whole number of epochs"):
+            DKD(warmup=bad)

@@ -6,6 +6,8 @@ import json
 import math
 
 import pytest
+from cifar_files import TINY as CIFAR_TINY
+from cifar_files import write_cifar100
 
 from distill.config import recipe_names
 from distill.errors import DistillError
@@ -18,6 +20,7 @@ ZOO_TINY = {
     "kd-zoo-digits": ["seeds=2", "train.epochs=1", "train.batch_size=32", "data.subset=120",
                       "methods.crd.settings.negatives=16", "teacher.options.channels=[4,8]", "teacher.options.hidden=16"],
     "kd-zoo": ["seeds=2", "train.epochs=1", "teacher.epochs=1", "data.subset=120", "methods.crd.settings.negatives=16"],
+    "cifar100-zoo": [*CIFAR_TINY, "train.epochs=1"],  # on generated CIFAR-100 binary files (tests/cifar_files.py)
 }
 
 
@@ -40,9 +43,11 @@ def test_kd_zoo_writes_results_that_match_its_protocol(recipe, tmp_path):
     from distill.cli import main
     if recipe == "kd-zoo":
         pytest.importorskip("mnist1d")
-    argv = ["run", recipe, "--out", str(tmp_path), "--no-progress", *[a for o in ZOO_TINY[recipe] for a in ("--set", o)]]
+    data = [f"data.path={write_cifar100(tmp_path / 'cifar')}"] if recipe == "cifar100-zoo" else []
+    argv = ["run", recipe, "--out", str(tmp_path / "run"), "--no-progress",
+            *[a for o in [*ZOO_TINY[recipe], *data] for a in ("--set", o)]]
     assert main(argv) == 0
-    validate_results(json.loads((tmp_path / "results.json").read_text()), "kd-zoo")
+    validate_results(json.loads((tmp_path / "run" / "results.json").read_text()), "kd-zoo")
 
 
 def test_every_kd_zoo_recipe_has_a_tiny_config():

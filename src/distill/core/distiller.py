@@ -44,7 +44,7 @@ from distill.core.trainee import (
 from distill.devices import resolve_device, to_device
 from distill.errors import DistillError
 from distill.losses import LossTerms, total
-from distill.methods import Guide
+from distill.methods import EpochMethod, Guide
 from distill.methods.for_task import build_method
 
 CACHE_BATCH = 1024
@@ -54,8 +54,6 @@ def _cat(values: list[torch.Tensor | None]) -> torch.Tensor | None:
     """The parts concatenated, or None when the guide holds none."""
     present = [value for value in values if value is not None]
     return torch.cat(present) if present else None
-
-
 
 
 class Distiller:
@@ -238,6 +236,7 @@ class Distiller:
         if self.precision == "bf16" and self.device_.type not in ("cpu", "cuda"):
             raise DistillError(f"precision='bf16' runs on CPU and CUDA; this fit runs on {self.device_}: use 'fp32'")
         self.rank_, self.world_size_ = world.rank, world.size
+        self.epoch_method_ = EpochMethod(self.method_)  # the method of the epoch training is in (DKD's warm-up)
         self.teacher.to(self.device_).eval().requires_grad_(False)
         self.student.to(self.device_)
 
@@ -342,7 +341,8 @@ class Distiller:
             with labels_checked():
                 run_epochs(trainee, self.optimizer_, batches.epoch, step, epochs=epochs, on_epoch_end=on_epoch_end,
                            scaler=scaler, max_grad_norm=clip, accumulate=accumulate,
-                           on_step=on_step if stepping else None, save_extra=save_extra, load_extra=load_extra,
+                           on_step=on_step if stepping else None, on_epoch_start=self.epoch_method_.start,
+                           save_extra=save_extra, load_extra=load_extra,
                            saves=saves[0].unit() if saves else None,
                            resumes=None if resume is None else FitCheckpoint(Path(resume)))
             for callback in callbacks:
@@ -363,9 +363,9 @@ class Distiller:
             outputs, features = model(x)
         outputs, features = outputs.float(), None if features is None else features.float()
         if weight is None:
-            terms = self.method_.losses(outputs, y, guide, features, self.part_)
+            terms = self.epoch_method_.current.losses(outputs, y, guide, features, self.part_)
         else:
-            terms = weighted_losses(self.method_, outputs, y, weight, guide, features, self.part_)
+            terms = weighted_losses(self.epoch_method_.current, outputs, y, weight, guide, features, self.part_)
         loss = total(terms)
         steps.append({"loss": loss.detach(), **{name: value.detach() for name, value in terms.items()}})
         return loss

@@ -80,10 +80,12 @@ def run_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Call
                scaler: torch.amp.GradScaler | None = None, max_grad_norm: float | None = None,
                save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None,
                unit: UnitKey | None = None, accumulate: int = 1, on_step: Callable[[], None] | None = None,
-               saves: Unit | None = None, resumes: Unit | None = None) -> None:
-    """At most `epochs` epochs: an optimiser step (`accumulated_step`) on `step(batch)` for every `accumulate`
-    batches of `batches(epoch)` (model in train mode; `on_step()` after each), then `on_epoch_end(epoch)`
-    (0-based; model in eval mode), which returns True to stop.
+               saves: Unit | None = None, resumes: Unit | None = None,
+               on_epoch_start: Callable[[int], None] | None = None) -> None:
+    """At most `epochs` epochs: `on_epoch_start(epoch)` (0-based; a method's schedule over the epochs, e.g.
+    `distill.methods.Method.at_epoch`), an optimiser step (`accumulated_step`) on `step(batch)` for every
+    `accumulate` batches of `batches(epoch)` (model in train mode; `on_step()` after each), then
+    `on_epoch_end(epoch)` (0-based; model in eval mode), which returns True to stop.
 
     `generators` draw the batch order; while a run checkpoints (`distill.core.resume`), a loop with a `unit`
     key saves them with the model, the optimiser, torch's RNG and `save_extra()` (the caller's state: curves,
@@ -98,6 +100,8 @@ def run_epochs(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Call
     log = run_log() if unit is not None and current_world().is_main else None
     start = resume_loop(resumes, model, optimizer, generators, epochs, load_extra)
     for epoch in range(start, epochs):
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
         began, losses = time.perf_counter(), []  # the losses only for the log
         model.train()
         for group in _groups(batches(epoch), accumulate):
@@ -122,18 +126,22 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
         epochs: int, batch_size: int, lr: float, seed: int, weight_decay: float = 0.0,
         on_epoch_end: Callable[[int], bool | None] | None = None, tick: Callable[[], None] | None = None,
         save_extra: Callable[[], dict] | None = None, load_extra: Callable[[dict], None] | None = None,
-        unit: UnitKey | None = None) -> None:
-    """Adam (fused CPU kernel) over shuffled mini-batches of row indices for at most `epochs` epochs.
+        unit: UnitKey | None = None, on_epoch_start: Callable[[int], None] | None = None,
+        optimizer: Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None = None,
+        lr_at: Callable[[int], float] | None = None) -> None:
+    """Adam (fused CPU kernel; or `optimizer(parameters)`) over shuffled mini-batches of row indices for at most
+    `epochs` epochs; `lr_at(epoch)` is the learning rate of each epoch (0-based; a step schedule), set before it.
 
-    `on_epoch_end(epoch)` runs with the model in eval mode (curves are recorded there); when it returns True,
-    training stops (early stopping). `tick()` after every epoch advances a progress bar. The shuffling order
+    `on_epoch_start(epoch)` runs before each epoch (0-based; also the first after a resume: a method's schedule),
+    `on_epoch_end(epoch)` with the model in eval mode (curves are recorded there); when it returns True, training
+    stops (early stopping). `tick()` after every epoch advances a progress bar. The shuffling order
     depends on `seed` only. Under a multi-process launch every rank draws the same global batches and takes
     its share of each (`distill.core.distributed`): the same steps as one process with `batch_size` rows.
     While a run checkpoints (`distill.core.resume`), a loop with a `unit` key saves every epoch end with
     `save_extra()` (the caller's state) and a resumed run starts after the last saved epoch, handing that state
     to `load_extra`.
     """
-    optimizer = make_adam(model.parameters(), lr, weight_decay)
+    optimiser = make_adam(model.parameters(), lr, weight_decay) if optimizer is None else optimizer(model.parameters())
     generator = torch.Generator().manual_seed(seed)
     world = current_world()
 
@@ -143,9 +151,16 @@ def fit(model: nn.Module, batch_loss: Callable[[torch.Tensor], torch.Tensor], n_
     def step(rows: torch.Tensor) -> torch.Tensor:
         return batch_loss(rows) if world.size == 1 else rank_loss(batch_loss, rows, world)
 
+    def start(epoch: int) -> None:
+        if lr_at is not None:  # from the epoch alone, so a resumed run needs no scheduler state
+            for group in optimiser.param_groups:
+                group["lr"] = lr_at(epoch)
+        if on_epoch_start is not None:
+            on_epoch_start(epoch)
+
     with data_parallel(model, world, seed):
-        run_epochs(model, optimizer, batches, step, epochs=epochs, generators=[generator], on_epoch_end=on_epoch_end, tick=tick,
-                   save_extra=save_extra, load_extra=load_extra, unit=unit)
+        run_epochs(model, optimiser, batches, step, epochs=epochs, generators=[generator], on_epoch_end=on_epoch_end,
+                   tick=tick, save_extra=save_extra, load_extra=load_extra, unit=unit, on_epoch_start=start)
 
 
 def resume_loop(unit: Unit | None, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -14,6 +14,7 @@ from pydantic import Field
 from torch.nn import functional as F
 
 from distill.config import Section
+from distill.data.cifar100 import load_cifar100
 from distill.data.digits import load_digits_images
 from distill.data.images import load_image_csv, load_image_folders
 from distill.data.mnist import download_mnist, load_mnist
@@ -23,7 +24,7 @@ from distill.errors import DistillError
 
 
 class ClassificationData(Section):
-    """Where the images come from; sources with a fixed test split (mnist, folders, csv) give one fold.
+    """Where the images come from; sources with a fixed test split (mnist, folders, csv, cifar100) give one fold.
 
     - digits: scikit-learn's bundled 8x8 digits (embedded, offline), resized to `size` when given.
     - mnist1d: MNIST-1D's 5000 signals of 40 samples as (1, 1, 40) images, generated locally (`distill.data.mnist1d`,
@@ -31,6 +32,8 @@ class ClassificationData(Section):
     - mnist: the four IDX files in `path` (`download: true` fetches them there first), 28x28 or `size`.
     - folders: `path/train/<class>/*` and `path/test/<class>/*`, resized to `size` (default 32).
     - csv: images in `path` listed in the CSV file `csv` (file, label, partition: the MHIST layout).
+    - cifar100: CIFAR-100's binary files `train.bin` and `test.bin` in the folder `path` (no pickle;
+      `distill.data.cifar100`), 3x32x32, standardised with `mean` / `std` (default: CIFAR-100's).
     - tensors: your own `.pt` / `.npz` file of x, y and optionally privileged (`distill.data.tensors`); x may
       have any shape per example (not only images); the teacher alone sees `privileged` when given.
     `groups` merges the source's classes (class i of the task = the union of groups[i]); the source's own
@@ -38,7 +41,7 @@ class ClassificationData(Section):
     images (a fixed split keeps its train/test proportions): a CPU-sized share of MNIST, or a quick try.
     """
 
-    source: Literal["digits", "mnist1d", "mnist", "folders", "csv", "tensors"] = "digits"
+    source: Literal["digits", "mnist1d", "mnist", "folders", "csv", "tensors", "cifar100"] = "digits"
     path: str | None = None
     csv: str | None = None
     size: int | None = Field(None, ge=1)
@@ -102,6 +105,10 @@ def load_source(data: ClassificationData) -> LabelledImages:
         x_train, y_train, x_test, y_test = load_mnist(folder)
         return _fixed_split(x_train, y_train, x_test, y_test, data.size, tuple(map(str, range(10))),
                             f"MNIST IDX files in {data.path}")
+    if data.source == "cifar100":
+        x_train, y_train, x_test, y_test = load_cifar100(data.path, data.mean, data.std)
+        return _fixed_split(x_train, y_train, x_test, y_test, data.size, tuple(map(str, range(100))),
+                            f"CIFAR-100 binary files in {data.path}")
     if data.source == "folders":
         splits = load_image_folders(data.path, data.size or FOLDER_SIZE, data.grayscale, data.mean, data.std)
         where = f"class folders under {data.path}"

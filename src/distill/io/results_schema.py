@@ -320,11 +320,15 @@ class ZooResults(RunResults):
 
     protocol: Literal["kd-zoo"] = Field(description="always `kd-zoo`")
     seeds: int = Field(ge=1, description="seeds (each its own split and initialisation)")
-    data: dict[str, Any] = Field(description="source, images, shape, rows per split")
+    data: dict[str, Any] = Field(description="source, images, shape, `fixed_test` (the source's own test set, every "
+                                 "seed's), rows per split")
     models: dict[str, ZooModel] = Field(description="the teacher and every method's student")
     comparison: dict[str, Comparison] = Field(description="every method against the student alone and KD, at the "
                                               "best and (`_last_epoch`) the last epoch")
     settings: dict[str, dict[str, Any]] = Field(description="every method's config entry")
+    published: dict[str, float] = Field(description="published top-1 accuracy (%) by model name, from the config "
+                                        "(empty: none); not measured here")
+    published_source: str = Field(description="where the published numbers are from (empty: none)")
 
 
 RESULTS: dict[str, type[RunResults]] = {"forecast": ForecastResults, "classification": ClassificationResults,

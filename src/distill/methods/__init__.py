@@ -17,7 +17,7 @@ from dataclasses import fields
 from typing import Any
 
 from distill.errors import DistillError
-from distill.methods.base import Guide, Method, class_log_probs
+from distill.methods.base import EpochMethod, Guide, Method, class_log_probs
 from distill.methods.features import AT, NST, PKT, RKD, SP, Hint
 from distill.methods.generalized import Generalized
 from distill.methods.learned import CRD, VID
@@ -59,6 +59,6 @@ def make_method(name: str, **settings: Any) -> Method:
     return METHODS[name](**settings)
 
 
-__all__ = ["AT", "CRD", "DIST", "DKD", "METHODS", "NST", "PKT", "RKD", "SP", "VID", "Generalized", "Guide", "Hint",
-           "Method", "Regression", "Scratch", "SoftTarget", "Subclass", "class_log_probs", "default", "make_method",
-           "settings"]
+__all__ = ["AT", "CRD", "DIST", "DKD", "METHODS", "NST", "PKT", "RKD", "SP", "VID", "EpochMethod", "Generalized",
+           "Guide", "Hint", "Method", "Regression", "Scratch", "SoftTarget", "Subclass", "class_log_probs", "default",
+           "make_method", "settings"]

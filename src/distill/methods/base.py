@@ -82,6 +82,12 @@ class Method(ABC):
         features and the number of training rows; None for a method that learns nothing of its own."""
         return None
 
+    def at_epoch(self, epoch: int) -> Method:
+        """The method as it applies in training epoch `epoch` (from 1): itself, unless a weight of it follows a
+        schedule over the epochs (DKD's warm-up), whose value in that epoch the returned copy holds. The training
+        loops ask at the start of every epoch (`on_epoch_start` of `distill.core.train.run_epochs`)."""
+        return self
+
     def guide(self, outputs: torch.Tensor, features: torch.Tensor | None = None) -> Guide:
         """The teacher's raw outputs (and feature map) as this method compares them; computed once."""
         return Guide(outputs, features)
@@ -96,6 +102,17 @@ class Method(ABC):
              features: torch.Tensor | None = None, part: nn.Module | None = None) -> torch.Tensor:
         """The objective: the sum of `losses`."""
         return total(self.losses(outputs, targets, guide, features, part))
+
+
+class EpochMethod:
+    """A method as a training loop applies it epoch by epoch: `start(epoch)` (0-based, as `run_epochs` counts,
+    its `on_epoch_start`) makes `current` that epoch's method (`Method.at_epoch`, epochs from 1)."""
+
+    def __init__(self, method: Method) -> None:
+        self.method, self.current = method, method.at_epoch(1)
+
+    def start(self, epoch: int) -> None:
+        self.current = self.method.at_epoch(epoch + 1)
 
 
 def teacher_outputs(guide: Guide, method: str) -> torch.Tensor:

@@ -9,7 +9,8 @@ from torch import nn
 from distill.core.features import FeatureTap
 from distill.errors import DistillError
 from distill.methods import Guide, Method
-from distill.protocols.classification.zoo.config import ZooMethod
+from distill.protocols.classification.zoo.config import ZooAugment, ZooMethod
+from distill.tasks.classification import jitter_images
 
 METHOD_MODULE = "distill_method"  # the learned part of a VID / CRD student, trained with it
 
@@ -23,6 +24,18 @@ def forward(student: nn.Module, x: torch.Tensor, spec: ZooMethod) -> tuple[torch
     if not isinstance(tap.value, torch.Tensor):
         raise DistillError(f"feature path {spec.features.student!r} gives a {type(tap.value).__name__}, not a tensor")
     return logits, tap.value
+
+
+def augment(x: torch.Tensor, spec: ZooAugment | None) -> torch.Tensor:
+    """A training batch (batch, channels, H, W) randomly cropped from its zero-padded copy and half of it flipped
+    left to right (`ZooAugment`); torch's global generator draws, seeded per model and saved with checkpoints."""
+    if spec is None:
+        return x
+    x = jitter_images(x, spec.crop_padding)  # = a crop of H x W from the image padded by p: a shift in [-p, p]
+    if not spec.flip:
+        return x
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 
 def attach_part(student: nn.Module, spec: ZooMethod, method: Method, x: torch.Tensor, guide: Guide,

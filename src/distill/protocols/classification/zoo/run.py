@@ -9,7 +9,7 @@ shapes for the method, its learned part and its loss on a few real rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +19,7 @@ from sklearn.model_selection import train_test_split
 from torch import nn
 from torch.nn import functional as F
 
-from distill.config import ModelSpec, TrainSection
+from distill.config import ModelSpec
 from distill.core.early_stopping import BestEpoch
 from distill.core.stats import add_verdicts, paired_comparison, summarize
 from distill.core.task import FoldData
@@ -27,11 +27,12 @@ from distill.core.train import fit, predict
 from distill.data.labelled import LabelledImages, load_images
 from distill.data.windows import WindowSet
 from distill.devices import resolve_device
+from distill.errors import DistillError
 from distill.io.run_writer import RunOutput, TrainedModels, write_run
-from distill.methods import Guide, Method
+from distill.methods import EpochMethod, Guide, Method
 from distill.models import build_model
-from distill.protocols.classification.zoo.config import ZooConfig, ZooMethod
-from distill.protocols.classification.zoo.objectives import METHOD_MODULE, attach_part, objective
+from distill.protocols.classification.zoo.config import ZooConfig, ZooMethod, ZooOptimizer
+from distill.protocols.classification.zoo.objectives import METHOD_MODULE, attach_part, augment, objective
 from distill.protocols.classification.zoo.report import zoo_figures, zoo_markdown, zoo_summary
 from distill.tasks.classification import ClassificationTask, outputs_and_features
 
@@ -62,13 +63,23 @@ class Trained:
 
 
 def seed_folds(images: LabelledImages, config: ZooConfig) -> list[FoldData]:
-    """One stratified train / validation / test split per seed (the seed's number is the split's random state)."""
+    """One stratified train / validation / test split per seed (the seed's number is the split's random state);
+    a source's fixed test split (CIFAR-100's test set) is every seed's test set, the validation rows then come
+    from its training rows."""
     y = images.y.numpy()
     folds = []
     for index in range(config.seeds):
         state = config.seed * 1_000 + index
-        rest, test = train_test_split(np.arange(len(y)), test_size=config.split.test, stratify=y, random_state=state)
-        train, val = train_test_split(rest, test_size=config.split.validation, stratify=y[rest], random_state=state)
+        if images.test_start is None:
+            rest, test = train_test_split(np.arange(len(y)), test_size=config.split.test, stratify=y,
+                                          random_state=state)
+        else:
+            rest, test = np.arange(images.test_start), np.arange(images.test_start, len(y))
+        try:
+            train, val = train_test_split(rest, test_size=config.split.validation, stratify=y[rest], random_state=state)
+        except ValueError as error:  # too few rows for a stratified share of every class
+            raise DistillError(f"split.validation {config.split.validation} of {len(rest)} training images: "
+                               f"{error}") from None
         rows = {part: torch.from_numpy(np.sort(r)) for part, r in (("train", train), ("val", val), ("test", test))}
         folds.append(FoldData(index=index, x_train=images.x[rows["train"]], y_train=images.y[rows["train"]],
                               x_test=images.x[rows["test"]], y_test=images.y[rows["test"]], test_rows=rows["test"],
@@ -107,16 +118,27 @@ def preflight(config: ZooConfig, fold: FoldData, classes: int, device: torch.dev
         objective(student, x, y, guide, spec, method)
 
 
+def _optimizer(config: ZooOptimizer, spec: ModelSpec) -> Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer] | None:
+    """SGD with momentum at the model's lr and weight decay, or None: the loop's fused Adam."""
+    if config.name == "adam":
+        return None
+    return lambda parameters: torch.optim.SGD(parameters, lr=spec.lr, momentum=config.momentum,
+                                              weight_decay=spec.weight_decay)
+
+
 def train_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], spec: ModelSpec, fold: FoldData,
-                task: ClassificationTask, train: TrainSection, seed: int) -> Trained:
-    """Fit (Adam, the package's one loop) every epoch, score the last epoch on test, restore the best
-    inner-validation epoch, score it on test."""
-    epochs = spec.epochs or train.epochs
+                task: ClassificationTask, config: ZooConfig, seed: int,
+                on_epoch_start: Callable[[int], None] | None = None) -> Trained:
+    """Fit (the package's one loop, `config.optimizer`'s optimiser and step schedule) every epoch, score the
+    last epoch on test, restore the best inner-validation epoch, score it on test. `on_epoch_start(epoch)`
+    (0-based) sets a method's epoch."""
+    epochs = spec.epochs or config.train.epochs
     stopper = BestEpoch(model, fold, ValidationNLL(), patience=None)  # type: ignore[arg-type]
     start, cpu_start = time.perf_counter(), time.process_time()
-    fit(model, loss, len(fold.x_train), epochs=epochs, batch_size=train.batch_size, lr=spec.lr,
+    fit(model, loss, len(fold.x_train), epochs=epochs, batch_size=config.train.batch_size, lr=spec.lr,
         weight_decay=spec.weight_decay, seed=seed, on_epoch_end=stopper, save_extra=stopper.state_dict,
-        load_extra=stopper.load_state_dict)
+        load_extra=stopper.load_state_dict, on_epoch_start=on_epoch_start,
+        optimizer=_optimizer(config.optimizer, spec), lr_at=config.optimizer.lr_at(spec.lr))
     seconds, cpu_seconds = (time.perf_counter() - start) / epochs, (time.process_time() - cpu_start) / epochs
     last = task.metrics(predict(model, _tensor(fold.x_test)), fold.y_test, fold)
     curves: dict = {}
@@ -135,19 +157,26 @@ def run_seed(config: ZooConfig, fold: FoldData, task: ClassificationTask, classe
     teacher_seed = config.seed * 1_000_003 + fold.index * 101
     student_seed = teacher_seed + 1  # every method's student: the same initial weights and batch order
     teacher = _build(config.teacher, shape, classes, teacher_seed, device)
-    trained = {"teacher": train_model(teacher, lambda rows: F.cross_entropy(teacher(x[rows]), y[rows]), config.teacher,
-                                      fold, task, config.train, teacher_seed)}
+    trained = {"teacher": train_model(
+        teacher, lambda rows: F.cross_entropy(teacher(augment(x[rows], config.augment)), y[rows]), config.teacher,
+        fold, task, config, teacher_seed)}
     for name, spec in config.methods.items():
         method = spec.make()
-        guide = _teacher_guide(teacher, x, spec, method)
+        guide = _teacher_guide(teacher, x if config.augment is None else x[:2], spec, method)
         student = _build(config.student, shape, classes, student_seed, device)
         attach_part(student, spec, method, x, guide, len(x))
+        schedule = EpochMethod(method)  # the method of the epoch being trained (DKD's warm-up)
 
         def loss(rows: torch.Tensor, student: nn.Module = student, spec: ZooMethod = spec, guide: Guide = guide,
-                 method: Method = method) -> torch.Tensor:
-            return objective(student, x[rows], y[rows], guide.rows(rows), spec, method)
+                 schedule: EpochMethod = schedule) -> torch.Tensor:
+            if config.augment is None:  # the teacher's view of every row, computed once
+                return objective(student, x[rows], y[rows], guide.rows(rows), spec, schedule.current)
+            batch = augment(x[rows], config.augment)  # the teacher sees the student's augmented batch
+            teaching = schedule.method
+            seen = _teacher_guide(teacher, batch, spec, teaching) if teaching.uses_teacher else Guide()
+            return objective(student, batch, y[rows], Guide(seen.outputs, seen.features, rows), spec, schedule.current)
 
-        trained[name] = train_model(student, loss, config.student, fold, task, config.train, student_seed)
+        trained[name] = train_model(student, loss, config.student, fold, task, config, student_seed, schedule.start)
     return trained
 
 
@@ -208,10 +237,13 @@ def run_zoo(config: ZooConfig, show_progress: bool | None = None) -> tuple[dict,
         "protocol": config.protocol,
         "seeds": config.seeds,
         "data": {"source": images.source, "images": len(images.y), "shape": list(images.x.shape[1:]),
+                 "fixed_test": images.test_start is not None,
                  "rows": {"train": len(folds[0].y_train), "validation": len(_tensor(folds[0].x_val)),
                           "test": len(folds[0].y_test)}},
         **summarise(runs, config),
         "settings": {name: spec.model_dump() for name, spec in config.methods.items()},
+        "published": dict(config.published),
+        "published_source": config.published_source,
         "notes": ["test_best_epoch: each model's weights at its lowest inner-validation NLL (chosen without the test "
                   "rows); test_last_epoch: its weights after the last epoch.",
                   "seconds_per_epoch: wall time of the training loop per epoch (with the inner-validation scoring); "
