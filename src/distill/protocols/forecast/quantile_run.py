@@ -4,7 +4,9 @@ With it, the teacher and every student are built as the `quantile` family around
 Forecast Hub's 23 levels, non-crossing), trained by `QuantileTask` (pinball loss; students distil the teacher's
 quantiles with their `lam`), and every point table of the run reads their median. On each fold's test windows
 every trained model's quantiles and the Hub baseline's (from the target's whole history up to each window's
-last input day) are scored by WIS, its parts, relative WIS and coverage, with paired verdicts over folds.
+last input day) are scored by WIS, its parts, relative WIS and coverage, with paired verdicts over folds; the
+trained models' intervals first calibrated on each fold's inner-validation windows (`data.calibration: cqr`,
+`IntervalCQR`), AutoETS's own intervals beside them, and each series on its own in a many-series run.
 Without it, every point model's inner-validation residual quantiles are kept (`conformal_intervals`), so that
 `distill predict --intervals` gives calibrated intervals for point models too.
 """
