@@ -7,7 +7,9 @@ quantiles: teacher (pinball loss), student_kd (the teacher's quantiles, lambda =
 truth, lambda = 0), beside the Hub's baseline. Printed per data set: WIS (mean +- SEM over forecast origins)
 and its parts, relative WIS (overall and on days 1 / 7 / 14), coverage of the 50 / 80 / 95% intervals, the
 share of the teacher's WIS improvement over the baseline that student_kd keeps, the paired verdicts over
-origins (Holm-corrected), and the run's wall time; then the targets' pass / miss lines.
+origins (Holm-corrected), and the run's wall time; with `data.calibration: cqr` (the default) each trained
+model's relative WIS and coverage before and after its intervals are calibrated on inner validation; then the
+targets' pass / miss lines.
 
     PYTHONPATH=src python benchmarks/bench_quantiles.py [--data sim0 sim1 sim2 US_FL US_NY_36061] [--figures DIR]
 """
@@ -46,6 +48,14 @@ def print_scores(name: str, scores: dict, seconds: float) -> None:
         print(f"{model:16s} {wis['mean']:8.2f} +- {wis['sem']:6.2f} {parts['dispersion']:7.2f} "
               f"{parts['overprediction']:7.2f} {parts['underprediction']:7.2f} {rel['overall']:6.3f} {days[0]:5.2f} "
               f"{days[6]:5.2f} {days[-1]:5.2f} {cov['50%']:5.2f} {cov['80%']:5.2f} {cov['95%']:5.2f}")
+    before = scores["calibration"].get("uncalibrated")
+    if before:
+        print("calibrated on inner validation: CQR; before -> after calibration:")
+        for model, entry in before.items():
+            after = scores["models"][model]
+            print(f"  {model:16s} relWIS {entry['relative_wis']:.3f} -> {after['relative_wis']['overall']:.3f}   "
+                  + "   ".join(f"cov{c[:-1]} {entry['coverage'][c]:.2f} -> {after['coverage'][c]:.2f}"
+                               for c in ("50%", "80%", "95%")))
     if "student_kd_keeps" in scores:
         print(f"student_kd keeps {scores['student_kd_keeps']:.0%} of the teacher's WIS improvement over the baseline")
     for key, entry in scores["comparisons"].items():

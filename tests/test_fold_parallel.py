@@ -87,3 +87,9 @@ def test_fold_parallel_protocol_gives_the_sequential_numbers(teacher_model):
         for fast, slow in zip(results[True].outcomes[name], results[False].outcomes[name]):
             assert fast.test["mse"] == pytest.approx(slow.test["mse"], rel=1e-4, abs=1e-7)
             assert fast.curves["test"] == pytest.approx(slow.curves["test"], rel=1e-4, abs=1e-7)
+            terms = sorted(key for key in slow.curves if key.startswith("loss_"))  # the students' named terms
+            assert terms == {"teacher": [], "student_kd": ["loss_kd"], "student_scratch": ["loss_hard"]}[name]
+            assert sorted(key for key in fast.curves if key.startswith("loss_")) == terms
+            for key in terms:  # one value per epoch, the same stacked as fold by fold
+                assert len(slow.curves[key]) == 3
+                assert fast.curves[key] == pytest.approx(slow.curves[key], rel=1e-4, abs=1e-7)

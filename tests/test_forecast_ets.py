@@ -51,3 +51,21 @@ def test_without_statsmodels_autoets_is_skipped_with_a_note(monkeypatch):
     monkeypatch.setattr(run_module, "ets_available", lambda: False)
     setup, note = run_module._ets_setup(load_config("covid-lstm", []), None)
     assert setup is None and "AutoETS skipped" in note and "distill[forecast]" in note
+
+
+def test_ets_intervals_centre_on_its_forecast_widen_with_the_horizon_and_cover_a_random_walk():
+    from distill.core.wis import interval_coverage
+    from distill.losses.pinball import HUB_LEVELS
+
+    rng = np.random.default_rng(1)
+    walks = 1000 + rng.normal(0, 10, (16, 170)).cumsum(axis=1)  # random walks: ETS(A,N,N) on log1p fits them well
+    quantiles, truth = [], []
+    for walk in walks:
+        fit = ets.fit_ets(walk[:150], daily=False)
+        found = ets.ets_quantile_forecasts([walk], [(0, 156)], {0: fit}, 7, HUB_LEVELS)[0]  # (7 days, 23 levels)
+        assert np.allclose(found[:, HUB_LEVELS.index(0.5)], ets.forecast_ets(fit, walk[:156], 7))
+        assert (np.diff(found, axis=1) > 0).all() and (np.diff(found[:, -1] - found[:, 0]) > 0).all()
+        quantiles.append(found)
+        truth.append(walk[156:163])
+    coverage = interval_coverage(np.stack(quantiles), np.stack(truth), HUB_LEVELS)
+    assert 0.8 <= coverage[0.95] <= 1.0 and 0.3 <= coverage[0.5] <= 0.7

@@ -39,16 +39,45 @@ def new_table(tmp_path_factory):
 def test_a_quantile_run_scores_every_model_against_the_hub_baseline(quantile_run):
     run, out_dir = quantile_run
     scores = run.results["quantiles"]
-    assert set(scores["models"]) == {"teacher", "student_kd", "student_scratch", "hub_baseline"}
+    assert set(scores["models"]) == {"teacher", "student_kd", "student_scratch", "hub_baseline", "auto_ets"}
     assert scores["models"]["hub_baseline"]["relative_wis"]["overall"] == pytest.approx(1.0)
     assert {"teacher_vs_hub_baseline", "student_kd_vs_student_scratch"} <= set(scores["comparisons"])
     tested = np.concatenate([test for _, _, test in run.splits])
     assert scores["groups"] == len(np.unique(run.table.starts[tested]))  # verdicts paired over forecast origins
     report = (out_dir / "report.md").read_text()
+    assert "Intervals calibrated on inner validation: CQR" in report
     assert "## Quantile forecasts" in report and "calibration.png" in report and "wis_parts.png" in report
     assert (out_dir / "calibration.png").is_file() and (out_dir / "wis_parts.png").is_file()
     model = distill.load(out_dir, "student_kd", fold=1).served.model
     assert type(model).__name__ == "QuantileForecaster"  # rebuilt from results.json as trained
+
+
+def test_quantile_models_are_calibrated_on_inner_validation_and_scored_per_series(quantile_run):
+    run, out_dir = quantile_run
+    scores = run.results["quantiles"]
+    calibration = scores["calibration"]
+    assert calibration["method"] == "cqr" and len(calibration["folds"]) == len(run.splits)
+    for (_, val, _), fold in zip(run.splits, calibration["folds"]):
+        assert {entry["calibration_windows"] for entry in fold.values()} == {len(val)}  # inner validation only
+    before = calibration["uncalibrated"]
+    assert set(before) == {"teacher", "student_kd", "student_scratch"}
+    assert any(before[name]["coverage"] != scores["models"][name]["coverage"] for name in before)
+    assert list(scores["per_series"]) == run.results["data"]["series"]  # 3 simulated series
+    for entry in scores["per_series"].values():
+        assert entry["hub_baseline"]["relative_wis"] == pytest.approx(1.0)
+        assert set(entry) == set(scores["models"])
+    assert "### Quantile forecasts per series" in (out_dir / "report.md").read_text()
+    ets = scores["models"]["auto_ets"]
+    assert 0 < ets["wis"]["mean"] and ets["coverage"]["95%"] >= ets["coverage"]["50%"]
+
+
+def test_without_calibration_the_models_own_quantiles_are_scored(tmp_path_factory):
+    run, out_dir = _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1", "data.calibration=none",
+                                           "report.auto_ets=false", "data.sim_locations=1"])
+    scores = run.results["quantiles"]
+    assert scores["calibration"] == {"method": "none"}
+    assert "auto_ets" not in scores["models"] and "per_series" not in scores
+    assert "not calibrated (data.calibration: none" in (out_dir / "report.md").read_text()
 
 
 def test_predict_quantiles_writes_the_hub_format(quantile_run, new_table, tmp_path):

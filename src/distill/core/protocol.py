@@ -29,7 +29,7 @@ from distill.core.train import fit, predict
 from distill.data.windows import gather_rows
 from distill.devices import resolve_device
 from distill.errors import DistillError
-from distill.losses import total
+from distill.losses import TermLog
 from distill.methods import Guide
 from distill.models import build_model
 from distill.models.ensemble import Ensemble
@@ -102,6 +102,12 @@ class _Curves:
             for key, value in self.task.curve_scores(outputs, y, self.fold).items():
                 self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
 
+    def log_terms(self, terms: TermLog | None) -> None:
+        """Every epoch: a distilled student's named loss terms (loss_hard, loss_kd, ...), each the mean over the
+        epoch's training steps, as the Distiller's history has them."""
+        for name, value in ({} if terms is None else terms.epoch_means()).items():
+            self.values.setdefault(name, []).append(value)
+
 
 def _loop_state(curves: list[_Curves], stoppers: list) -> tuple[Callable[[], dict], Callable[[dict], None]]:
     """What a training loop's checkpoint keeps beside the weights: its curves and early stoppers."""
@@ -119,12 +125,13 @@ def _loop_state(curves: list[_Curves], stoppers: list) -> tuple[Callable[[], dic
 
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str, unit: UnitKey,
-               n_train: int | None = None) -> dict[str, list[float]]:
+               n_train: int | None = None, terms: TermLog | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
     curves = _Curves(model, fold, task, role, epochs, train.curve_every)
     stoppers = best_epoch_stoppers([model], [fold], task, train)
 
     def on_epoch_end(epoch: int) -> bool:
+        curves.log_terms(terms)
         curves(epoch)
         return bool(stoppers) and stoppers[0](epoch)
 
@@ -154,6 +161,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     epochs = spec.epochs or train.epochs
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
     stoppers = best_epoch_stoppers(models, folds, task, train)
+    logs = [TermLog() if guides is not None else None for _ in folds]
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
         rows = rows.to(folds[0].y_train.device)
@@ -164,9 +172,14 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
         y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
         if guides is None:
             return task.stacked_teacher_loss(stacked(x), y, spec)
-        return task.stacked_student_loss(stacked(x), y, Guide.stack(guides, rows), spec)
+        outputs, guide = stacked(x), Guide.stack(guides, rows)
+        for log, terms in zip(logs, task.stacked_student_terms(outputs.detach(), y, guide, spec)):
+            log.add(terms)
+        return task.stacked_student_loss(outputs, y, guide, spec)
 
     def on_epoch_end(epoch: int) -> bool:
+        for curve, log in zip(curves, logs):
+            curve.log_terms(log)
         scored = (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs
         if scored or stoppers:
             stacked.unstack_into(models)
@@ -309,11 +322,11 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
         for fold, model, fold_seed, guide, r in zip(folds, models, seeds, guides, rows):
             bar.set_description(f"fold {fold.index + 1}/{len(folds)} {name}")
             task.prepare(model, spec, fold, train, fold_seed, guide)
-            loss = (lambda batch, m=model, f=fold, g=guide, r=r:
-                    total(task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], g.rows(batch), spec)))
+            log = TermLog()
+            loss = (lambda batch, m=model, f=fold, g=guide, r=r, log=log:
+                    log.record(task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], g.rows(batch), spec)))
             curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
-                                     unit=(scope + name, fold.index, 0),
-                                     n_train=len(r)))
+                                     unit=(scope + name, fold.index, 0), n_train=len(r), terms=log))
     outcomes = []
     for fold, model, guide_model, fold_curves, fold_models in zip(folds, models, guide_models, curves, trained):
         outcome = _score(model, fold, task, fold_curves, role=name)

@@ -121,6 +121,11 @@ class Task(ABC, Generic[TeacherT, StudentT]):
         """The summed per-fold losses of K stacked students, `guide` stacked likewise; with `stacks_folds`."""
         raise NotImplementedError(f"{type(self).__name__} does not stack folds")
 
+    def stacked_student_terms(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                              spec: StudentT) -> list[LossTerms]:
+        """Each of K stacked students' named loss terms on its own rows (for its curves); with `stacks_folds`."""
+        raise NotImplementedError(f"{type(self).__name__} does not stack folds")
+
     def prepare(self, model: nn.Module, spec: TeacherT | StudentT, fold: FoldData, train: TrainSection, seed: int,
                 guide: Guide | None) -> None:
         """After a model is built and before it is fit; `guide` is None for the teacher. With `prepares_models`."""

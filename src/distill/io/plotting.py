@@ -73,6 +73,42 @@ def log_axis(ax: plt.Axes, axis: str, values: list[float]) -> None:
     target.set_minor_formatter(NullFormatter())  # matplotlib labels minor ticks of a one-decade axis: they collide
 
 
+TERM_STYLES = ("-", "--", ":", "-.")  # a distilled student's loss terms in their order: loss_hard, loss_kd, ...
+
+
+def loss_terms(runs: list[dict]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """A model's named loss terms in its curves (`loss_hard`, `loss_kd`, ...: one value per epoch trained, the
+    mean over the epoch's training steps) as {term: (epochs, mean over the folds that trained that epoch)}; folds
+    stopped early leave the later epochs to the others. Empty for a model without terms (a teacher)."""
+    found = {}
+    for term in (key for key in runs[0] if key.startswith("loss_")):
+        length = max(len(run[term]) for run in runs)
+        padded = np.full((len(runs), length), np.nan)
+        for row, run in zip(padded, runs):
+            row[:len(run[term])] = run[term]
+        found[term] = (np.arange(1, length + 1), np.nanmean(padded, axis=0))
+    return found
+
+
+def has_loss_terms(curves: dict[str, list[dict]]) -> bool:
+    """Whether any model's curves hold named loss terms (a recipe with distilled students)."""
+    return any(loss_terms(runs) for runs in curves.values())
+
+
+def plot_loss_terms(ax: plt.Axes, curves: dict[str, list[dict]], colors: dict[str, str], ylabel: str) -> None:
+    """Each distilled student's named loss terms per epoch on `ax` (colour: the model, line style: the term),
+    legend right."""
+    for name, runs in curves.items():
+        for (term, (epochs, values)), style in zip(loss_terms(runs).items(), TERM_STYLES * 4):
+            ax.plot(epochs, values, style, color=colors[name], lw=1.3, label=f"{name}: {term}",
+                    marker="o" if len(epochs) < 3 else None)
+    log_axis(ax, "y", [value for line in ax.get_lines() for value in line.get_ydata()])
+    ax.set(xlabel="epoch", ylabel=ylabel)
+    ax.set_title("the students' loss terms per epoch (training steps' mean, mean over folds)", fontsize=9)
+    ax.grid(alpha=0.3)
+    legend_right(ax, fontsize=7)
+
+
 def _spans_orders(values: list[float], ratio: float = 20.0) -> bool:
     positive = [value for value in values if np.isfinite(value)]
     return bool(positive) and min(positive) > 0 and max(positive) / min(positive) > ratio

@@ -119,5 +119,6 @@ class FoldRunResults(RunResults):
     task: str = Field(description="the task's name")
     folds: int = Field(ge=1, description="folds (or rolling-origin blocks) scored")
     comparison: dict[str, Comparison] = Field(description="`<a>_vs_<b>`: paired comparisons over folds")
-    curves: dict[str, list[Curve]] = Field(description="per trained model, per fold: the learning curves")
+    curves: dict[str, list[Curve]] = Field(description="per trained model, per fold: the learning curves (a distilled "
+                                           "student's also its named loss terms per epoch: loss_hard, loss_kd, ...)")
     teacher_for_students: list[str] = Field(description="per fold, which fold's teacher taught its students")

@@ -41,7 +41,7 @@ from distill.losses.subclass import (
     subclass_distillation_terms,
     subclass_teacher_loss,
 )
-from distill.losses.terms import LossTerms, total
+from distill.losses.terms import LossTerms, TermLog, total
 from distill.losses.vid import VIDLoss, vid_loss
 
 
@@ -74,6 +74,7 @@ __all__ = [
     "Loss",
     "AttentionTransferLoss",
     "LossTerms",
+    "TermLog",
     "CRDLoss",
     "DISTLoss",
     "DKDLoss",

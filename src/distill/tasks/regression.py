@@ -68,6 +68,13 @@ class RegressionTask(Task[ModelSpec, RegressionStudent]):
         """As `stacked_teacher_loss`, with the `regression` method's terms (each a mean over all folds)."""
         return len(outputs) * total(Regression(spec.alpha).losses(outputs, targets, guide))
 
+    def stacked_student_terms(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
+                              spec: RegressionStudent) -> list[LossTerms]:
+        """Fold k's `regression` terms on its own rows of the stacked (K, batch, horizon) outputs."""
+        method = Regression(spec.alpha)
+        return [method.losses(outputs[k], targets[k], Guide(None if guide.outputs is None else guide.outputs[k]))
+                for k in range(len(outputs))]
+
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)
         scores = {"mse": float(error.pow(2).mean()), "mae": float(error.abs().mean())}

@@ -7,7 +7,18 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import heat_map, legend_above, legend_right, log_axis, model_colors, plot_cost, plt, save_figure
+from distill.io.plotting import (
+    has_loss_terms,
+    heat_map,
+    legend_above,
+    legend_right,
+    log_axis,
+    model_colors,
+    plot_cost,
+    plot_loss_terms,
+    plt,
+    save_figure,
+)
 from distill.protocols.classification.report import BEST_CHOSEN, ClassificationRun, featured
 
 PANEL_COLUMNS = 4
@@ -21,9 +32,11 @@ def _fold_mean(runs: list[dict], key: str) -> np.ndarray:
 
 
 def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
-    """Test NLL (top) and test accuracy (bottom) per epoch, mean over folds, one line per model;
-    train values dashed."""
-    fig, (loss_ax, acc_ax) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    """Test NLL (top) and test accuracy (middle) per epoch, mean over folds, one line per model, train values
+    dashed; below, each distilled student's named loss terms per epoch (`plot_loss_terms`)."""
+    terms = has_loss_terms(curves)
+    fig, axes = plt.subplots(3 if terms else 2, 1, figsize=(8, 10 if terms else 7), sharex=True)
+    loss_ax, acc_ax = axes[:2]
     colors = model_colors(list(curves))
     for name, runs in curves.items():
         color = colors[name]
@@ -36,7 +49,10 @@ def plot_loss_accuracy(curves: dict[str, list[dict]], path: Path) -> Path:
     log_axis(loss_ax, "y", [value for line in loss_ax.get_lines() for value in line.get_ydata()])
     loss_ax.set_ylabel("NLL of the true class (nats)")
     acc_ax.set_ylabel("accuracy (fraction)")
-    acc_ax.set_xlabel("epoch")
+    if terms:
+        plot_loss_terms(axes[2], curves, colors, "loss term (nats, weighted)")
+    else:
+        acc_ax.set_xlabel("epoch")
     for ax in (loss_ax, acc_ax):
         ax.grid(alpha=0.3)
     loss_ax.set_title("mean over folds; solid: test, dashed: train", fontsize=9)

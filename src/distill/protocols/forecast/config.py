@@ -38,6 +38,9 @@ class ForecastData(Section):
                                "reporting: one series each")
     quantiles: Literal["none", "hub"] = Field("none", description="hub: every trained model forecasts the Forecast "
                                               "Hub's 23 quantiles, scored by WIS against the Hub's baseline")
+    calibration: Literal["cqr", "none"] = Field("cqr", description="data.quantiles hub: cqr: each fold model's "
+                                                "central intervals calibrated on its inner-validation windows "
+                                                "(conformalized quantile regression); none: its own quantiles")
 
 
 class TeacherLabelled(Section):

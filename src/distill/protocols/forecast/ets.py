@@ -16,10 +16,13 @@ states run over the periods observed since
 inner validation windows (they choose the best baseline), and carried through its test origins, as the
 trained models are fitted before their validation windows too. Gaps in a target history are filled by
 linear interpolation between past values. A fit estimates its parameters on the last `FIT_PERIODS` periods.
+In quantile runs (`data.quantiles: hub`) the same fits give AutoETS's own prediction intervals
+(`quantiles_ets`: the exact forecast variance of the additive-error state space model), scored by WIS.
 """
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +126,34 @@ def ets_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fit
             cache[series, origin] = forecast_ets(fits[series], targets[series][:origin], horizon)
         out[row] = cache[series, origin]
     return out
+
+
+def quantiles_ets(fit: EtsFit, history: np.ndarray, horizon: int, levels: Sequence[float]) -> np.ndarray:
+    """(horizon, levels) quantiles of the fit's prediction distribution from the end of `history`: statsmodels'
+    exact forecast variance v_h of the additive-error model (its `get_prediction`, method "exact"; Hyndman,
+    Koehler, Ord & Snyder 2008, "Forecasting with Exponential Smoothing", ch. 6) with Gaussian errors,
+    q_tau = mu_h + z_tau sqrt(v_h), on log1p of the target and back (quantiles survive a monotone map)."""
+    import pandas as pd
+    from scipy.stats import norm
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        series = pd.Series(_filled(history[fit.start:], fit.logged))  # statsmodels 0.14's prediction needs an index
+        result = _model(series, fit.trend, fit.damped, fit.seasonal_periods).smooth(fit.params)
+        prediction = result.get_prediction(start=len(series), end=len(series) + horizon - 1)
+    mean, variance = np.asarray(prediction.predicted_mean), np.asarray(prediction.forecast_variance)
+    quantiles = mean[:, None] + norm.ppf(np.asarray(levels))[None, :] * np.sqrt(variance)[:, None]  # (horizon, L)
+    return np.clip(np.expm1(quantiles), 0, None) if fit.logged else quantiles
+
+
+def ets_quantile_forecasts(targets: list[np.ndarray], windows: list[tuple[int, int]], fits: dict[int, EtsFit],
+                           horizon: int, levels: Sequence[float]) -> np.ndarray:
+    """(windows, horizon, levels) quantile forecasts of `windows` = (series, origin row) pairs (`quantiles_ets`)."""
+    cache: dict[tuple[int, int], np.ndarray] = {}
+    for series, origin in windows:
+        if (series, origin) not in cache:
+            cache[series, origin] = quantiles_ets(fits[series], targets[series][:origin], horizon, levels)
+    return np.stack([cache[window] for window in windows])
 
 
 def form_name(fit: EtsFit) -> str:

@@ -5,7 +5,17 @@ from pathlib import Path
 
 import numpy as np
 
-from distill.io.plotting import COLORS, legend_right, log_axis, plot_cost, plt, save_figure
+from distill.io.plotting import (
+    COLORS,
+    has_loss_terms,
+    legend_right,
+    log_axis,
+    model_colors,
+    plot_cost,
+    plot_loss_terms,
+    plt,
+    save_figure,
+)
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.quantile_figures import quantile_figures
 from distill.protocols.forecast.report import ForecastRun
@@ -14,10 +24,15 @@ SHOWN_BASELINES = ("persistence", "oracle")
 
 
 def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
-    """One panel per model: train (dashed), inner validation (dotted) and test (solid) metric per epoch."""
+    """One panel per model: train (dashed), inner validation (dotted) and test (solid) metric per epoch; below,
+    each distilled student's named loss terms per epoch (`plot_loss_terms`)."""
     names = list(curves)
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.6), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names):
+    terms = has_loss_terms(curves)
+    fig = plt.figure(figsize=(4.2 * len(names), 6.8 if terms else 3.6))
+    grid = fig.add_gridspec(2 if terms else 1, len(names))
+    first = fig.add_subplot(grid[0, 0])
+    top = [first, *(fig.add_subplot(grid[0, k], sharey=first) for k in range(1, len(names)))]  # one per model
+    for ax, name in zip(top, names):
         for fold, run in enumerate(curves[name]):
             color = plt.cm.viridis(fold / max(1, len(curves[name]) - 1))
             marker = "o" if len(run["epoch"]) < 3 else None  # one or two scored epochs: points, not a line
@@ -29,10 +44,12 @@ def plot_curves(curves: dict[str, list[dict]], metric: str, path: Path) -> Path:
         ax.set_title(name)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    log_axis(axes[0][0], "y", [value for ax in axes[0] for line in ax.get_lines() for value in line.get_ydata()])
-    axes[0][0].set_ylabel(f"{metric} (scaled units)")
+    log_axis(top[0], "y", [value for ax in top for line in ax.get_lines() for value in line.get_ydata()])
+    top[0].set_ylabel(f"{metric} (scaled units)")
     fig.suptitle("dashed: train, dotted: inner validation, solid: test; vertical line: best epoch", fontsize=9)
-    legend_right(axes[0][-1], fontsize=7)
+    legend_right(top[-1], fontsize=7)
+    if terms:
+        plot_loss_terms(fig.add_subplot(grid[1, :]), curves, model_colors(names), "loss term (scaled units)")
     return save_figure(fig, path)
 
 

@@ -12,6 +12,7 @@
   level shifted by its own residual quantile (conformalised quantile regression, Romano et al. 2019).
 - `score_quantiles`: every model's WIS and its parts, relative WIS against the baseline, coverage, and paired
   Holm verdicts over groups of targets (forecast origins, or folds).
+- `per_series_scores`: each model's WIS, relative WIS and coverage on each series of a many-series run.
 - `hub_frame` / `write_hub_csv`: the Hub's submission columns `forecast_date, target, target_end_date, location,
   type, quantile, value` with targets such as "1 day ahead inc hosp".
 """
@@ -31,8 +32,8 @@ from distill.errors import DistillError
 from distill.io.atomic import write_csv_atomic
 from distill.losses.pinball import HUB_LEVELS, check_levels
 
-__all__ = ["HUB_LEVELS", "ConformalQuantiles", "check_levels", "hub_baseline_quantiles", "hub_frame", "score_quantiles",
-           "write_hub_csv"]
+__all__ = ["HUB_LEVELS", "ConformalQuantiles", "check_levels", "hub_baseline_quantiles", "hub_frame", "per_series_scores",
+           "score_quantiles", "write_hub_csv"]
 
 HUB_COLUMNS = ("forecast_date", "target", "target_end_date", "location", "type", "quantile", "value")
 HUB_SAMPLES = 100_000  # the Hub's baseline script draws 100,000 trajectories
@@ -162,6 +163,27 @@ def score_quantiles(forecasts: dict[str, np.ndarray], truth: np.ndarray, groups:
     comparisons = add_verdicts({f"{a}_vs_{b}": paired_comparison(per_group[a], per_group[b], a, b, "wis")
                                 for a, b in pairs})
     return {"models": models, "comparisons": comparisons, "groups": len(order), "targets": int(truth.size)}
+
+
+def per_series_scores(forecasts: dict[str, np.ndarray], truth: np.ndarray, series: np.ndarray, names: Sequence[str],
+                      *, baseline: str, levels: Sequence[float] | str = "hub") -> dict:
+    """Per series (`series`: each window's index into `names`), per model: mean WIS, relative WIS against
+    `baseline` on that series' windows, and 50 / 80 / 95% coverage (`{series name: {model: scores}}`)."""
+    series = np.asarray(series)
+    if len(series) != len(truth):
+        raise DistillError(f"per-series scores need one series per window, got {len(series)} for {len(truth)}")
+    table = {}
+    for index in dict.fromkeys(series.tolist()):  # series in their first-seen order
+        mine = series == index
+        base = float(weighted_interval_score(forecasts[baseline][mine], truth[mine], levels).wis.mean())
+        entries = {}
+        for name, quantiles in forecasts.items():
+            wis = float(weighted_interval_score(quantiles[mine], truth[mine], levels).wis.mean())
+            entries[name] = {"wis": wis, "relative_wis": wis / base if base > 0 else float("nan"),
+                             "coverage": {f"{nominal:.0%}": share for nominal, share
+                                          in interval_coverage(quantiles[mine], truth[mine], levels).items()}}
+        table[names[index]] = entries
+    return table
 
 
 def hub_frame(forecast_date: dt.date, location: str, quantiles: np.ndarray, levels: Sequence[float] | str = "hub",

@@ -284,7 +284,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                               for block in blocks]
     if data.quantiles == "hub":
         results["quantiles"] = fold_quantile_scores(protocol, table, splits, codecs, [s[2] for s in series],
-                                                    data.input_days, config.seed)
+                                                    data.input_days, config.seed, data.calibration, ets,
+                                                    [s[0] for s in series])
     else:
         results["intervals"] = conformal_intervals(protocol, table, splits, codecs)
     final = None
