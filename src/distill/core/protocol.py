@@ -161,7 +161,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     epochs = spec.epochs or train.epochs
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
     stoppers = best_epoch_stoppers(models, folds, task, train)
-    logs = [TermLog() if guides is not None else None for _ in folds]
+    logs = [TermLog() for _ in folds] if guides is not None else []  # a distilled student's terms per fold
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
         rows = rows.to(folds[0].y_train.device)

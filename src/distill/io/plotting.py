@@ -102,7 +102,7 @@ def plot_loss_terms(ax: plt.Axes, curves: dict[str, list[dict]], colors: dict[st
         for (term, (epochs, values)), style in zip(loss_terms(runs).items(), TERM_STYLES * 4):
             ax.plot(epochs, values, style, color=colors[name], lw=1.3, label=f"{name}: {term}",
                     marker="o" if len(epochs) < 3 else None)
-    log_axis(ax, "y", [value for line in ax.get_lines() for value in line.get_ydata()])
+    log_axis(ax, "y", [float(value) for line in ax.get_lines() for value in np.asarray(line.get_ydata(), dtype=float)])
     ax.set(xlabel="epoch", ylabel=ylabel)
     ax.set_title("the students' loss terms per epoch (training steps' mean, mean over folds)", fontsize=9)
     ax.grid(alpha=0.3)

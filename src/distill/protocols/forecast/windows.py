@@ -48,15 +48,9 @@ class WindowTable:
     starts: np.ndarray  # (windows,)
     oracle: np.ndarray | None  # (windows, horizon): the noise-free expected target, where the data has one
     dropped: int  # windows dropped because a target day of theirs was not observed
-    series: np.ndarray | None = None  # (windows,) index into `series_names`
-    series_names: tuple[str, ...] = ("series",)
-    rows: np.ndarray | None = None  # (windows,) first row of each window within its own series
-
-    def __post_init__(self) -> None:
-        if self.series is None:
-            self.series = np.zeros(len(self.starts), dtype=np.int64)
-        if self.rows is None:
-            self.rows = self.starts
+    series: np.ndarray  # (windows,) index into `series_names`
+    series_names: tuple[str, ...]
+    rows: np.ndarray  # (windows,) first row of each window within its own series
 
 
 def observed_starts(target: np.ndarray, input_days: int, horizon: int) -> tuple[np.ndarray, int]:
