@@ -70,17 +70,19 @@ class EarlyStopping:
 
 
 class BestEpoch(EarlyStopping):
-    """Early stopping on a fold's inner validation windows: after every epoch the model is scored on `x_val`
-    with the task's curve metric (lower is better); `restore` puts the best epoch's weights back and records the
-    validation curve beside the others. With `patience` None the model trains every epoch and still ends on its
-    best one."""
+    """Early stopping on a fold's inner validation windows: after every epoch the model is scored on its role's
+    inputs of them (`FoldData.val_inputs`: a privileged teacher's `teacher_x_val`, else `x_val`) with the task's
+    curve metric (lower is better); `restore` puts the best epoch's weights back and records the validation curve
+    beside the others. With `patience` None the model trains every epoch and still ends on its best one."""
 
-    def __init__(self, model: nn.Module, fold: FoldData, task: Task, patience: int | None) -> None:
-        if fold.x_val is None or fold.y_val is None:
+    def __init__(self, model: nn.Module, fold: FoldData, task: Task, patience: int | None,
+                 role: str = "student") -> None:
+        x_val = fold.val_inputs(role)
+        if x_val is None or fold.y_val is None:
             raise DistillError("early stopping on inner validation needs the fold's validation windows")
         super().__init__(patience)
         self.model, self.fold, self.task = model, fold, task
-        self.x_val, self.y_val = fold.x_val, fold.y_val
+        self.x_val, self.y_val = x_val, fold.y_val
 
     def __call__(self, epoch: int) -> bool:
         """After 0-based epoch `epoch`: score it; True (stop) when patience has run out."""
@@ -94,8 +96,10 @@ class BestEpoch(EarlyStopping):
         curves.update(val=self.scores, best_epoch=self.best_epoch, best_val=self.best)
 
 
-def best_epoch_stoppers(models: list[nn.Module], folds: list[FoldData], task: Task, train: TrainSection) -> list[BestEpoch]:
-    """One early stopper per fold model when the folds carry inner validation windows, else none."""
+def best_epoch_stoppers(models: list[nn.Module], folds: list[FoldData], task: Task, train: TrainSection,
+                        role: str = "student") -> list[BestEpoch]:
+    """One early stopper per fold model (of `role`: "teacher" or a student's name) when the folds carry inner
+    validation windows, else none."""
     if folds[0].x_val is None:
         return []
-    return [BestEpoch(model, fold, task, train.patience) for model, fold in zip(models, folds)]
+    return [BestEpoch(model, fold, task, train.patience, role) for model, fold in zip(models, folds)]

@@ -128,7 +128,7 @@ def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], f
                n_train: int | None = None, terms: TermLog | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
     curves = _Curves(model, fold, task, role, epochs, train.curve_every)
-    stoppers = best_epoch_stoppers([model], [fold], task, train)
+    stoppers = best_epoch_stoppers([model], [fold], task, train, role)
 
     def on_epoch_end(epoch: int) -> bool:
         curves.log_terms(terms)
@@ -160,7 +160,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     inputs = [fold.inputs(role)[0] for fold in folds]
     epochs = spec.epochs or train.epochs
     curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
-    stoppers = best_epoch_stoppers(models, folds, task, train)
+    stoppers = best_epoch_stoppers(models, folds, task, train, role)
     logs = [TermLog() for _ in folds] if guides is not None else []  # a distilled student's terms per fold
 
     def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
@@ -263,8 +263,9 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
         shape, output_dim = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
         ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, output_dim, spec.model, dict(spec.options))
         fold_curves = {**copies[0][1][k], "members": [copy[1][k].get("best_epoch") for copy in copies]}
-        if fold.x_val is not None and fold.y_val is not None:
-            outputs = predict(ensemble, fold.x_val)
+        x_val = fold.val_inputs("teacher")
+        if x_val is not None and fold.y_val is not None:
+            outputs = predict(ensemble, x_val)
             fold_curves["best_val"] = task.metrics(outputs, fold.y_val, fold)[task.curve_metric]
         models.append(ensemble)
         curves.append(fold_curves)

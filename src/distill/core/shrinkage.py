@@ -1,6 +1,7 @@
 """Shrinking each fold's teacher towards ridge regression, the weight chosen on that fold's inner validation.
 
-Per fold, with the teacher's inputs flattened (the windows as the teacher reads them, in model units):
+Per fold, with the teacher's inputs flattened (the windows as the teacher reads them, in model units; a privileged
+teacher's on its own inputs `teacher_x_train` / `teacher_x_val`, so the ridge anchor is privileged too):
 1. ridge on the fitting windows, its penalty chosen on the inner validation windows (`distill.core.ridge`,
    the forecasting recipes' `ridge` baseline);
 2. w in {0, 0.1, ..., 1} minimising the mean squared error (the teacher's training loss) of
@@ -94,13 +95,12 @@ def shrink_teacher(teacher: nn.Module, spec: ModelSpec, fold: FoldData) -> tuple
     """`teacher` (trained on `fold`, built from `spec`) shrunk towards ridge by the weight its inner validation
     windows prefer; see the module docstring."""
     x_train, _ = fold.inputs("teacher")
-    if fold.teacher_x_train is not None:
-        raise DistillError("teacher.shrink reads the students' inputs; a privileged teacher's differ")
     check_shrinkable(fold)
-    assert fold.x_val is not None and fold.y_val is not None  # checked above
-    outputs = predict(teacher, fold.x_val).cpu()
+    x_val = fold.val_inputs("teacher")
+    assert x_val is not None and fold.y_val is not None  # checked above
+    outputs = predict(teacher, x_val).cpu()
     _check_outputs(outputs)
-    val_x, val_y = _rows(fold.x_val), fold.y_val.cpu().numpy()
+    val_x, val_y = _rows(x_val), fold.y_val.cpu().numpy()
     ridge = fit_ridge(_rows(x_train), fold.y_train.cpu().numpy(), val_x, val_y)
     teacher_val, ridge_val = outputs.numpy(), ridge.predict(val_x)
     errors = [float(((w * teacher_val + (1 - w) * ridge_val - val_y) ** 2).mean()) for w in WEIGHTS]

@@ -16,6 +16,7 @@ from torch import nn
 
 from distill.config import ModelSpec, TrainSection
 from distill.data.windows import WindowSet
+from distill.errors import DistillError
 from distill.losses import LossTerms
 from distill.methods import Guide
 
@@ -29,10 +30,11 @@ class FoldData:
     """One fold after fold-local preprocessing.
 
     Regression targets in original units are `y * units + offset` (the fold's scaler, inverted).
-    `teacher_x_train` / `teacher_x_test`, when given, are what the teacher sees instead of x: privileged
-    information (Lopez-Paz et al. 2016) that students never see. `x_val` / `y_val`, when given, are inner
-    validation windows carved from the fold's training part (never its test part): every model keeps the
-    weights of its best epoch on them, and a teacher's candidates are compared on them.
+    `teacher_x_train` / `teacher_x_test` / `teacher_x_val`, when given, are what the teacher sees instead of x:
+    privileged information (Lopez-Paz et al. 2016) that students never see, on the same rows as x_train / x_test
+    / x_val. `x_val` / `y_val`, when given, are inner validation windows carved from the fold's training part
+    (never its test part): every model keeps the weights of its best epoch on them, and a teacher's candidates
+    are compared on them (a privileged teacher on `teacher_x_val`).
     """
 
     index: int
@@ -43,10 +45,11 @@ class FoldData:
     test_rows: torch.Tensor
     units: float = 1.0
     offset: float = 0.0
-    teacher_x_train: torch.Tensor | None = None
-    teacher_x_test: torch.Tensor | None = None
+    teacher_x_train: torch.Tensor | WindowSet | None = None
+    teacher_x_test: torch.Tensor | WindowSet | None = None
     x_val: torch.Tensor | WindowSet | None = None
     y_val: torch.Tensor | None = None
+    teacher_x_val: torch.Tensor | WindowSet | None = None  # a privileged teacher's inputs of the x_val rows
     x_transfer: torch.Tensor | WindowSet | None = None  # inputs without (all of) their truth, from before the test
     # part: a student can learn them only through its teacher (`distill.core.teacher_labels`)
 
@@ -63,6 +66,16 @@ class FoldData:
         if role == "teacher" and self.teacher_x_train is not None and self.teacher_x_test is not None:
             return self.teacher_x_train, self.teacher_x_test
         return self.x_train, self.x_test
+
+    def val_inputs(self, role: str) -> Inputs | None:
+        """The inner-validation inputs of the teacher (privileged, if any) or of a student; None without
+        inner validation."""
+        if role != "teacher" or self.teacher_x_train is None or self.x_val is None:
+            return self.x_val
+        if self.teacher_x_val is None:
+            raise DistillError("this fold has inner validation windows but no privileged teacher inputs for them "
+                               "(teacher_x_val): the teacher could not be scored on them")
+        return self.teacher_x_val
 
 
 class Task(ABC, Generic[TeacherT, StudentT]):

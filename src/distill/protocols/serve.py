@@ -50,6 +50,15 @@ def load_predictor(run_dir: str | Path, name: str = "student_kd", fold: int | st
     return getattr(import_module(f"distill.protocols.{module}"), cls)(run_dir, name, fold, **options)
 
 
+def refuse_privileged_teacher(run_dir: str | Path, name: str, action: str) -> None:
+    """A teacher that read `data.privileged` columns on the horizon days needs values no forecast time has."""
+    data = read_recipe(str(Path(run_dir) / "config.yaml")).get("data") or {}
+    privileged = data.get("privileged") if isinstance(data, dict) else None
+    if name == "teacher" and privileged:
+        raise DistillError(f"the teacher of {run_dir} reads {', '.join(map(str, privileged))} on the horizon days "
+                           f"(data.privileged), unknown at forecast time: it cannot be {action}; serve a student")
+
+
 def _module(run_dir: str | Path):
     protocol = run_protocol_name(run_dir)
     if protocol not in PREDICTORS:
@@ -91,6 +100,7 @@ def export_run_model(run_dir: str | Path, name: str, fold: int | str | None = No
     """`distill export`: write a saved model as torch.export (.pt2), ONNX (.onnx, checked in onnxruntime) or int8
     (ONNX via onnxruntime's quantiser, or TorchScript via torch's); int8 adds `<file>.accuracy.json`, the
     accuracy change measured on the CV test folds. Returns the lines the command prints."""
+    refuse_privileged_teacher(run_dir, name, "exported")
     if fmt == "torch" and quantize is None:
         path = export_model(run_dir, name, fold, out, device, trust_imports)
         return [f"wrote {path} (run it with torch.export.load(path).module()(x); the batch size is free)"]

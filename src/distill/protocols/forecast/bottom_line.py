@@ -10,6 +10,7 @@ import math
 
 from distill.io.tables import NOISY_MARK, format_mean_sem
 from distill.protocols.forecast.cost import TEACHER, ratio, speedup_cell
+from distill.protocols.forecast.privileged import TEACHER_LABEL
 
 KD, SCRATCH = "student_kd", "student_scratch"
 
@@ -87,4 +88,8 @@ def bottom_line_markdown(results: dict) -> list[str]:
     if TEACHER not in results["models"]:
         return []
     lines = [teacher_line(results), keeps_line(results), cost_line(results), distillation_line(results)]
+    privileged = results["data"].get("privileged")
+    if privileged:  # the teacher is a reference, not a forecaster: the student's question comes first
+        lines = [distillation_line(results), f"The teacher {TEACHER_LABEL.format(columns=', '.join(privileged))}.",
+                 *lines[:3]]
     return ["## Bottom line", "\n".join(f"- {line}" for line in lines)]

@@ -36,6 +36,9 @@ class ForecastData(Section):
     sim_seed: int = 0
     sim_locations: int = Field(1, ge=1, le=50, description="simulated epidemics that differ in size, timing and "
                                "reporting: one series each")
+    privileged: list[str] = Field(default_factory=list, description="input columns whose values on the "
+                                  "window's HORIZON days the teacher alone also reads (generalized distillation, "
+                                  "Lopez-Paz et al. 2016): known in hindsight, never at forecast time")
     quantiles: Literal["none", "hub"] = Field("none", description="hub: every trained model forecasts the Forecast "
                                               "Hub's 23 quantiles, scored by WIS against the Hub's baseline")
     calibration: Literal["cqr", "none"] = Field("cqr", description="data.quantiles hub: cqr: each fold model's "

@@ -129,7 +129,7 @@ def validation_errors(protocol: ProtocolResult, table: WindowTable, splits: list
     for fold, models, codec, (fit, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
         low = 0.0 if nonnegative(table, fit) else None
         for name, model in models.items():
-            forecast = np.clip(codec.decode(val, point_outputs(predict(model, fold.x_val).numpy())), low, None)
+            forecast = np.clip(codec.decode(val, point_outputs(predict(model, fold.val_inputs(name)).numpy())), low, None)
             errors[name].append(float(np.abs(forecast - table.targets[val]).mean()))
     return errors
 

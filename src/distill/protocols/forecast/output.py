@@ -9,6 +9,7 @@ from distill.protocols.forecast.report import (
     ForecastRun,
     best_baseline_line,
     forecast_markdown,
+    privileged_line,
     score_table,
     verdict_lines,
     write_scalings,
@@ -34,7 +35,9 @@ def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
                f"{results['data']['columns_judged_on']}): " + ", ".join(names[:8]) + (" ..." if len(names) > 8 else "")
                for reason, names in results["dropped_columns"].items() if names and reason not in ("text", "cumulative")]
     summary = [*dropped, f"test error in {unit}, mean +- SEM over {results['folds']} {_units(config)}:",
-               text_table(score_table(results["models"], results["data"]["oracle"])), "",
+               text_table(score_table(results["models"], results["data"]["oracle"],
+                                      bool(results["data"].get("privileged")))),
+               *privileged_line(results["data"].get("privileged", []), markdown=False), "",
                *results["warnings"], best_baseline_line(results), *verdict_lines(shown, unit)]
     return RunOutput(results=results, figures=lambda out_dir: _figures(run, config, out_dir),
                      report=lambda figures: forecast_markdown(results, config, figures), summary=summary,

@@ -106,6 +106,9 @@ class ForecastPredictor:
             raise DistillError(f"no config.yaml in {self.run_dir}: not the folder of a finished run")
         self.config = validate_config(read_recipe(str(config_file)), ForecastConfig)
         self.data, self.name = self.config.data, name
+        if name == "teacher" and self.data.privileged:
+            raise DistillError(f"the teacher of {self.run_dir} reads {', '.join(self.data.privileged)} on the horizon "
+                               "days (data.privileged), unknown at forecast time: it cannot be served; serve a student")
         self.fold, _ = saved_folds(self.run_dir, name, fold)
         self.served = _Served(self.run_dir, name, self.fold, self.data, trust_imports)
         self.hub = quantiles

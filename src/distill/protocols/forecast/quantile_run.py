@@ -144,7 +144,7 @@ def _fold_cqr(protocol: ProtocolResult, k: int, name: str, codec: FoldCodec, val
               counts: bool) -> IntervalCQR:
     """CQR of fold k's model `name`, fitted on its forecasts of the fold's inner-validation windows `val` (log
     scale for counts: the series differ in size)."""
-    outputs = predict(protocol.models[k][name], protocol.folds[k].x_val).numpy()  # (val windows, horizon, levels)
+    outputs = predict(protocol.models[k][name], protocol.folds[k].val_inputs(name)).numpy()  # (val windows, horizon, levels)
     return IntervalCQR(scale="log" if counts else "absolute").fit(_decoded(codec, val, outputs, counts), truth)
 
 
@@ -169,8 +169,8 @@ def conformal_intervals(protocol: ProtocolResult, table: WindowTable, splits: li
     for name in protocol.models[0]:
         forecasts, truth = [], []
         for fold, models, codec, (_, val, _) in zip(protocol.folds, protocol.models, codecs, splits):
-            forecasts.append(np.clip(codec.decode(val, point_outputs(predict(models[name], fold.x_val).numpy())), 0,
-                                     None))
+            outputs = point_outputs(predict(models[name], fold.val_inputs(name)).numpy())
+            forecasts.append(np.clip(codec.decode(val, outputs), 0, None))
             truth.append(table.targets[val])
         intervals[name] = ConformalQuantiles(scale="log").fit(np.concatenate(forecasts), np.concatenate(truth)).describe()
     return intervals

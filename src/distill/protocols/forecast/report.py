@@ -18,6 +18,7 @@ from distill.protocols.forecast.bottom_line import bottom_line_markdown
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.cost import cost_markdown
 from distill.protocols.forecast.final import FinalModels
+from distill.protocols.forecast.privileged import TEACHER_LABEL
 from distill.protocols.forecast.quantile_run import quantile_markdown
 from distill.protocols.forecast.windows import WindowTable
 
@@ -141,18 +142,29 @@ def _cell(summary: dict | None, digits: int | None = None) -> str:
     return format_mean_sem(summary, _digits(summary["mean"]) if digits is None else digits)
 
 
-def score_table(models: dict[str, dict], oracle: bool) -> list[list[str]]:
-    """Rows: model, parameters, MAE and RMSE in the target's units, skill, share of achievable skill, spread."""
+def score_table(models: dict[str, dict], oracle: bool, privileged: bool = False) -> list[list[str]]:
+    """Rows: model, parameters, MAE and RMSE in the target's units, skill, share of achievable skill, spread; a
+    privileged teacher's row is marked (`privileged_line` says what it saw)."""
     header = ["model", "params", "MAE", "RMSE", "skill vs persistence"]
     header += ["share of achievable"] if oracle else []
     rows = [header + ["output spread"]]
     for name, entry in models.items():
         test = entry["test"]
-        row = [name, str(entry.get("params", "-")), _cell(test["mae_original"]), _cell(test["rmse_original"]),
+        label = f"{name} (privileged*)" if privileged and name == "teacher" else name
+        row = [label, str(entry.get("params", "-")), _cell(test["mae_original"]), _cell(test["rmse_original"]),
                _cell(test["skill"], 3)]
         row += [_cell(test.get("share_of_achievable"), 2)] if oracle else []
         rows.append(row + [_cell(entry["diagnostics"]["output_spread"], 2)])
     return rows
+
+
+def privileged_line(columns: list[str], markdown: bool = True) -> list[str]:
+    """The note under the results table on a privileged teacher (none without `data.privileged`)."""
+    if not columns:
+        return []
+    return [("\\*" if markdown else "*") + " the teacher " + TEACHER_LABEL.format(columns=", ".join(columns)) + "; the students never see "
+            "those values, and whether distillation beats the same student trained alone is the question that "
+            "matters (bottom line)."]
 
 
 def per_series_table(models: dict[str, dict]) -> list[list[str]]:
@@ -252,7 +264,8 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
         f"scaling: {data['scaling']}; teacher: {_teachers(results['teacher_choice'])}.",
         f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} {unit_name(config)}; all series "
         "pooled)",
-        markdown_table(score_table(results["models"], data["oracle"])),
+        markdown_table(score_table(results["models"], data["oracle"], bool(data.get("privileged")))),
+        *privileged_line(data.get("privileged", [])),
         "skill = 1 - MAE / MAE(persistence) (above 0: better than holding the last day); "
         + ("share of achievable = (MAE(persistence) - MAE) / (MAE(persistence) - MAE(oracle)), where the oracle "
            "knows the simulator's noise-free expected target; " if data["oracle"] else "")

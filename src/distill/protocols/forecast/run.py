@@ -39,6 +39,7 @@ from distill.protocols.forecast.evaluation import (
 )
 from distill.protocols.forecast.final import final_note, fit_final_models
 from distill.protocols.forecast.output import forecast_output
+from distill.protocols.forecast.privileged import check_privileged_config, with_privileged
 from distill.protocols.forecast.quantile_run import conformal_intervals, fold_quantile_scores, quantile_config
 from distill.protocols.forecast.report import ForecastRun, forecast_notes, shrinkage_note
 from distill.protocols.forecast.student_view import with_target_index  # issue 19: the compact student
@@ -210,6 +211,7 @@ def _results_models(protocol, forecast_scores: dict[str, list[dict]],
 def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> ForecastRun:
     """Run a forecasting recipe end to end and return its results (nothing is written here)."""
     _check(config)
+    check_privileged_config(config)
     unlabelled = [name for name, spec in config.students.items() if spec.teacher_labelled.used] \
         if config.data.quantiles == "hub" else []
     config = quantile_config(config)
@@ -218,7 +220,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     _check_panel(config, panel)
     series, columns, target_index = series_arrays(panel, config)
     config = with_target_index(config, target_index)  # issue 19: compact_mlp reads the target's column
-    table = panel_window_table(series, data.input_days, data.horizon)
+    table = with_privileged(config, panel_window_table(series, data.input_days, data.horizon), series, columns)
     splits, blocks = split_windows(config, table, panel.first_origin)
     values = series[0][1]  # minmax reads one series' table
     recent = recent_windows(table, blocks, data.input_days, data.horizon)
@@ -257,7 +259,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "dropped_columns": panel.dropped,
         "data": {"source": source, "series": [part.name for part in panel.parts],
                  "days": int(sum(len(part.clean.frame) for part in panel.parts)), "features": len(columns),
-                 "feature_set": _feature_set_note(panel, data.features), "freq": data.freq, "period": panel.period,
+                 "feature_set": _feature_set_note(panel, data.features),
+                 "privileged": list(data.privileged), "freq": data.freq, "period": panel.period,
                  "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
                  "windows_dropped_missing_target": table.dropped, "rows": panel.rows,
                  "columns_judged_on": panel.judged_on,

@@ -32,6 +32,7 @@ from distill.data.windows import (
 )
 from distill.errors import DistillError
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.privileged import relative_horizon, teacher_set, teacher_windows, with_teacher_rows
 
 
 @dataclass
@@ -51,6 +52,8 @@ class WindowTable:
     series: np.ndarray  # (windows,) index into `series_names`
     series_names: tuple[str, ...]
     rows: np.ndarray  # (windows,) first row of each window within its own series
+    privileged: np.ndarray | None = None  # (windows, horizon, P): data.privileged columns on the horizon days
+    privileged_indices: tuple[int, ...] = ()  # where those columns are among the features
 
 
 def observed_starts(target: np.ndarray, input_days: int, horizon: int) -> tuple[np.ndarray, int]:
@@ -155,17 +158,23 @@ def window_log_folds(config: ForecastConfig, table: WindowTable, target_index: i
     """Per fold: a WindowLogScaler fitted on the fitting windows; every window encoded with it.
 
     The folds share one array of relative log inputs (the only fold-independent step) and each scales the rows
-    its batches gather (`WindowSet` with a `RowScaling`): one copy of the windows instead of one per fold."""
-    level_days = config.data.level_days
+    its batches gather (`WindowSet` with a `RowScaling`): one copy of the windows instead of one per fold. With
+    `data.privileged`, the teacher reads its own windows, the privileged horizon block appended
+    (`distill.protocols.forecast.privileged`)."""
+    level_days, indices = config.data.level_days, list(table.privileged_indices)
     relative = WindowLogScaler(target_index, level_days).relative_inputs(table.inputs)  # (windows, days, features)
     windows = torch.from_numpy(relative)
+    privileged = None if table.privileged is None else teacher_windows(
+        relative, relative_horizon(table.inputs, table.privileged, indices, level_days))
     folds, codecs = [], []
     for index, (fit, val, test) in enumerate(splits):
         rows = None if np.array_equal(fit, np.arange(len(windows))) else fit  # None: no copy for the final fit
         scaler = WindowLogScaler(target_index, level_days).fit(table.inputs, table.targets, rows, relative)
         x = WindowSet(windows, torch.arange(len(windows)), scaler.scaling())
         y = torch.from_numpy(scaler.encode_targets(table.inputs, table.targets))  # (windows, horizon)
-        folds.append(_fold(index, x, y, fit, val, test, None if recent is None else recent[index]))
+        fold = _fold(index, x, y, fit, val, test, None if recent is None else recent[index])
+        teacher_x = teacher_set(privileged, scaler, indices, config.data.horizon)
+        folds.append(with_teacher_rows(fold, teacher_x, fit, val, test))
         codecs.append(FoldCodec(lambda rows, out, s=scaler: s.decode(table.inputs, out, rows), scaler.describe))
     return folds, codecs
 
