@@ -162,9 +162,10 @@ def privileged_line(columns: list[str], markdown: bool = True) -> list[str]:
     """The note under the results table on a privileged teacher (none without `data.privileged`)."""
     if not columns:
         return []
-    return [("\\*" if markdown else "*") + " the teacher " + TEACHER_LABEL.format(columns=", ".join(columns)) + "; the students never see "
-            "those values, and whether distillation beats the same student trained alone is the question that "
-            "matters (bottom line)."]
+    marker = "\\*" if markdown else "*"
+    return [f"{marker} the teacher {TEACHER_LABEL.format(columns=', '.join(columns))}; the students never see those "
+            "values, and whether distillation beats the same student trained alone is the question that matters "
+            "(bottom line)."]
 
 
 def per_series_table(models: dict[str, dict]) -> list[list[str]]:
