@@ -260,7 +260,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "data": {"source": source, "series": [part.name for part in panel.parts],
                  "days": int(sum(len(part.clean.frame) for part in panel.parts)), "features": len(columns),
                  "feature_set": _feature_set_note(panel, data.features),
-                 "privileged": list(data.privileged), "freq": data.freq, "period": panel.period,
+                 **({"privileged": list(data.privileged)} if data.privileged else {}), "freq": data.freq, "period": panel.period,
                  "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
                  "windows_dropped_missing_target": table.dropped, "rows": panel.rows,
                  "columns_judged_on": panel.judged_on,
