@@ -32,7 +32,8 @@ TESTS = Path(__file__).parent
 SLOW_LIST = TESTS / "slow-tests.txt"
 RECIPE_MODULES = {
     "test_bad_inputs", "test_checkpoints", "test_classification", "test_cli", "test_distributed_recipe", "test_examples",
-    "test_export_formats", "test_final_fit", "test_forecast_protocol", "test_forecast_skill", "test_golden",
+    "test_export_formats", "test_final_fit", "test_forecast_privileged", "test_forecast_protocol", "test_forecast_skill",
+    "test_golden",
     "test_learning", "test_lupi_recipe", "test_own_models_data", "test_predict", "test_privileged",
     "test_readme_examples", "test_resume", "test_run_folder",
 }
