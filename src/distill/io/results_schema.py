@@ -78,7 +78,9 @@ class ForecastResults(FoldRunResults):
     models: dict[str, ForecastModel] = Field(description="every trained model and baseline by name")
     warnings: list[str] = Field(description="collapsed (constant) forecasters and other warnings")
     dropped_columns: dict[str, list[str]] = Field(description="columns dropped, by reason")
-    data: dict[str, Any] = Field(description="source, series, rows, windows, `unit`, `fold_windows`, `oracle`")
+    data: dict[str, Any] = Field(description="source, series, rows, windows, `unit`, `fold_windows`, `oracle`; "
+                                 "`privileged` (only when data.privileged is set): the columns the teacher alone "
+                                 "read on the horizon days")
     best_baseline: BestBaseline = Field(description="the strongest baseline, chosen on inner validation")
     auto_ets: dict[str, Any] = Field(description="`ran`, `note` and, when it ran, the forms chosen and fit times")
     teacher_choice: list[str] = Field(description="per fold, the teacher architecture used")
