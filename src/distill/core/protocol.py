@@ -18,6 +18,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.core.curves import LearningCurves, loop_state
 from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
 from distill.core.profiling import profile_models
@@ -82,52 +83,11 @@ def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "
     return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options).to(fold.y_train.device)
 
 
-class _Curves:
-    """Train/test curves of the task's curve metric against the truth, in eval mode, every `every`
-    epochs and after the last; `values["epoch"]` holds the (1-based) epochs scored."""
-
-    def __init__(self, model: nn.Module, fold: FoldData, task: Task, role: str, epochs: int, every: int) -> None:
-        self.model, self.fold, self.task = model, fold, task
-        self.x_train, self.x_test = fold.inputs(role)
-        self.epochs, self.every = epochs, every
-        self.values: dict[str, list[float]] = {"train": [], "test": [], "epoch": []}
-
-    def __call__(self, epoch: int) -> None:
-        if (epoch + 1) % self.every and epoch + 1 != self.epochs:
-            return
-        self.values["epoch"].append(epoch + 1)
-        for part, x, y in (("train", self.x_train, self.fold.y_train),
-                           ("test", self.x_test, self.fold.y_test)):
-            outputs = predict(self.model, x)
-            for key, value in self.task.curve_scores(outputs, y, self.fold).items():
-                self.values.setdefault(part if key == self.task.curve_metric else f"{part}_{key}", []).append(value)
-
-    def log_terms(self, terms: TermLog | None) -> None:
-        """Every epoch: a distilled student's named loss terms (loss_hard, loss_kd, ...), each the mean over the
-        epoch's training steps, as the Distiller's history has them."""
-        for name, value in ({} if terms is None else terms.epoch_means()).items():
-            self.values.setdefault(name, []).append(value)
-
-
-def _loop_state(curves: list[_Curves], stoppers: list) -> tuple[Callable[[], dict], Callable[[dict], None]]:
-    """What a training loop's checkpoint keeps beside the weights: its curves and early stoppers."""
-    def save() -> dict:
-        return {"curves": [{key: list(value) for key, value in curve.values.items()} for curve in curves],
-                "stoppers": [stopper.state_dict() for stopper in stoppers]}
-
-    def load(saved: dict) -> None:
-        for curve, values in zip(curves, saved["curves"], strict=True):
-            curve.values = values
-        for stopper, state in zip(stoppers, saved["stoppers"], strict=True):
-            stopper.load_state_dict(state)
-    return save, load
-
-
 def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
                spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str, unit: UnitKey,
                n_train: int | None = None, terms: TermLog | None = None) -> dict[str, list[float]]:
     epochs = spec.epochs or train.epochs
-    curves = _Curves(model, fold, task, role, epochs, train.curve_every)
+    curves = LearningCurves(model, fold, task, role, epochs, train.curve_every)
     stoppers = best_epoch_stoppers([model], [fold], task, train, role)
 
     def on_epoch_end(epoch: int) -> bool:
@@ -135,7 +95,7 @@ def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], f
         curves(epoch)
         return bool(stoppers) and stoppers[0](epoch)
 
-    save_extra, load_extra = _loop_state([curves], stoppers)
+    save_extra, load_extra = loop_state([curves], stoppers)
     fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
         batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seed=seed,
         on_epoch_end=on_epoch_end, tick=lambda: bar.update(1), save_extra=save_extra, load_extra=load_extra,
@@ -159,7 +119,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
     stacked = stack_models(models)
     inputs = [fold.inputs(role)[0] for fold in folds]
     epochs = spec.epochs or train.epochs
-    curves = [_Curves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
+    curves = [LearningCurves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
     stoppers = best_epoch_stoppers(models, folds, task, train, role)
     logs = [TermLog() for _ in folds] if guides is not None else []  # a distilled student's terms per fold
 
@@ -188,7 +148,7 @@ def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec
                 curve(epoch)
         return bool(stoppers) and all([stopper(epoch) for stopper in stoppers])  # a list: every fold is scored
 
-    save_extra, load_extra = _loop_state(curves, stoppers)
+    save_extra, load_extra = loop_state(curves, stoppers)
     fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
                 batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
                 on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)),

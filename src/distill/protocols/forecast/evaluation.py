@@ -20,7 +20,7 @@ from distill.core.task import FoldData
 from distill.core.train import predict
 from distill.protocols.forecast.baselines import linear_drift, persistence, seven_day_mean
 from distill.protocols.forecast.ets import EtsFit, ets_forecasts, fit_ets, form_name
-from distill.protocols.forecast.quantile_run import point_outputs
+from distill.protocols.forecast.quantiles import point_outputs
 from distill.protocols.forecast.scoring import collapse_warning, fold_scores, summarize_runs
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
 

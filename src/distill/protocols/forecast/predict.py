@@ -26,8 +26,7 @@ from distill.data.windows import TableScaler
 from distill.errors import DistillError
 from distill.io.checkpoints import FINAL, FOLDER, load_model, model_input_shape, model_label, saved_folds
 from distill.protocols.forecast.config import ForecastConfig
-from distill.protocols.forecast.quantile_run import point_outputs
-from distill.protocols.forecast.quantiles import ConformalQuantiles, check_levels, hub_frame
+from distill.protocols.forecast.quantiles import ConformalQuantiles, check_levels, hub_frame, point_outputs
 
 INTERVALS = (0.5, 0.8, 0.95)  # central intervals `--intervals` adds: lower_50 / upper_50, ..., lower_95 / upper_95
 

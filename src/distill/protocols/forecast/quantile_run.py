@@ -12,8 +12,6 @@ Without it, every point model's inner-validation residual quantiles are kept (`c
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from distill.config import ModelSpec
@@ -25,11 +23,15 @@ from distill.io.tables import markdown_table
 from distill.losses.pinball import HUB_LEVELS
 from distill.protocols.forecast.cqr import IntervalCQR
 from distill.protocols.forecast.ets import ets_quantile_forecasts
-from distill.protocols.forecast.quantiles import ConformalQuantiles, hub_baseline_quantiles, per_series_scores, score_quantiles
+from distill.protocols.forecast.evaluation import EtsSetup
+from distill.protocols.forecast.quantiles import (
+    ConformalQuantiles,
+    hub_baseline_quantiles,
+    per_series_scores,
+    point_outputs,
+    score_quantiles,
+)
 from distill.protocols.forecast.windows import FoldCodec, WindowTable
-
-if TYPE_CHECKING:  # evaluation reads this module's point_outputs
-    from distill.protocols.forecast.evaluation import EtsSetup
 
 BASELINE = "hub_baseline"
 ETS = "auto_ets"
@@ -61,11 +63,6 @@ def _unlabelled(spec):
     if not getattr(spec, "teacher_labelled", None) or not spec.teacher_labelled.used:
         return spec
     return spec.model_copy(update={"teacher_labelled": type(spec.teacher_labelled).model_validate({})})
-
-
-def point_outputs(outputs: np.ndarray) -> np.ndarray:
-    """(rows, horizon) outputs as they are; (rows, horizon, levels) quantiles -> their median (the middle level)."""
-    return outputs[..., outputs.shape[-1] // 2] if outputs.ndim == 3 else outputs
 
 
 def _decoded(codec: FoldCodec, rows: np.ndarray, outputs: np.ndarray, counts: bool) -> np.ndarray:

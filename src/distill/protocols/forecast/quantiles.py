@@ -39,6 +39,11 @@ HUB_COLUMNS = ("forecast_date", "target", "target_end_date", "location", "type",
 HUB_SAMPLES = 100_000  # the Hub's baseline script draws 100,000 trajectories
 
 
+def point_outputs(outputs: np.ndarray) -> np.ndarray:
+    """(rows, horizon) outputs as they are; (rows, horizon, levels) quantiles -> their median (the middle level)."""
+    return outputs[..., outputs.shape[-1] // 2] if outputs.ndim == 3 else outputs
+
+
 def hub_baseline_quantiles(history: np.ndarray, horizon: int, levels: Sequence[float] | str = "hub", *,
                            samples: int = HUB_SAMPLES, seed: int = 0, nonnegative: bool = True) -> np.ndarray:
     """(horizon, levels) quantiles of the Hub's baseline forecast from a 1-D `history` (oldest first).
