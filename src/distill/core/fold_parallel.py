@@ -13,6 +13,11 @@ smaller fold's epoch repeats a few of its (shuffled) rows to fill the largest fo
 masks are drawn for all folds at once, in another order than one by one; and the block-diagonal LSTM
 sums in another order, so its rounding differs and the difference grows with training (see the README's
 `train.fold_parallel` for measured sizes). Same training, not the same numbers to float tolerance.
+
+The stacked model families are in `distill.core.fold_parallel_models`. Where a layer is already arithmetic-bound
+at the batch size (the `rnn` teacher's LSTM, hidden 64), the stack runs it fold by fold and stacks the rest; the
+padding of unequal folds then costs about what stacking saves (covid-lstm's rolling folds hold 771-1107 rows:
+18% more steps), so such a stack gains little, while small models (`compact_mlp`) train several times faster.
 """
 from __future__ import annotations
 
