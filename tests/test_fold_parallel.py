@@ -69,9 +69,10 @@ def folds_of_equal_size(count=2, rows=24):
     return folds
 
 
-@pytest.mark.parametrize("teacher_model", ["lstm", "mlp"])
+@pytest.mark.parametrize("teacher_model", ["lstm", "mlp", "rnn"])
 def test_fold_parallel_protocol_gives_the_sequential_numbers(teacher_model):
-    options = {"lstm": {"hidden": 4, "layers": 2, "head": [5]}, "mlp": {"hidden": [6]}}[teacher_model]
+    options = {"lstm": {"hidden": 4, "layers": 2, "head": [5]}, "mlp": {"hidden": [6]},
+               "rnn": {"hidden": 4, "dropout": 0.0}}[teacher_model]
     overrides = ["train.epochs=3", "train.batch_size=5", f"teacher.model={teacher_model}",
                  "students.student_kd.options.hidden=[5]", "students.student_scratch.options.hidden=[5]",
                  "students.student_kd.options.dropout=0", "students.student_scratch.options.dropout=0",
@@ -93,3 +94,87 @@ def test_fold_parallel_protocol_gives_the_sequential_numbers(teacher_model):
             for key in terms:  # one value per epoch, the same stacked as fold by fold
                 assert len(slow.curves[key]) == 3
                 assert fast.curves[key] == pytest.approx(slow.curves[key], rel=1e-4, abs=1e-7)
+
+
+NEW_FAMILIES = [("rnn", {"hidden": 5, "dropout": 0.2}), ("rnn", {"hidden": 5, "layers": 2, "dropout": 0.3}),
+                ("compact_mlp", {"hidden": [5], "dropout": 0.2, "recent": [0, 2], "recent_days": 3}),
+                ("compact_mlp", {"hidden": [5, 4], "summaries": ["last"], "output": "sigmoid"})]
+
+
+@pytest.mark.parametrize("name, options", NEW_FAMILIES)
+def test_rnn_and_compact_mlp_stack_to_the_fold_models_outputs(name, options):
+    torch.manual_seed(2)
+    models = [build_model(name, (4, 6), 3, **options).eval() for _ in range(3)]
+    assert can_stack(models)
+    stacked = stack_models(models).eval()
+    x = torch.rand(3, 5, 4, 6)
+    with torch.no_grad():  # compact_mlp's own inference path (the folded view) against the stacked view
+        expected = torch.stack([model(x[k]) for k, model in enumerate(models)])
+    assert torch.allclose(stacked(x), expected, atol=1e-6)
+    with torch.no_grad():
+        for parameter in stacked.parameters():
+            parameter.mul_(1.5)
+    stacked.unstack_into(models)
+    with torch.no_grad():
+        assert torch.allclose(stacked(x), torch.stack([m(x[k]) for k, m in enumerate(models)]), atol=1e-6)
+        assert not torch.allclose(stacked(x), expected, atol=1e-3)  # the round trip carried the new weights
+
+
+@pytest.mark.parametrize("name, options", NEW_FAMILIES)
+def test_each_fold_of_a_stack_trains_as_its_own_model(name, options):
+    """Without dropout, Adam steps on the stack's summed loss give every fold the weights its own Adam gives it:
+    each fold's parameters receive only their own fold's gradient."""
+    options = {**options, "dropout": 0.0}
+    torch.manual_seed(3)
+    models = [build_model(name, (4, 6), 3, **options) for _ in range(3)]
+    stacked = stack_models(models)
+    x, y = torch.rand(3, 8, 4, 6), torch.rand(3, 8, 3)
+    stacked_adam = torch.optim.Adam(stacked.parameters(), lr=0.05)
+    fold_adams = [torch.optim.Adam(model.parameters(), lr=0.05) for model in models]
+    for _ in range(5):
+        stacked_adam.zero_grad()
+        (3 * torch.nn.functional.mse_loss(stacked(x), y)).backward()
+        stacked_adam.step()
+        for k, (model, adam) in enumerate(zip(models, fold_adams)):
+            adam.zero_grad()
+            torch.nn.functional.mse_loss(model(x[k]), y[k]).backward()
+            adam.step()
+    trained = [build_model(name, (4, 6), 3, **options) for _ in range(3)]
+    stacked.unstack_into(trained)
+    for model, copy in zip(models, trained):
+        for (key, mine), (_, theirs) in zip(model.named_parameters(), copy.named_parameters()):
+            assert torch.allclose(mine, theirs, atol=1e-5), key
+
+
+def test_a_stacks_gradient_stays_in_its_own_fold():
+    torch.manual_seed(4)
+    for name, options in NEW_FAMILIES:
+        stacked = stack_models([build_model(name, (4, 6), 3, **options) for _ in range(3)])
+        stacked(torch.rand(3, 5, 4, 6))[1].sum().backward()  # fold 1's outputs only
+        for key, parameter in stacked.named_parameters():
+            if parameter.grad is None:
+                continue
+            grad = parameter.grad.reshape(3, -1) if "rnn.lstms" not in key else None
+            if grad is None:  # a fold's own LSTM: only fold 1's may have moved
+                assert (torch.count_nonzero(parameter.grad) > 0) == key.startswith("rnn.lstms.1."), key
+            else:
+                assert torch.count_nonzero(grad[[0, 2]]) == 0 and torch.count_nonzero(grad[1]) > 0, key
+
+
+@pytest.mark.parametrize("name, options, other", [
+    ("rnn", {}, {"dropout": 0.1}),
+    ("rnn", {}, {"layers": 2}),
+    ("compact_mlp", {"recent": [0, 1]}, {"recent": [0, 2]}),  # same shapes, another view
+    ("compact_mlp", {"recent_days": 4}, {"recent_days": 2, "recent": [0, 1]}),  # same width, another view
+    ("compact_mlp", {"summaries": ["mean"]}, {"summaries": ["last"]}),
+    ("compact_mlp", {}, {"output": "sigmoid"}),
+    ("compact_mlp", {"dropout": 0.2}, {"dropout": 0.3})])
+def test_models_with_other_options_do_not_stack(name, options, other):
+    same = build_model(name, (4, 6), 3, **options)
+    assert can_stack([same, build_model(name, (4, 6), 3, **options)])
+    assert not can_stack([same, build_model(name, (4, 6), 3, **{**options, **other})])
+
+
+def test_a_gru_or_a_highway_rnn_trains_fold_by_fold():
+    for options in ({"cell": "gru"}, {"highway": 2}):
+        assert not can_stack([build_model("rnn", (4, 6), 3, **options) for _ in range(2)])
