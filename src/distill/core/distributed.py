@@ -35,6 +35,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.parallel import DistributedDataParallel
 
 from distill.errors import DistillError
+from distill.losses.terms import weighted_step
 
 EXIT_BARRIER = 300  # seconds the ranks wait for each other at exit (gloo)
 
@@ -160,8 +161,11 @@ def rank_loss(batch_loss: Callable[[torch.Tensor], torch.Tensor], rows: torch.Te
     """
     local = rank_rows(rows, world)
     if len(local) == 0:
-        return batch_loss(rows[:1]) * 0.0
-    return batch_loss(local) * (len(local) * world.size / len(rows))
+        with weighted_step(0.0):
+            return batch_loss(rows[:1]) * 0.0
+    share = len(local) * world.size / len(rows)
+    with weighted_step(share):
+        return batch_loss(local) * share
 
 
 class _SumOverRanks(torch.autograd.Function):

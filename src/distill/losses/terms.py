@@ -6,9 +6,26 @@ the objective is their sum, in the order they were written. A term whose weight 
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
+import torch.distributed as dist
 
 LossTerms = dict[str, torch.Tensor]
+_STEP_WEIGHT: ContextVar[float] = ContextVar("step_weight", default=1.0)
+
+
+@contextmanager
+def weighted_step(weight: float) -> Iterator[None]:
+    """Terms logged inside are scaled by `weight`: a DDP rank's share of the global batch (its rows x world size /
+    the batch's rows), so that the mean over ranks of the logged terms is the global batch's mean exactly."""
+    token = _STEP_WEIGHT.set(weight)
+    try:
+        yield
+    finally:
+        _STEP_WEIGHT.reset(token)
 
 
 def total(terms: LossTerms) -> torch.Tensor:
@@ -29,13 +46,20 @@ class TermLog:
         self.steps: list[LossTerms] = []
 
     def add(self, terms: LossTerms) -> None:
-        self.steps.append({name: value.detach() for name, value in terms.items()})
+        weight = _STEP_WEIGHT.get()
+        self.steps.append({name: value.detach() * weight for name, value in terms.items()})
 
     def record(self, terms: LossTerms) -> torch.Tensor:
         self.add(terms)
         return total(terms)
 
     def epoch_means(self) -> dict[str, float]:
-        means = {name: float(torch.stack([step[name] for step in self.steps]).mean()) for name in self.steps[0]}
+        """Each term's mean over the epoch's steps; with several processes (DDP), the mean over every rank's
+        steps, so each rank logs the whole batch's terms as one process would (every rank calls it per epoch)."""
+        names = list(self.steps[0])
+        means = torch.stack([torch.stack([step[name] for step in self.steps]).float().mean() for name in names])
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.all_reduce(means)
+            means = means / dist.get_world_size()
         self.steps = []
-        return means
+        return dict(zip(names, means.tolist()))
