@@ -27,6 +27,7 @@ from distill.protocols.forecast.run import forecast_output, run_forecast
 sys.path.insert(0, str(Path(__file__).parent / "golden"))
 from make_golden import tiny  # noqa: E402
 
+FIRST_TEACHER_UNIT = "unit-teacher-foldstack-member0.pt"  # the tiny covid-lstm teacher trains its folds at once
 TINY = ["data.sim_days=200", "train.epochs=2", "cv.folds=2", "teacher.options.hidden=4", "report.latency_repeats=3",
         "train.final_fit=false"]
 
@@ -88,10 +89,10 @@ def test_01_resume_never_unpickles_a_planted_checkpoint(tmp_path, capsys):
     store = resume_folder(out)
     store.mkdir()
     (store / "config.yaml").write_text(run_fingerprint(load_config(str(recipe))))
-    torch.save({"model": _Planted(f"touch {marker}")}, store / "unit-teacher-fold0-member0.pt")
+    torch.save({"model": _Planted(f"touch {marker}")}, store / FIRST_TEACHER_UNIT)
     code = main(["run", str(recipe), "--out", str(out), "--no-progress", "--resume"])
     err = one_error_line(capsys, code)
-    assert "unit-teacher-fold0-member0.pt is not a checkpoint distill wrote" in err
+    assert f"{FIRST_TEACHER_UNIT} is not a checkpoint distill wrote" in err
     assert not marker.exists()
 
 
@@ -174,7 +175,7 @@ def test_05_a_third_run_into_a_live_folder_is_refused_too(tmp_path):
     live = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 300
-        while not (resume_folder(out) / "unit-teacher-fold0-member0.pt").exists():  # the live run holds the lock and trains
+        while not (resume_folder(out) / FIRST_TEACHER_UNIT).exists():  # the live run holds the lock and trains
             assert live.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         for _ in ("second", "third"):  # each accepted one would train 100,000 epochs: the timeout fails it
@@ -198,7 +199,7 @@ def test_06_what_a_killed_run_left_is_cleared_and_reported(tmp_path, capsys):
     (staging / "models" / "teacher-fold1.pt").write_bytes(b"0" * 100_000)
     (tmp_path / ".out.lock").touch()  # and its lock
     resume_folder(out).mkdir()  # a run killed while training leaves its checkpoints
-    (resume_folder(out) / "unit-teacher-fold0-member0.pt").write_bytes(b"saved")
+    (resume_folder(out) / FIRST_TEACHER_UNIT).write_bytes(b"saved")
     other = tmp_path / ".out.b.abcdefgh.tmp"  # the staging folder of another run folder (out.b) is left alone
     other.mkdir()
     assert main(["run", str(recipe), "--out", str(out), "--no-progress"]) == 0
@@ -246,7 +247,7 @@ def test_07_a_checkpoint_that_cannot_be_written_is_one_line(tmp_path, monkeypatc
     monkeypatch.setattr(torch, "save", full)
     recipe, out = tiny_recipe(tmp_path), tmp_path / "out"
     err = one_error_line(capsys, main(["run", str(recipe), "--out", str(out), "--no-progress"]))
-    assert "cannot write" in err and "unit-teacher-fold0-member0.pt" in err
+    assert "cannot write" in err and FIRST_TEACHER_UNIT in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["recipe.yaml"]
 
 
