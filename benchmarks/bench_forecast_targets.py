@@ -79,18 +79,23 @@ def run(label: str, overrides: list[str], simulated: bool) -> None:
     report(label, results, simulated, time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def data_sets(description: str) -> list[tuple[str, list[str], bool]]:
+    """The command line's data sets (`--seeds`, `--skip-real`, `--set`): (label, overrides, simulated) each, the
+    simulator seeds first, then the real files; torch set to one thread, as the recipes train."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    for seed in args.seeds:
-        run(f"simulator seed {seed}", [f"data.sim_seed={seed}", *args.set], simulated=True)
-    if not args.skip_real:
-        for name, path in REAL.items():
-            run(name, [f"data.path={path}", *args.set], simulated=False)
+    sets = [(f"simulator seed {seed}", [f"data.sim_seed={seed}", *args.set], True) for seed in args.seeds]
+    return sets + ([] if args.skip_real else [(name, [f"data.path={path}", *args.set], False)
+                                             for name, path in REAL.items()])
+
+
+def main() -> None:
+    for label, overrides, simulated in data_sets(__doc__.splitlines()[0]):
+        run(label, overrides, simulated=simulated)
 
 
 if __name__ == "__main__":

@@ -13,11 +13,9 @@ over refit blocks, test MAE). Simulator seeds as benchmarks/bench_forecast_targe
 """
 from __future__ import annotations
 
-import argparse
 import time
 
-import torch
-from bench_forecast_targets import REAL  # benchmarks/ is on the path when run as a script
+from bench_forecast_targets import data_sets  # benchmarks/ is on the path when run as a script
 
 from distill.protocols import load_config
 from distill.protocols.forecast.run import run_forecast
@@ -48,17 +46,8 @@ def run(label: str, overrides: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--skip-real", action="store_true")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override")
-    args = parser.parse_args()
-    torch.set_num_threads(1)
-    for seed in args.seeds:
-        run(f"simulator seed {seed}", [f"data.sim_seed={seed}", *args.set])
-    if not args.skip_real:
-        for name, path in REAL.items():
-            run(name, [f"data.path={path}", *args.set])
+    for label, overrides, _ in data_sets(__doc__.splitlines()[0]):
+        run(label, overrides)
 
 
 if __name__ == "__main__":
