@@ -115,6 +115,25 @@ def test_02_a_run_folder_naming_an_import_path_runs_no_code(finished_run, tmp_pa
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("family, options", [
+    ("ensemble", {"member": "planted_model:Factory", "member_options": {}, "size": 2}),
+    ("shrunk", {"base": "planted_model:Factory", "base_options": {}})])
+def test_02_an_import_path_nested_in_a_models_options_runs_no_code(finished_run, tmp_path, capsys, monkeypatch,
+                                                                    family, options):
+    marker = tmp_path / "MARKER"
+    (tmp_path / "planted_model.py").write_text(f"open({str(marker)!r}, 'w').close()\nFactory = None\n")
+    monkeypatch.chdir(tmp_path)  # models named by path are looked for in the current folder too
+
+    def plant(entry):  # the wrapper family would import its member / base: the planted module's code
+        entry.update(model=family, options=options)
+    run = tampered(finished_run, tmp_path, plant)
+    err = one_error_line(capsys, main(["export", str(run), "student_kd", "--fold", "1"]))
+    assert "import path" in err and "'planted_model:Factory'" in err and "--trust-imports" in err
+    with pytest.raises(DistillError, match="import path"):
+        distill.checkpoints.load_model(run, "student_kd", 1)
+    assert not marker.exists()
+
+
 # 3 ----------------------------------------------------------------------------------------------------------------
 def test_03_checkpoint_paths_and_annotation_rows_stay_inside_their_folder(finished_run, tmp_path):
     outside = tmp_path / "outside"

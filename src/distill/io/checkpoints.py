@@ -31,6 +31,7 @@ from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.io.atomic import atomic_open, write_failed
 from distill.models import build_model
+from distill.models.registry import refusing_imports
 
 FOLDER = "models"
 FINAL = "final"
@@ -178,7 +179,12 @@ def _rebuild(run_dir: Path, name: str, entry: dict, fold: int | str, trust_impor
             and isinstance(entry["outputs"], int) and entry["outputs"] >= 1):
         raise DistillError(f"{run_dir / 'results.json'}: model {name!r} has input_shape {entry['input_shape']!r} and "
                            f"outputs {entry['outputs']!r}; expected positive whole numbers")
-    model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"], **architecture["options"])
+    refusal = None if trust_imports else (f"{run_dir / 'results.json'} names it by import path inside model {name!r}: "
+                                          "building it would import and run that code, so distill does not unless "
+                                          "you trust this run folder (--trust-imports, or trust_imports=True)")
+    with refusing_imports(refusal):
+        model = build_model(architecture["model"], tuple(entry["input_shape"]), entry["outputs"],
+                            **architecture["options"])
     try:
         model.load_state_dict(_load_state(path))
     except RuntimeError as error:

@@ -16,7 +16,9 @@ import importlib
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from torch import nn
@@ -77,10 +79,28 @@ def imported_family(path: str) -> Callable[..., nn.Module]:
     return family
 
 
+_IMPORTS_REFUSED: ContextVar[str | None] = ContextVar("imports_refused", default=None)
+
+
+@contextmanager
+def refusing_imports(reason: str | None) -> Iterator[None]:
+    """Inside, any model named by import path - at the top or nested in another family's options (an ensemble's
+    `member`, a shrunk or quantile model's `base`) - is refused with `reason` instead of imported; None allows
+    them. A run folder's models are rebuilt inside it, so a results.json cannot run code by nesting a path."""
+    token = _IMPORTS_REFUSED.set(reason)
+    try:
+        yield
+    finally:
+        _IMPORTS_REFUSED.reset(token)
+
+
 def build_model(name: str, input_shape: tuple[int, ...], output_dim: int, **options) -> nn.Module:
     """Build a model by registry name or `package.module:Factory` path; unknown names or options raise a
     one-line DistillError."""
     if ":" in name:
+        refused = _IMPORTS_REFUSED.get()
+        if refused is not None:
+            raise DistillError(f"model {name!r}: {refused}")
         family = imported_family(name)
     elif name in MODELS:
         family = MODELS[name]
