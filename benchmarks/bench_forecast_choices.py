@@ -20,8 +20,11 @@ CANDIDATES = ("teacher.candidates=[{model: rnn, options: {cell: lstm, hidden: 64
               "{model: rnn, options: {cell: gru, hidden: 64, dropout: 0.2}}, "
               "{model: tcn, options: {channels: 64, dropout: 0.2}}]")
 VARIANTS = {
-    "default (rnn lstm 64)": [],
-    "ensemble of 3": ["teacher.ensemble=3"],
+    "default (ensemble of 3 rnn lstm 64)": [],
+    "one rnn lstm 64": ["teacher.ensemble=1"],
+    "ensemble of 2": ["teacher.ensemble=2"],
+    "ensemble of 3 rnn lstm 32": ["teacher.options.hidden=32"],
+    "ensemble of 3 rnn lstm 16": ["teacher.options.hidden=16"],
     "candidates lstm/gru/tcn": [CANDIDATES],
     "seed lstm (15 x 3 layers)": ["teacher.model=lstm", "teacher.options={hidden: 15, layers: 3, head: [25, 25]}"],
     "leading features": ["data.features=leading"],
