@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from distill.config import CVSection, RecipeConfig, Section, StudentSpec, TeacherSpec, TrainSection
+from distill.errors import DistillError
 
 
 class ForecastData(Section):
@@ -21,11 +22,14 @@ class ForecastData(Section):
     location: str | None = None
     cache_dir: str | None = None
     target: str = "new_hospitalized_patients"
-    input_days: int = Field(10, ge=1)
+    input_days: int | Literal["auto"] | list[int] = Field(10, description="input days per window; auto or a list "
+                                                          "of candidates: chosen on inner validation (see data.features)")
     horizon: int = Field(14, ge=1)
     missing: Literal["ffill", "zero"] = Field("ffill", description="ffill: features from the past, target gaps "
                                               "kept (windows touching one are dropped); zero: the seed's NaN -> 0")
-    features: Literal["all", "leading"] | list[str] = "all"
+    features: Literal["all", "leading", "auto"] | list[str] = Field("all", description="auto: the target and "
+                                                                    "the k columns ranked first on the fitting "
+                                                                    "windows, k chosen on inner validation")
     scaling: Literal["window_log", "minmax"] = "window_log"
     level_days: int = Field(7, ge=1, description="window_log: input days that define a window's level")
     scale_on: Literal["train", "all"] = Field("train", description="minmax only")
@@ -44,6 +48,24 @@ class ForecastData(Section):
     calibration: Literal["cqr", "none"] = Field("cqr", description="data.quantiles hub: cqr: each fold model's "
                                                 "central intervals calibrated on its inner-validation windows "
                                                 "(conformalized quantile regression); none: its own quantiles")
+
+
+    @field_validator("input_days")
+    @classmethod
+    def _positive_days(cls, value: int | str | list[int]) -> int | str | list[int]:
+        days = [value] if isinstance(value, int) else value if isinstance(value, list) else []
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list of candidate input days; give an int, auto or a list such as [7, 14, 28]")
+        if any(day < 1 for day in days):
+            raise ValueError(f"input days must be at least 1, got {value}")
+        return value
+
+    @property
+    def lookback(self) -> int:
+        """The input days of every window: data.input_days once chosen (`distill.protocols.forecast.data_choice`)."""
+        if not isinstance(self.input_days, int):
+            raise DistillError(f"data.input_days {self.input_days!r} is chosen on inner validation before windowing")
+        return self.input_days
 
 
 class TeacherLabelled(Section):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from distill.io.run_writer import RunOutput, TrainedModels
 from distill.io.tables import text_table
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.data_choice import data_choice_line
 from distill.protocols.forecast.quantile_run import quantile_config
 from distill.protocols.forecast.report import (
     ForecastRun,
@@ -38,7 +39,7 @@ def forecast_output(run: ForecastRun, config: ForecastConfig) -> RunOutput:
                text_table(score_table(results["models"], results["data"]["oracle"],
                                       bool(results["data"].get("privileged")))),
                *privileged_line(results["data"].get("privileged", []), markdown=False), "",
-               *results["warnings"], best_baseline_line(results), *verdict_lines(shown, unit)]
+               *results["warnings"], *data_choice_line(results), best_baseline_line(results), *verdict_lines(shown, unit)]
     return RunOutput(results=results, figures=lambda out_dir: _figures(run, config, out_dir),
                      report=lambda figures: forecast_markdown(results, config, figures), summary=summary,
                      trained=[trained],

@@ -145,7 +145,7 @@ class ForecastPredictor:
         if isinstance(data, pd.DataFrame):
             return self.forecast_table(data)
         windows = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
-        expected = (self.data.input_days, len(self.columns))
+        expected = (self.data.lookback, len(self.columns))
         if windows.ndim != 3 or windows.shape[1:] != expected:
             raise DistillError(f"windows must be (batch, {expected[0]}, {expected[1]}) raw values in the model's "
                                f"column order, got {tuple(windows.shape)}")
@@ -155,7 +155,7 @@ class ForecastPredictor:
         """(1, input_days, features) raw window ending on the table's last day with the target, and that day."""
         clean = clean_covid_table(table, self.data.target, date_column=self.data.date, missing=self.data.missing,
                                   columns=self.columns, freq=self.data.freq)
-        days, target = self.data.input_days, clean.target
+        days, target = self.data.lookback, clean.target
         if len(clean.frame) < days:
             raise DistillError(f"the data has {len(clean.frame)} days up to its last day with {self.data.target!r}; "
                                f"the model reads the last {days}")
@@ -217,7 +217,7 @@ def cv_test_folds(run_dir: str | Path) -> tuple[str, list]:
     panel, _ = load_panel(config)
     series, _, target_index = series_arrays(panel, config)
     values = series[0][1]
-    table = panel_window_table(series, data.input_days, data.horizon)
+    table = panel_window_table(series, data.lookback, data.horizon)
     splits, _ = split_windows(config, table, panel.first_origin)
     make = window_log_folds if data.scaling == "window_log" else \
         (lambda c, t, i, s: minmax_folds(c, values, t, i, s))

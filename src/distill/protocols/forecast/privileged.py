@@ -70,7 +70,7 @@ def with_privileged(config: ForecastConfig, table, series: list, columns: list[s
     if not config.data.privileged:
         return table
     indices = privileged_indices(config, columns)
-    raw = horizon_values(series, table.series, table.rows, config.data.input_days, config.data.horizon, indices)
+    raw = horizon_values(series, table.series, table.rows, config.data.lookback, config.data.horizon, indices)
     return replace(table, privileged=raw, privileged_indices=tuple(indices))
 
 

@@ -17,6 +17,7 @@ from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.bottom_line import bottom_line_markdown
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.cost import cost_markdown
+from distill.protocols.forecast.data_choice import data_choice_line
 from distill.protocols.forecast.final import FinalModels
 from distill.protocols.forecast.privileged import TEACHER_LABEL
 from distill.protocols.forecast.quantile_run import quantile_markdown
@@ -41,7 +42,7 @@ def forecast_notes(config: ForecastConfig, panel: Panel, table: WindowTable,
                    blocks: list[OriginBlock] | None) -> list[str]:
     """Plain-language notes on every way this protocol departs from honest evaluation (and what we do right)."""
     data, cv = config.data, config.cv
-    span = data.input_days + data.horizon
+    span = data.lookback + data.horizon
     period = panel.period
     notes = ["Every model, including student_kd, is scored against the TRUE test targets in the target's own "
              "units; agreement with the teacher is reported separately as fidelity_to_teacher.",
@@ -113,13 +114,13 @@ def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path,
     outputs mean."""
     data = config.data
     if data.scaling == "window_log":
-        meaning = {"input": f"{data.input_days} consecutive days x every column: z = clip((slog(x) - mean of slog(x) "
+        meaning = {"input": f"{data.lookback} consecutive days x every column: z = clip((slog(x) - mean of slog(x) "
                             f"over the last {data.level_days} days - input_mean) / input_std, -clip, clip), "
                             "slog(x) = sign(x) log1p(|x|), 0 in the zeroed columns",
                    "output": f"{data.horizon} days of {data.target}: expm1(clip(out * target_std + target_mean, "
                              f"change_range) + mean of log1p(target) over the last {data.level_days} input days)"}
     else:
-        meaning = {"input": f"{data.input_days} consecutive days x every column, each scaled as (x - min) / range "
+        meaning = {"input": f"{data.lookback} consecutive days x every column, each scaled as (x - min) / range "
                             "(0 in the zeroed columns)",
                    "output": f"{data.horizon} days of {data.target}, scaled; "
                              + ("the change since the last input day" if data.target_mode == "change" else "the level")}
@@ -259,10 +260,11 @@ def forecast_markdown(results: dict, config: ForecastConfig, figures: dict[str, 
         f"Data: {data['source']}; {len(data.get('series', [1]))} series, {data['days']} {data.get('period', 'day')}s "
         f"({data['first_date'][:10]} .. {data['last_date'][:10]}), "
         f"{data['features']} features ({data['feature_set']}) after cleaning, {data['windows']} windows of "
-        f"{config.data.input_days} input {data.get('period', 'day')}s -> {config.data.horizon} {data.get('period', 'day')}s "
+        f"{config.data.lookback} input {data.get('period', 'day')}s -> {config.data.horizon} {data.get('period', 'day')}s "
         f"of `{data['target']}` "
         f"({data['windows_dropped_missing_target']} dropped for a missing target day). Split: {config.cv.split}; "
         f"scaling: {data['scaling']}; teacher: {_teachers(results['teacher_choice'])}.",
+        *data_choice_line(results),
         f"## Results (test windows, in {unit}; mean +- SEM over {results['folds']} {unit_name(config)}; all series "
         "pooled)",
         markdown_table(score_table(results["models"], data["oracle"], bool(data.get("privileged")))),

@@ -23,6 +23,13 @@ from distill.data.panel import Panel, build_panel, split_long_table
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
 from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.data_choice import (
+    check_data_choice,
+    choose_data,
+    lookback_candidates,
+    needs_choice,
+    with_data_choice,
+)
 from distill.protocols.forecast.ets import ets_available
 from distill.protocols.forecast.evaluation import (
     RENAMED,
@@ -62,7 +69,7 @@ def load_panel(config: ForecastConfig) -> tuple[Panel, str]:
     data = config.data
     _check_sources(data)
     options = {"target": data.target, "date_column": data.date, "freq": data.freq, "missing": data.missing,
-               "min_days": 2 * (data.input_days + data.horizon), "drop_rule": data.drop,
+               "min_days": 2 * (max(lookback_candidates(data)) + data.horizon), "drop_rule": data.drop,
                "test_share": config.cv.test_share if config.cv.split == "rolling" else None}
     if data.table or data.path or data.location:
         if data.location and not (data.table or data.path):
@@ -127,7 +134,10 @@ def select_features(frame: pd.DataFrame, features: str | list[str], target: str)
     return frame[[target] + [name for name in names if name != target]]
 
 
-def _feature_set_note(panel: Panel, features: str | list[str]) -> str | list[str]:
+def _feature_set_note(panel: Panel, features: str | list[str], choice: dict | None) -> str | list[str]:
+    if features == "auto" and choice is not None:
+        return (f"auto: the target and the {choice['features']} columns ranked first on the first fit's fitting "
+                "windows (see data_choice)")
     used = feature_set(panel.parts[0].clean.frame, features)
     return used if used == features else f"{used} (data.features {features}: no column is a COVID-19 leading indicator)"
 
@@ -138,8 +148,10 @@ def _check(config: ForecastConfig) -> None:
     if labelled and config.cv.split != "rolling" and any(config.students[n].teacher_labelled.recent for n in labelled):
         raise DistillError(f"students.{labelled[0]}.teacher_labelled.recent: the windows before each forecast origin "
                            "exist only with cv.split: rolling")
-    if data.scaling == "window_log" and data.level_days > data.input_days:
-        raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({data.input_days})")
+    shortest = min(lookback_candidates(data))
+    if data.scaling == "window_log" and data.level_days > shortest:
+        raise DistillError(f"data.level_days ({data.level_days}) must be at most data.input_days ({shortest})")
+    check_data_choice(config)
 
 
 def _check_panel(config: ForecastConfig, panel: Panel) -> None:
@@ -163,7 +175,7 @@ def _ets_setup(config: ForecastConfig, panel: Panel) -> tuple[EtsSetup | None, s
         return None, "AutoETS not asked for (report.auto_ets: false)"
     if not ets_available():
         return None, "AutoETS skipped: statsmodels is not installed (pip install 'distill[forecast]')"
-    return (EtsSetup([part.clean.target for part in panel.parts], config.data.input_days, config.data.freq == "daily"),
+    return (EtsSetup([part.clean.target for part in panel.parts], config.data.lookback, config.data.freq == "daily"),
             "AutoETS (statsmodels ETSModel, form chosen by AICc): one fit per series and refit block, made before "
             "the block's inner validation origins and run on (states only) to its test origins")
 
@@ -182,9 +194,23 @@ def series_arrays(panel: Panel, config: ForecastConfig) -> tuple[list, list[str]
     """Per series (name, values, target, offset, oracle) in the selected columns; the columns; the target's index."""
     data = config.data
     columns = list(select_features(panel.parts[0].clean.frame, data.features, data.target).columns)
-    series = [(part.name, part.clean.frame[columns].to_numpy(dtype=np.float64), part.clean.target, part.offset,
-               part.oracle) for part in panel.parts]
-    return series, columns, columns.index(data.target)
+    return _series(panel, columns), columns, columns.index(data.target)
+
+
+def _series(panel: Panel, columns: list[str]) -> list:
+    return [(part.name, part.clean.frame[columns].to_numpy(dtype=np.float64), part.clean.target, part.offset,
+             part.oracle) for part in panel.parts]
+
+
+def _choose_data(config: ForecastConfig, panel: Panel) -> tuple[ForecastConfig, dict | None]:
+    """The config with data.input_days and data.features chosen on inner validation (`data_choice`), if asked."""
+    data = config.data
+    if not needs_choice(data):
+        return config, None
+    pool = "all" if data.features == "auto" else data.features
+    columns = list(select_features(panel.parts[0].clean.frame, pool, data.target).columns)
+    leading = [bool(LEADING.match(column)) for column in columns]
+    return choose_data(config, _series(panel, columns), columns, leading, panel.first_origin)
 
 
 def _results_models(protocol, forecast_scores: dict[str, list[dict]],
@@ -218,12 +244,15 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
     data = config.data
     panel, source = load_panel(config)
     _check_panel(config, panel)
+    original_features = data.features
+    config, choice = _choose_data(config, panel)
+    data = config.data
     series, columns, target_index = series_arrays(panel, config)
     config = with_target_index(config, target_index)  # issue 19: compact_mlp reads the target's column
-    table = with_privileged(config, panel_window_table(series, data.input_days, data.horizon), series, columns)
+    table = with_privileged(config, panel_window_table(series, data.lookback, data.horizon), series, columns)
     splits, blocks = split_windows(config, table, panel.first_origin)
     values = series[0][1]  # minmax reads one series' table
-    recent = recent_windows(table, blocks, data.input_days, data.horizon)
+    recent = recent_windows(table, blocks, data.lookback, data.horizon)
     if data.scaling == "window_log":
         folds, codecs = window_log_folds(config, table, target_index, splits, recent)
     else:
@@ -259,7 +288,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
         "dropped_columns": panel.dropped,
         "data": {"source": source, "series": [part.name for part in panel.parts],
                  "days": int(sum(len(part.clean.frame) for part in panel.parts)), "features": len(columns),
-                 "feature_set": _feature_set_note(panel, data.features),
+                 "feature_set": _feature_set_note(panel, original_features, choice),
                  **({"privileged": list(data.privileged)} if data.privileged else {}),
                  "freq": data.freq, "period": panel.period,
                  "scaling": data.scaling, "missing": data.missing, "windows": len(table.starts),
@@ -278,6 +307,8 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
             "data.quantiles hub trains quantile students" for name in unlabelled] + (
             [shrinkage_note(protocol.teacher_shrinkage)] if protocol.teacher_shrinkage else []),
     }
+    if choice is not None:
+        results["data_choice"] = choice
     if protocol.teacher_shrinkage:
         results["teacher_shrinkage"] = protocol.teacher_shrinkage
     calendar = [str(d)[:10] for d in panel.calendar()]
@@ -288,7 +319,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                               for block in blocks]
     if data.quantiles == "hub":
         results["quantiles"] = fold_quantile_scores(protocol, table, splits, codecs, [s[2] for s in series],
-                                                    data.input_days, config.seed, data.calibration, ets,
+                                                    data.lookback, config.seed, data.calibration, ets,
                                                     [s[0] for s in series])
     else:
         results["intervals"] = conformal_intervals(protocol, table, splits, codecs)
@@ -305,4 +336,6 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
 
 def execute(config: ForecastConfig, out_dir: Path, show_progress: bool | None = None) -> str:
     """Run and write a forecasting recipe; the returned text is what the CLI prints."""
-    return write_run(forecast_output(run_forecast(config, show_progress), config), config, out_dir)
+    run = run_forecast(config, show_progress)
+    config = with_data_choice(config, run.results.get("data_choice"))  # config.yaml: what the models read
+    return write_run(forecast_output(run, config), config, out_dir)

@@ -126,12 +126,12 @@ def split_windows(config: ForecastConfig, table: WindowTable,
     """(fit, validation, test) window positions per fold (rolling origin: per refit block, and the blocks);
     validation is empty without inner validation. `first_origin`: the period of the first forecast origin."""
     cv, data = config.cv, config.data
-    span = data.input_days + data.horizon
+    span = data.lookback + data.horizon
     blocks = None
     if cv.split == "rolling":
         if first_origin is None:
             raise DistillError("cv.split rolling needs the first forecast origin")
-        blocks = rolling_origins(table.starts, data.input_days, data.horizon, first_origin, cv.step, cv.refit_every,
+        blocks = rolling_origins(table.starts, data.lookback, data.horizon, first_origin, cv.step, cv.refit_every,
                                  cv.folds)
         splits = [(block.train, block.test) for block in blocks]
     else:
@@ -183,13 +183,13 @@ def minmax_folds(config: ForecastConfig, values: np.ndarray, table: WindowTable,
                  splits: list, recent: list[np.ndarray] | None = None) -> tuple[list[FoldData], list[FoldCodec]]:
     """The seed's scaling: MinMax of the table per fold (or on all rows), windows as strided views."""
     data = config.data
-    span = data.input_days + data.horizon
+    span = data.lookback + data.horizon
     folds, codecs = [], []
     for index, (fit, val, test) in enumerate(splits):
         fit_days = None if data.scale_on == "all" else covered_days(table.starts[fit], span)
         scaler = TableScaler(keep_columns=(target_index,)).fit(values.astype(np.float32), fit_days)
         scaled = torch.from_numpy(scaler.transform(values.astype(np.float32)))  # (days, features)
-        x, y = make_windows(scaled, scaled[:, target_index], data.input_days, data.horizon)
+        x, y = make_windows(scaled, scaled[:, target_index], data.lookback, data.horizon)
         if data.target_mode == "change":
             y = y - x[:, -1, target_index:target_index + 1]  # (windows, horizon): change since the last input day
         x, y = WindowSet(x, torch.from_numpy(table.starts)), y[torch.from_numpy(table.starts)]
