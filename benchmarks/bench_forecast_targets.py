@@ -51,6 +51,10 @@ def report(label: str, results: dict, simulated: bool, seconds: float) -> None:
     print(f"\n## {label} ({seconds:.0f} s; best baseline on inner validation: {best})")
     for name in (*MODELS, best):
         print(f"  {name:16s} skill {_cell(_skill(models, name))}")
+    if "data_choice" in results:
+        choice = results["data_choice"]
+        print(f"  chosen on the first fit's inner validation: input_days {choice['input_days']}, the target + "
+              f"{choice['features']} features")
     teacher, kd = _skill(models, "teacher"), _skill(models, "student_kd")
     ratio = _params(models, "student_kd") / _params(models, "teacher")
     kept = kd["mean"] / teacher["mean"] if teacher["mean"] > 0 else float("nan")
