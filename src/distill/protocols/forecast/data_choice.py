@@ -67,19 +67,20 @@ def choose_data(config: ForecastConfig, series: Series, columns: list[str], lead
     data = config.data
     others = len(columns) - 1
     counts = sorted({k for k in FEATURE_COUNTS if k < others} | {others}) if data.features == "auto" else [others]
-    candidates, rankings = [], {}
+    scores: dict[tuple[int, int], float] = {}  # (input days, k) -> validation MAE
+    rankings: dict[int, list[int]] = {}
     for days in lookback_candidates(data):
         try:
-            ranking, errors = _screen(config, series, leading, days, counts, first_origin)
+            rankings[days], errors = _screen(config, series, leading, days, counts, first_origin)
         except DistillError as error:
             raise DistillError(f"data.input_days candidate {days}: {error}") from None
-        rankings[days] = ranking
-        candidates += [{"input_days": days, "features": k, "validation_mae": errors[k]} for k in counts]
-    best = min(candidates, key=lambda entry: entry["validation_mae"])
-    chosen = [columns[i] for i in rankings[best["input_days"]][:best["features"] + 1]]
+        scores.update({(days, k): errors[k] for k in counts})
+    best_days, best_k = min(scores, key=lambda key: scores[key])
+    chosen = [columns[i] for i in rankings[best_days][:best_k + 1]]
+    candidates = [{"input_days": days, "features": k, "validation_mae": mae} for (days, k), mae in scores.items()]
     record = {"chosen_on": "ridge MAE (target units) on the inner validation windows of the first rolling-origin "
                            "fit, before every test origin; features ranked on its fitting windows",
-              "input_days": best["input_days"], "features": best["features"],
+              "input_days": best_days, "features": best_k,
               "columns": chosen if data.features == "auto" else None, "candidates": candidates}
     return with_data_choice(config, record), record
 
