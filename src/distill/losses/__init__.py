@@ -42,6 +42,7 @@ from distill.losses.subclass import (
     subclass_teacher_loss,
 )
 from distill.losses.terms import LossTerms, TermLog, total
+from distill.losses.timedistill import TimeDistillLoss, multiscale_mse, spectral_kl, timedistill_terms
 from distill.losses.vid import VIDLoss, vid_loss
 
 
@@ -100,6 +101,7 @@ __all__ = [
     "SoftTargetLoss",
     "SubclassDistillationLoss",
     "SubclassTeacherLoss",
+    "TimeDistillLoss",
     "check_logit_pair",
     "check_temperature",
     "check_weight",
@@ -107,14 +109,17 @@ __all__ = [
     "generalized_distillation_loss",
     "generalized_distillation_terms",
     "hint_loss",
+    "multiscale_mse",
     "nst_loss",
     "regression_distillation_loss",
     "regression_distillation_terms",
     "soft_target_loss",
     "soft_target_terms",
+    "spectral_kl",
     "subclass_aux_loss",
     "subclass_distillation_loss",
     "subclass_distillation_terms",
     "subclass_teacher_loss",
+    "timedistill_terms",
     "total",
 ]

@@ -11,11 +11,27 @@ from distill.core.task import FoldData, Task
 from distill.core.teacher_labels import with_teacher_labels
 from distill.core.train import predict
 from distill.errors import DistillError
-from distill.losses import LossTerms, total
+from distill.losses import LossTerms, timedistill_terms, total
 from distill.methods import Guide, Regression
 from distill.tasks.specs import DistilledStudentSpec
 
 RegressionStudent = StudentSpec | DistilledStudentSpec  # forecasting students; privileged ones
+
+
+def student_terms(outputs: torch.Tensor, targets: torch.Tensor, guide: Guide, spec: RegressionStudent) -> LossTerms:
+    """The `regression` method's `loss_hard` and `loss_kd`, then, for a forecasting student with `timedistill`
+    weights, TimeDistill's `loss_multiscale` and `loss_spectral` on its forecasts against the teacher's
+    (`distill.losses.timedistill`). Each term is a mean over every leading dimension of (..., horizon) tensors,
+    so on K stacked folds it is the mean of the folds' own terms."""
+    terms = Regression(spec.alpha).losses(outputs, targets, guide)
+    extra = getattr(spec, "timedistill", None)
+    if extra is None or not extra.used:
+        return terms
+    if guide.outputs is None:
+        raise DistillError("timedistill's terms need the teacher's forecasts; this student was given none")
+    return terms | timedistill_terms(outputs, guide.outputs, scales=extra.scales,
+                                     multiscale_weight=extra.multiscale_weight,
+                                     spectral_weight=extra.spectral_weight, temperature=extra.temperature)
 
 
 class RegressionTask(Task[ModelSpec, RegressionStudent]):
@@ -53,7 +69,7 @@ class RegressionTask(Task[ModelSpec, RegressionStudent]):
 
     def student_loss(self, model: nn.Module, x: torch.Tensor, targets: torch.Tensor, guide: Guide,
                      spec: RegressionStudent) -> LossTerms:
-        return Regression(spec.alpha).losses(model(x), targets, guide)
+        return student_terms(model(x), targets, guide, spec)
 
     def stacked_teacher_loss(self, outputs: torch.Tensor, targets: torch.Tensor, spec: ModelSpec) -> torch.Tensor:
         """Fold-parallel training: the sum over folds of each fold's own loss; (K, batch, out) tensors.
@@ -65,15 +81,14 @@ class RegressionTask(Task[ModelSpec, RegressionStudent]):
 
     def stacked_student_loss(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
                              spec: RegressionStudent) -> torch.Tensor:
-        """As `stacked_teacher_loss`, with the `regression` method's terms (each a mean over all folds)."""
-        return len(outputs) * total(Regression(spec.alpha).losses(outputs, targets, guide))
+        """As `stacked_teacher_loss`, with the student's terms (each a mean over all folds' rows)."""
+        return len(outputs) * total(student_terms(outputs, targets, guide, spec))
 
     def stacked_student_terms(self, outputs: torch.Tensor, targets: torch.Tensor, guide: Guide,
                               spec: RegressionStudent) -> list[LossTerms]:
-        """Fold k's `regression` terms on its own rows of the stacked (K, batch, horizon) outputs."""
-        method = Regression(spec.alpha)
-        return [method.losses(outputs[k], targets[k], Guide(None if guide.outputs is None else guide.outputs[k]))
-                for k in range(len(outputs))]
+        """Fold k's terms on its own rows of the stacked (K, batch, horizon) outputs."""
+        return [student_terms(outputs[k], targets[k], Guide(None if guide.outputs is None else guide.outputs[k]),
+                              spec) for k in range(len(outputs))]
 
     def _errors(self, outputs: torch.Tensor, reference: torch.Tensor) -> dict[str, float]:
         error = outputs - reference  # (rows, horizon)

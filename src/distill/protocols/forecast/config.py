@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from distill.config import CVSection, RecipeConfig, Section, StudentSpec, TeacherSpec, TrainSection
 from distill.errors import DistillError
+from distill.losses.timedistill import TEMPERATURE
 
 
 class ForecastData(Section):
@@ -87,17 +88,45 @@ class TeacherLabelled(Section):
         return self.recent or self.jitter > 0 or self.mixup > 0
 
 
+class TimeDistill(Section):
+    """TimeDistill's terms on a distilled student's forecasts (Ni et al. 2025, `distill.losses.timedistill`):
+    the teacher's forecast matched at several temporal resolutions (`loss_multiscale`) and in its amplitude
+    spectrum (`loss_spectral`), beside the `regression` method's `loss_hard` and `loss_kd`. Off at weights 0."""
+
+    multiscale_weight: float = Field(0.0, ge=0, le=100, description="weight of the mean over `scales` of the MSE "
+                                     "between student and teacher forecasts averaged over blocks of that many days")
+    scales: list[int] = Field([1, 2, 4, 8], min_length=1, description="block lengths in days (1: the forecasts "
+                              "themselves); the authors' 1, 2, 4, 8 by default")
+    spectral_weight: float = Field(0.0, ge=0, le=100, description="weight of KL(teacher || student) between the "
+                                   "softmaxed amplitude spectra of the forecasts over the horizon (the level left out)")
+    temperature: float = Field(TEMPERATURE, gt=0, le=100, description="the spectra's softmax temperature")
+
+    @model_validator(mode="after")
+    def _whole_scales(self) -> TimeDistill:
+        if min(self.scales) < 1 or len(set(self.scales)) < len(self.scales):
+            raise ValueError(f"scales must be distinct whole numbers of days >= 1, got {self.scales}")
+        return self
+
+    @property
+    def used(self) -> bool:
+        return self.multiscale_weight > 0 or self.spectral_weight > 0
+
+
 class ForecastStudentSpec(StudentSpec):
-    """A forecasting student: the `regression` method's mix of the truth and the teacher, and the teacher-labelled
-    windows it also learns from."""
+    """A forecasting student: the `regression` method's mix of the truth and the teacher, the teacher-labelled
+    windows it also learns from, and TimeDistill's terms on its forecasts."""
 
     teacher_labelled: TeacherLabelled = Field(default_factory=lambda: TeacherLabelled.model_validate({}))
+    timedistill: TimeDistill = Field(default_factory=lambda: TimeDistill.model_validate({}))
 
     @model_validator(mode="after")
     def _labels_need_the_teacher(self) -> ForecastStudentSpec:
         if self.teacher_labelled.used and self.alpha == 0:
             raise ValueError("teacher_labelled windows are labelled by the teacher; alpha 0 (the truth only) "
                              "cannot learn from them: set alpha > 0")
+        if self.timedistill.used and self.alpha == 0:
+            raise ValueError("timedistill's terms match the teacher's forecasts; alpha 0 (the truth only, no "
+                             "teacher) has none to match: set alpha > 0")
         return self
 
 
@@ -133,3 +162,21 @@ class ForecastConfig(RecipeConfig):
     teacher: TeacherSpec
     students: dict[str, ForecastStudentSpec]
     report: ReportSection = Field(default_factory=ReportSection)
+
+    @model_validator(mode="after")
+    def _timedistill_fits_the_forecasts(self) -> ForecastConfig:
+        for name, spec in self.students.items():
+            terms = spec.timedistill
+            if not terms.used:
+                continue
+            if self.data.quantiles != "none":
+                raise ValueError(f"students.{name}.timedistill: its terms compare point forecasts over the horizon; "
+                                 f"data.quantiles {self.data.quantiles} forecasts quantiles: use data.quantiles none")
+            if terms.multiscale_weight > 0 and max(terms.scales) > self.data.horizon:
+                raise ValueError(f"students.{name}.timedistill.scales: {max(terms.scales)} days is longer than the "
+                                 f"{self.data.horizon}-day horizon (data.horizon)")
+            if terms.spectral_weight > 0 and self.data.horizon < 4:
+                raise ValueError(f"students.{name}.timedistill.spectral_weight: the spectrum of a "
+                                 f"{self.data.horizon}-day horizon has fewer than 2 frequencies besides the level; "
+                                 f"it needs data.horizon >= 4")
+        return self

@@ -15,7 +15,7 @@ from distill.io.checkpoints import checkpoint_section
 from distill.io.run_writer import results_json, write_atomic
 from distill.io.tables import format_mean_sem, markdown_table, verdict_line
 from distill.protocols.forecast.bottom_line import bottom_line_markdown
-from distill.protocols.forecast.config import ForecastConfig
+from distill.protocols.forecast.config import ForecastConfig, TimeDistill
 from distill.protocols.forecast.cost import cost_markdown
 from distill.protocols.forecast.data_choice import data_choice_line
 from distill.protocols.forecast.final import FinalModels
@@ -102,10 +102,25 @@ def forecast_notes(config: ForecastConfig, panel: Panel, table: WindowTable,
     if config.teacher.select == "best":
         notes.append("LEAK: one best-fold teacher labels every fold for student_kd, including windows it was "
                      "trained on and other folds' test windows (use teacher.select: per_fold).")
+    notes.extend(timedistill_note(name, spec.timedistill) for name, spec in config.students.items()
+                 if spec.timedistill.used)
     if config.report.seed_sums:
         notes.append("mse_sum is the seed study's figure: the SUM over samples of per-sample MSE, so train "
                      "(~4/5 of windows) and test (~1/5) sums are not comparable; compare mse instead.")
     return notes
+
+
+def timedistill_note(name: str, terms: TimeDistill) -> str:
+    """The note on a student's TimeDistill terms (Ni et al. 2025): which, at what weights."""
+    parts = []
+    if terms.multiscale_weight > 0:
+        parts.append(f"loss_multiscale (weight {terms.multiscale_weight:g}): MSE to the teacher's forecast averaged "
+                     f"over blocks of {', '.join(str(m) for m in terms.scales)} days")
+    if terms.spectral_weight > 0:
+        parts.append(f"loss_spectral (weight {terms.spectral_weight:g}): KL(teacher || student) between the "
+                     f"forecasts' amplitude spectra, softmaxed at temperature {terms.temperature:g}")
+    return (f"{name}: TimeDistill terms (Ni et al. 2025) on its scaled forecasts, beside loss_hard / loss_kd: "
+            + "; ".join(parts) + ".")
 
 
 def write_scalings(scalings: list[dict], config: ForecastConfig, out_dir: Path,
