@@ -208,8 +208,7 @@ def _choose_data(config: ForecastConfig, panel: Panel) -> tuple[ForecastConfig, 
     if not needs_choice(data):
         return config, None
     pool = "all" if data.features == "auto" else data.features
-    columns = list(select_features(panel.parts[0].clean.frame, pool, data.target).columns)
-    columns = [data.target] + [column for column in columns if column != data.target]  # choose_data: target first
+    columns = list(select_features(panel.parts[0].clean.frame, pool, data.target).columns)  # the target first
     leading = [bool(LEADING.match(column)) for column in columns]
     return choose_data(config, _series(panel, columns), columns, leading, panel.first_origin)
 
