@@ -88,6 +88,9 @@ class ForecastResults(FoldRunResults):
         None, description="`teacher.shrink: ridge`: per fold, the teacher's weight in its mix with ridge, the ridge "
         "penalty and the inner-validation MSE of teacher, ridge and mix (model units)")
     scalings: list[str] | None = Field(None, description="`models/scaling-fold<k>.json`")
+    data_choice: dict[str, Any] | None = Field(
+        None, description="`data.input_days: auto` or a list, `data.features: auto`: what was chosen on the first "
+        "fit's inner validation (`input_days`, `features`, `columns`), `chosen_on`, every candidate's ridge MAE")
     final_fit: dict[str, Any] | None = Field(None, description="`train.final_fit`: windows, epochs, scaling file")
     origins: list[dict[str, Any]] | None = Field(None, description="rolling origins per fold")
     intervals: dict[str, Any] | None = Field(None, description="conformal prediction intervals per model")
