@@ -52,6 +52,13 @@ def test_jitter_moves_each_image_by_at_most_the_shift():
     assert len(set(zip(rows.tolist(), cols.tolist()))) == 25  # every shift occurs
 
 
+def test_jitter_hands_back_the_usual_memory_layout():
+    """A channels-last batch crashed oneDNN's 1x1-convolution backward on AVX2-only CPUs (segmentation fault)."""
+    torch.manual_seed(0)
+    moved = jitter_images(torch.rand(4, 3, 8, 8), 2)
+    assert moved.is_contiguous()
+
+
 def test_jitter_zero_is_identity_and_needs_images():
     x = torch.rand(3, 1, 4, 4)
     assert jitter_images(x, 0) is x

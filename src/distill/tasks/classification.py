@@ -46,7 +46,9 @@ def jitter_images(x: torch.Tensor, max_shift: int) -> torch.Tensor:
     rows = (dy + torch.arange(height))[:, :, None]  # (batch, H, 1)
     cols = (dx + torch.arange(width))[:, None, :]  # (batch, 1, W)
     picked = padded[torch.arange(batch)[:, None, None], :, rows, cols]  # (batch, H, W, channels)
-    return picked.permute(0, 3, 1, 2)
+    # contiguous: a channels-last batch crashes oneDNN 3.12's 1x1-convolution backward on AVX2-only CPUs
+    # (a segmentation fault in jit_avx2_1x1_convolution_bwd_weights, torch 2.13 CPU)
+    return picked.permute(0, 3, 1, 2).contiguous()
 
 
 def roc_auc(y: np.ndarray, probs: np.ndarray) -> float:
