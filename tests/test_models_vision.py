@@ -5,7 +5,7 @@ import torch
 from distill.errors import DistillError
 from distill.models import MODELS, build_model
 from distill.models.cnn import SmallCNN
-from distill.models.resnet import ResNet
+from distill.models.resnet import ResNet, StridedPointwise
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -79,6 +79,27 @@ def test_imagenet_stem_downsamples_by_four():
     model = ResNet((3, 32, 32), 5, depth=18, width=0.125, small_input=False)
     assert model.stem(torch.rand(2, 3, 32, 32)).shape == (2, 8, 8, 8)
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+
+
+def test_strided_pointwise_is_a_strided_1x1_convolution():
+    torch.manual_seed(0)
+    pointwise, plain = StridedPointwise(4, 8, 2), torch.nn.Conv2d(4, 8, 1, stride=2, bias=False)
+    plain.weight.data.copy_(pointwise.weight.data)
+    x = torch.randn(3, 4, 9, 9)
+    assert torch.allclose(pointwise(x), plain(x), atol=1e-6) and pointwise(x).shape == (3, 8, 5, 5)
+
+
+def test_a_channels_last_batch_trains_a_resnet_with_the_gradients_of_the_usual_layout():
+    """oneDNN 3.12's strided 1x1 weight gradient crashed (or erred) on channels-last input on AVX2-only CPUs."""
+    torch.manual_seed(0)
+    model = build_model("resnet_cifar", (3, 16, 16), 10, depth=8, channels=[4, 4, 8, 8])
+    x = torch.randn(8, 3, 16, 16)
+    grads = []
+    for batch in (x, x.contiguous(memory_format=torch.channels_last)):
+        model.zero_grad()
+        model(batch).logsumexp(1).mean().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(*grads))
 
 
 def test_resnet_sigmoid_output():

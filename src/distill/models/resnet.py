@@ -81,12 +81,28 @@ IMAGENET_WIDTHS = (64, 128, 256, 512)
 CIFAR_WIDTHS = (16, 32, 64)
 
 
+class StridedPointwise(nn.Conv2d):
+    """A 1x1 convolution of stride s, computed as a stride-1 one on every s-th row and column of its input: the same
+    outputs and gradients. oneDNN 3.12 (torch 2.13's CPU build) writes past its workspace in the strided form's
+    weight gradient on AVX2-only CPUs when the input is channels-last with fewer channels than its block
+    (uxlfoundation/oneDNN#6035): a segmentation fault, or wrong gradients. The stride-1 form has no such path."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
+        super().__init__(in_channels, out_channels, 1, bias=False)
+        self.step = stride
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x[:, :, ::self.step, ::self.step])
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, step={self.step}"
+
+
 def shortcut(in_channels: int, out_channels: int, stride: int) -> nn.Module:
     """Identity when the shape is kept, else a strided 1x1 convolution + BN projection."""
     if stride == 1 and in_channels == out_channels:
         return nn.Identity()
-    return nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                         nn.BatchNorm2d(out_channels))
+    return nn.Sequential(StridedPointwise(in_channels, out_channels, stride), nn.BatchNorm2d(out_channels))
 
 
 def architecture(depth: int) -> tuple[Block, tuple[int, ...], tuple[int, ...]]:
