@@ -2,6 +2,7 @@
 
     python examples/forecast_from_python.py --out runs/demo                 # the full recipe (minutes on 2 cores)
     python examples/forecast_from_python.py --out runs/demo --epochs 4 --folds 3
+    python examples/forecast_from_python.py --out runs/demo --set data.sim_days=200 --set teacher.ensemble=1
 
 `distill.run` validates the recipe with the `--set`-style overrides, trains the teacher and the students on every
 fold, writes the run folder (docs/outputs.md) and returns results.json as a dict. Errors are in patients per day.
@@ -18,9 +19,11 @@ def main() -> None:
     parser.add_argument("--out", required=True, help="the run folder to write (new, empty or an earlier run's)")
     parser.add_argument("--epochs", type=int, help="train.epochs (default: the recipe's)")
     parser.add_argument("--folds", type=int, help="cv.folds (default: the recipe's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="any other override, as `distill run --set` takes it (repeatable)")
     args = parser.parse_args()
     overrides = [f"train.epochs={args.epochs}"] * (args.epochs is not None) + \
-        [f"cv.folds={args.folds}"] * (args.folds is not None)
+        [f"cv.folds={args.folds}"] * (args.folds is not None) + args.set
     results = distill.run("covid-lstm", out=args.out, overrides=overrides, show_progress=False)
     print(f"{'model':<16} {'MAE':>8} {'+- SEM':>8} {'skill':>7}  (test folds, {results['data']['target']} per day)")
     for name, model in results["models"].items():

@@ -26,8 +26,9 @@ def test_distiller_digits(tmp_path):
     assert accuracy > 0.5  # ten classes: chance is 0.1; two epochs already reach about 0.8
 
 
-def test_forecast_then_predict_from_the_run(tmp_path):
-    out = run_example("forecast_from_python.py", "--out", "run", "--epochs", "2", "--folds", "2", cwd=tmp_path)
+def test_forecast_then_predict_from_the_run(tmp_path, tiny_forecast):
+    sets = [arg for override in tiny_forecast for arg in ("--set", override)]
+    out = run_example("forecast_from_python.py", "--out", "run", "--epochs", "2", "--folds", "2", *sets, cwd=tmp_path)
     assert {"persistence", "teacher", "student_kd", "student_scratch"} <= {line.split()[0] for line in
                                                                           out.splitlines()[1:]}
     assert (tmp_path / "run" / "results.json").is_file()

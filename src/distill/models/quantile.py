@@ -24,7 +24,6 @@ import math
 from collections.abc import Sequence
 
 import torch
-from scipy.stats import norm
 from torch import nn
 from torch.nn import functional as F
 
@@ -45,7 +44,7 @@ class QuantileHead(nn.Module):
         super().__init__()
         self.horizon, self.levels = horizon, tuple(levels)
         self.median_index = min(range(len(self.levels)), key=lambda j: abs(self.levels[j] - 0.5))
-        normal = norm.ppf(self.levels)
+        normal = torch.special.ndtri(torch.tensor(self.levels, dtype=torch.float64)).tolist()  # the normal's quantiles
         gaps = [normal[j + 1] - normal[j] for j in range(len(self.levels) - 1)]
         below = [_inverse_softplus(gap) for gap in gaps[:self.median_index]]  # level j to j + 1, j < m
         above = [_inverse_softplus(gap) for gap in gaps[self.median_index:]]  # level j - 1 to j, j > m
