@@ -5,6 +5,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -197,10 +198,11 @@ def test_05_a_third_run_into_a_live_folder_is_refused_too(tmp_path):
         while not (resume_folder(out) / FIRST_TEACHER_UNIT).exists():  # the live run holds the lock and trains
             assert live.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
+        live.send_signal(signal.SIGSTOP)  # paused, it holds the lock and burns no core while the others start
         for _ in ("second", "third"):  # each accepted one would train 100,000 epochs: the timeout fails it
             refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=200)
             assert refused.returncode == 2 and "is in use by another run" in refused.stderr, refused.stderr
-            assert live.poll() is None  # still training
+            assert live.poll() is None  # still alive, mid-training
         assert (tmp_path / ".out.lock").exists()  # the live run's lock, not unlinked by the refused ones
         assert (resume_folder(out) / "config.yaml").is_file()
     finally:
