@@ -69,6 +69,13 @@ def test_recorded_times_are_measurements_of_built_in_recipes():
         assert entry["seconds"] > 0 and entry["cpu_seconds"] > 0
 
 
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "benchmarks" / "recipes").glob("*.yaml")),
+                         ids=lambda path: path.name)
+def test_the_benchmarks_earlier_recipes_still_load(path):
+    """benchmarks/bench_profile_forecast.py --against runs an earlier default beside today's: it must still load."""
+    assert load_config(str(path)).protocol == "forecast"
+
+
 def test_one_line_keeps_the_first_clause_and_cuts_at_a_word():
     from distill.cli import one_line
     assert one_line("Soft targets on digits: a CNN teacher; more") == "Soft targets on digits"
