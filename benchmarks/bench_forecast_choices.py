@@ -21,18 +21,27 @@ CANDIDATES = ("teacher.candidates=[{model: rnn, options: {cell: lstm, hidden: 64
               "{model: tcn, options: {channels: 64, dropout: 0.2}}]")
 # a run needs a student; this one trains in ~2 s and does not touch the teacher's inner-validation error
 ONE_CHEAP_STUDENT = "students={scratch: {model: compact_mlp, options: {hidden: [14]}, alpha: 0.0}}"
+NO_BLEND = "teacher.blend=[]"  # the LSTMs alone (the variants before the blend was the default)
 VARIANTS = {
-    "default (ensemble of 3 rnn lstm 64)": [],
-    "one rnn lstm 64": ["teacher.ensemble=1"],
-    "ensemble of 2": ["teacher.ensemble=2"],
-    "ensemble of 3 rnn lstm 32": ["teacher.options.hidden=32"],
-    "ensemble of 3 rnn lstm 16": ["teacher.options.hidden=16"],
-    "candidates lstm/gru/tcn": [CANDIDATES],
-    "seed lstm (15 x 3 layers)": ["teacher.model=lstm", "teacher.options={hidden: 15, layers: 3, head: [25, 25]}"],
-    "leading features": ["data.features=leading"],
-    "minmax scaling, change targets (first release)": ["data.scaling=minmax", "data.target_mode=change"],
-    "rnn + linear highway (3 days)": ["teacher.options.highway=3"],
-    "rnn + linear highway (10 days)": ["teacher.options.highway=10"],
+    "default (3 rnn lstm 64 + 3 compact_mlp [128])": [],
+    "2 rnn lstm 64 + 3 compact_mlp [128]": ["teacher.ensemble=2"],
+    "1 rnn lstm 64 + 3 compact_mlp [128]": ["teacher.ensemble=1"],
+    "3 compact_mlp [128] alone": ["teacher.model=compact_mlp", "teacher.options={hidden: [128], dropout: 0.2}",
+                                  NO_BLEND],
+    "3 compact_mlp [64, 64] alone": ["teacher.model=compact_mlp", "teacher.options={hidden: [64, 64], dropout: 0.2}",
+                                     NO_BLEND],
+    "ensemble of 3 rnn lstm 64 alone": [NO_BLEND],
+    "one rnn lstm 64": ["teacher.ensemble=1", NO_BLEND],
+    "ensemble of 2": ["teacher.ensemble=2", NO_BLEND],
+    "ensemble of 3 rnn lstm 32": ["teacher.options.hidden=32", NO_BLEND],
+    "ensemble of 3 rnn lstm 16": ["teacher.options.hidden=16", NO_BLEND],
+    "candidates lstm/gru/tcn": [CANDIDATES, NO_BLEND],
+    "seed lstm (15 x 3 layers)": ["teacher.model=lstm", "teacher.options={hidden: 15, layers: 3, head: [25, 25]}",
+                                  NO_BLEND],
+    "leading features": ["data.features=leading", NO_BLEND],
+    "minmax scaling, change targets (first release)": ["data.scaling=minmax", "data.target_mode=change", NO_BLEND],
+    "rnn + linear highway (3 days)": ["teacher.options.highway=3", NO_BLEND],
+    "rnn + linear highway (10 days)": ["teacher.options.highway=10", NO_BLEND],
 }
 
 

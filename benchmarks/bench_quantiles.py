@@ -32,7 +32,8 @@ REAL = next((folder for folder in (Path(__file__).resolve().parents[k] / "shared
 def run_scores(name: str, real_dir: Path, extra: list[str]) -> tuple[dict, float]:
     source = [f"data.sim_seed={name[3:]}"] if name.startswith("sim") else \
         [f"data.path={real_dir / (name + '.csv')}", "data.sim_locations=1"]
-    config = load_config("covid-lstm", [*source, "data.quantiles=hub", "teacher.ensemble=1", "train.final_fit=false", *extra])
+    config = load_config("covid-lstm", [*source, "data.quantiles=hub", "teacher.ensemble=1", "teacher.blend=[]",
+                                        "train.final_fit=false", *extra])
     start = time.perf_counter()
     run = run_forecast(config, show_progress=False)
     return run.results["quantiles"], time.perf_counter() - start

@@ -135,7 +135,8 @@ def test_privileged_teacher_inputs_are_used_by_the_teacher_only():
     fold = FoldData(0, x[:30], y[:30], x[30:], y[30:], torch.arange(30, 40),
                     teacher_x_train=xp[:30], teacher_x_test=xp[30:])
     config = load_config("covid-lstm", TINY)
-    teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}, "ensemble": 1})
+    teacher = config.teacher.model_copy(update={"model": "mlp", "options": {"hidden": [8]}, "ensemble": 1,
+                                                  "blend": []})
     students = {"student_kd": config.students["student_kd"].model_copy(  # no teacher labels: they need its inputs
         update={"model": "mlp", "options": {"hidden": [64, 64], "output": "none"},
                 "teacher_labelled": TeacherLabelled()})}

@@ -97,9 +97,47 @@ def test_teacher_candidates_are_chosen_per_fold_on_inner_validation_and_reload(t
         assert torch.equal(loaded(x), teacher["teacher"].eval()(x))
 
 
+def test_a_blended_teacher_averages_every_family_and_reloads(tmp_path):
+    blend = "teacher.blend=[{model: compact_mlp, options: {hidden: [8]}, copies: 2}]"
+    config = load_config("covid-lstm", TINY + [blend, "teacher.ensemble=1"])
+    run = run_forecast(config, show_progress=False)
+    assert all(len(fold["members"]) == 3 for fold in run.results["curves"]["teacher"])
+    write_run(forecast_output(run, config), config, tmp_path)
+    for fold, models in enumerate(run.protocol.models, start=1):
+        teacher = models["teacher"].eval()
+        assert [type(m).__name__ for m in teacher.members] == ["RecurrentForecaster", "CompactMLP", "CompactMLP"]
+        x = run.protocol.folds[fold - 1].x_test
+        x = x[torch.arange(len(x))]
+        mean = torch.stack([member(x) for member in teacher.members]).mean(dim=0)  # equal weight per copy
+        assert torch.allclose(teacher(x), mean)
+        assert not torch.equal(teacher.members[1](x), teacher.members[2](x))  # the copies have their own seeds
+        assert torch.equal(load_model(tmp_path, "teacher", fold)(x), teacher(x))
+    assert type(load_model(tmp_path, "teacher")).__name__ == "Ensemble"  # the final teacher: the same blend
+
+
+@pytest.mark.parametrize("blend, message", [
+    ("not a list", "must be a list"),
+    ([{"model": "mlp", "size": 2}], "each entry is"),
+    ([{"model": "mlp", "copies": 0}], "copies of 'mlp'"),
+    ([{"model": "mlp", "options": [1]}], "options of 'mlp'"),
+    ([{"model": "ensemble"}], "cannot be ensembles"),
+    ([], "at least 2 members")])
+def test_a_bad_blend_is_one_line(blend, message):
+    from distill.errors import DistillError
+    from distill.models import build_model
+    with pytest.raises(DistillError, match=message):
+        build_model("ensemble", (10, 3), 14, member="mlp", size=1, blend=blend)
+
+
+def test_blend_and_candidates_together_are_refused():
+    from distill.errors import DistillError
+    with pytest.raises(DistillError, match="blend and teacher.candidates"):
+        load_config("covid-lstm", TINY + ["teacher.candidates=[{model: rnn, options: {hidden: 4}}]"])
+
+
 def test_candidates_without_inner_validation_are_refused():
     from distill.errors import DistillError
-    config = load_config("covid-lstm", TINY + ["cv.inner_validation=0",
+    config = load_config("covid-lstm", TINY + ["cv.inner_validation=0", "teacher.blend=[]",
                                               "teacher.candidates=[{model: rnn, options: {hidden: 4}}]"])
     with pytest.raises(DistillError, match="inner validation"):
         run_forecast(config, show_progress=False)

@@ -118,6 +118,7 @@ def test_02_a_run_folder_naming_an_import_path_runs_no_code(finished_run, tmp_pa
 
 @pytest.mark.parametrize("family, options", [
     ("ensemble", {"member": "planted_model:Factory", "member_options": {}, "size": 2}),
+    ("ensemble", {"member": "mlp", "member_options": {}, "size": 1, "blend": [{"model": "planted_model:Factory"}]}),
     ("shrunk", {"base": "planted_model:Factory", "base_options": {}})])
 def test_02_an_import_path_nested_in_a_models_options_runs_no_code(finished_run, tmp_path, capsys, monkeypatch,
                                                                     family, options):

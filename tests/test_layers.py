@@ -15,6 +15,7 @@ import distill
 ROOT = Path(distill.__file__).parent
 LAYERS = [
     {"errors"},
+    {"model_options"},  # the option ranges every model family shares: config and models check them
     {"losses"},  # pure formulas
     {"methods"},  # one object per distillation method over the losses; config reads their defaults
     {"config", "devices"},  # devices: where tensors live, a leaf every layer from io up needs (export, training)

@@ -26,7 +26,7 @@ def _run(tmp_path_factory, overrides: list[str]):
 
 @pytest.fixture(scope="module")
 def quantile_run(tmp_path_factory):
-    return _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1"])
+    return _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1", "teacher.blend=[]"])
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +72,8 @@ def test_quantile_models_are_calibrated_on_inner_validation_and_scored_per_serie
 
 
 def test_without_calibration_the_models_own_quantiles_are_scored(tmp_path_factory):
-    run, out_dir = _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1", "data.calibration=none",
-                                           "report.auto_ets=false", "data.sim_locations=1"])
+    run, out_dir = _run(tmp_path_factory, ["data.quantiles=hub", "teacher.ensemble=1", "teacher.blend=[]",
+                                           "data.calibration=none", "report.auto_ets=false", "data.sim_locations=1"])
     scores = run.results["quantiles"]
     assert scores["calibration"] == {"method": "none"}
     assert "auto_ets" not in scores["models"] and "per_series" not in scores

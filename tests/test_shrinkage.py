@@ -69,7 +69,7 @@ def test_shrinking_without_inner_validation_is_a_one_line_error():
 
 
 @pytest.mark.parametrize("recipe, overrides, message", [
-    ("covid-lstm", ["data.quantiles=hub"], "task is quantile"),
+    ("covid-lstm", ["data.quantiles=hub", "teacher.blend=[]"], "task is quantile"),
     ("hinton-digits", [], "task is classification"),
     ("covid-lstm", ["cv.inner_validation=0"], "inner validation"),
 ])

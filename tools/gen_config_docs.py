@@ -158,6 +158,8 @@ def recipe_settings(config: BaseModel, prefix: str = "") -> dict[str, Any]:
         elif isinstance(value, dict) and value and all(isinstance(v, BaseModel) for v in value.values()):
             for entry, section in value.items():
                 settings.update(recipe_settings(section, f"{key}.{entry}."))
+        elif isinstance(value, list) and value and all(isinstance(v, BaseModel) for v in value):
+            settings[key] = [v.model_dump(exclude_defaults=True) for v in value]  # e.g. teacher.blend
         elif default_of(field) is PydanticUndefined or value != default_of(field):
             settings[key] = value
     return settings

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import difflib
 import json
-import math
 import types
 import typing
 from importlib import resources
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from distill.errors import DistillError
 from distill.methods import RENAMED, default
+from distill.model_options import check_model_option
 
 Alpha = Annotated[float, Field(ge=0, le=1, description="weight of the teacher term, in [0, 1]: (1 - alpha) truth "
                                                       "+ alpha teacher (Lopez-Paz et al.'s imitation weight lambda)")]
@@ -73,28 +73,6 @@ class RecipeConfig(Section):
     seed: int = Field(0, ge=0, le=MAX_SEED)
 
 
-MODEL_SIZES = ("hidden", "layers", "channels", "head", "levels", "depth")  # an int or a list of ints, each >= 1
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def check_model_option(model: str, option: str, value: object) -> None:
-    """The ranges every model family shares, checked when the config is read (before any training) and again
-    by `build_model`: sizes (widths, layer counts, channels, depth) are whole numbers >= 1, alone or in a list;
-    `dropout` is a probability in [0, 1); `width` (a multiplier) is a finite number > 0."""
-    where = f"model {model!r} option {option}"
-    if option in MODEL_SIZES:
-        sizes = value if isinstance(value, list | tuple) else [value]
-        if not all(isinstance(size, int) and not isinstance(size, bool) and size >= 1 for size in sizes):
-            raise DistillError(f"{where}: {value!r} is not allowed; sizes are whole numbers >= 1 (or a list of them)")
-    elif option == "dropout" and not (_number(value) and 0.0 <= value < 1.0):
-        raise DistillError(f"{where}: {value!r} is not allowed; dropout is a probability in [0, 1)")
-    elif option == "width" and not (_number(value) and value > 0):
-        raise DistillError(f"{where}: {value!r} is not allowed; width is a finite multiplier > 0")
-
-
 class ModelSpec(Section):
     """A model family from `distill.models.MODELS`, its constructor options, and its learning rate."""
 
@@ -113,14 +91,31 @@ class ModelSpec(Section):
         return self
 
 
+class BlendMember(ModelSpec):
+    """Another family averaged into the teacher: `copies` of it, each from its own seeds."""
+
+    copies: int = Field(1, ge=1, description="how many copies of this family the teacher averages")
+
+
 class TeacherSpec(ModelSpec):
     """The teacher. With `candidates` (and inner validation windows), each fold trains every candidate and keeps
     the one with the lowest inner-validation error; the top-level model/options/lr are then not used. With
-    `ensemble` K > 1, the teacher (or every candidate) is K copies trained from other seeds, averaged."""
+    `ensemble` K > 1, the teacher (or every candidate) is K copies trained from other seeds, averaged. With
+    `blend`, the copies of each listed family join the average (equal weight per copy)."""
 
     select: Literal["per_fold", "best"] = "per_fold"
     candidates: list[ModelSpec] = Field(default_factory=list)
     ensemble: int = Field(1, ge=1, description="train this many copies (other seeds) and average them")
+    blend: list[BlendMember] = Field(default_factory=list, description="other families averaged into the teacher, "
+                                     "each {model, options, lr, weight_decay, epochs, copies}: an equal-weight "
+                                     "forecast combination of every copy (the `ensemble` model)")
+
+    @model_validator(mode="after")
+    def _blend_alone(self) -> TeacherSpec:
+        if self.blend and self.candidates:
+            raise ValueError("teacher.blend and teacher.candidates do not combine: blend averages families, "
+                             "candidates choose one")
+        return self
     shrink: Literal["none", "ridge"] = Field("none", description="ridge: per fold, mix the trained teacher with ridge "
                                              "regression on its inputs, the weight chosen on inner validation "
                                              "(distill.core.shrinkage; point-forecasting teachers)")

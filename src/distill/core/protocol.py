@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from distill.config import DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
+from distill.config import BlendMember, DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
 from distill.core.curves import LearningCurves, loop_state
 from distill.core.early_stopping import best_epoch_stoppers
 from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
@@ -208,20 +208,26 @@ def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: T
 
 
 def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: int, train: TrainSection, seed: int,
-                     bar: tqdm, unit: str = "teacher") -> tuple[list[nn.Module], list[dict], ModelSpec]:
-    """`size` teachers of `spec` per fold averaged into an `Ensemble` (one teacher when size is 1); the models,
-    their curves (the first copy's, with the ensemble's own inner-validation score) and the spec they rebuild from."""
-    copies = [_train_teachers(folds, task, spec, train, seed, bar, member, unit) for member in range(size)]
-    if size == 1:
+                     bar: tqdm, unit: str = "teacher",
+                     blend: list[BlendMember] | None = None) -> tuple[list[nn.Module], list[dict], ModelSpec]:
+    """`size` teachers of `spec` per fold, and each `blend` family's copies, averaged into an `Ensemble` (one
+    teacher when there is one copy in all); the models, their curves (the first copy's, with the ensemble's own
+    inner-validation score) and the spec they rebuild from. Copies are numbered on (seeds, resume units) across
+    the families."""
+    families = [spec] * size + [member for member in blend or [] for _ in range(member.copies)]
+    copies = [_train_teachers(folds, task, family, train, seed, bar, number, unit)
+              for number, family in enumerate(families)]
+    if len(families) == 1:
         return *copies[0], spec
-    built = ModelSpec(model="ensemble", options={"member": spec.model, "member_options": dict(spec.options),
-                                                  "size": size}, lr=spec.lr, weight_decay=spec.weight_decay,
-                      epochs=None)
+    options = {"member": spec.model, "member_options": dict(spec.options), "size": size,
+               **({"blend": [{"model": m.model, "options": dict(m.options), "copies": m.copies} for m in blend]}
+                  if blend else {})}
+    built = ModelSpec(model="ensemble", options=options, lr=spec.lr, weight_decay=spec.weight_decay, epochs=None)
     models: list[nn.Module] = []
     curves = []
     for k, fold in enumerate(folds):
         shape, output_dim = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
-        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, output_dim, spec.model, dict(spec.options))
+        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, output_dim, **options)
         fold_curves = {**copies[0][1][k], "members": [copy[1][k].get("best_epoch") for copy in copies]}
         x_val = fold.val_inputs("teacher")
         if x_val is not None and fold.y_val is not None:
@@ -243,7 +249,7 @@ def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: T
     """
     if not spec.candidates:
         teachers, curves, built = _train_ensembles(folds, task, spec, spec.ensemble, train, seed, bar,
-                                                   f"{scope}teacher")
+                                                   f"{scope}teacher", spec.blend)
         specs = [built] * len(folds)
     else:
         if folds[0].x_val is None:
@@ -312,7 +318,8 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
         torch.set_num_threads(train.threads)
     device = resolve_device(train.device)
     on_cpu, folds = folds, [fold.to(device) for fold in folds]  # training and scoring run on the device
-    teacher_runs = ([*teacher.candidates] or [teacher]) * teacher.ensemble
+    teacher_runs = ([*teacher.candidates] or [teacher]) * teacher.ensemble + [m for m in teacher.blend
+                                                                           for _ in range(m.copies)]
     total = len(folds) * sum(spec.epochs or train.epochs for spec in (*teacher_runs, *students.values()))
     outcomes: dict[str, list[ModelOutcome]] = {"teacher": [], **{name: [] for name in students}}
     shrinkage: list[dict] = []

@@ -1,10 +1,16 @@
-"""An ensemble of K models of one family, its forecast the mean of theirs (Hinton, Vinyals & Dean 2015,
-"Distilling the Knowledge in a Neural Network": a cumbersome ensemble is the teacher a small model distils).
+"""An ensemble of models, its forecast the mean of theirs (Hinton, Vinyals & Dean 2015, "Distilling the Knowledge
+in a Neural Network": a cumbersome ensemble is the teacher a small model distils).
 
-Built from the registry like any family, so a saved ensemble rebuilds from its results.json entry:
-`build_model("ensemble", shape, out, member="rnn", member_options={...}, size=3)`.
+`size` copies of one family (`member`, `member_options`), and optionally a `blend` of other families, each
+`{"model": ..., "options": {...}, "copies": n}`: an equal-weight forecast combination of every copy (Bates &
+Granger 1969, "The combination of forecasts"; models of different inductive biases err differently, so their
+mean errs less than either). Built from the registry like any family, so a saved ensemble rebuilds from its
+results.json entry: `build_model("ensemble", shape, out, member="rnn", member_options={...}, size=3,
+blend=[{"model": "compact_mlp", "options": {...}, "copies": 3}])`.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from torch import nn
@@ -13,23 +19,48 @@ from distill.errors import DistillError
 from distill.models.registry import build_model, register_model
 
 
+def blend_members(blend: object) -> list[tuple[str, dict, int]]:
+    """(model, options, copies) of each entry of a `blend` list; one-line errors for anything else."""
+    if not isinstance(blend, list):
+        raise DistillError(f"ensemble option blend must be a list of {{model, options, copies}}, got {blend!r}")
+    members = []
+    for entry in blend:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("model"), str) or set(entry) - {
+                "model", "options", "copies"}:
+            raise DistillError(f"ensemble option blend: each entry is {{model, options, copies}}, got {entry!r}")
+        options, copies = entry.get("options") or {}, entry.get("copies", 1)
+        if not isinstance(options, Mapping):
+            raise DistillError(f"ensemble option blend: options of {entry['model']!r} must be a mapping")
+        if not isinstance(copies, int) or isinstance(copies, bool) or copies < 1:
+            raise DistillError(f"ensemble option blend: copies of {entry['model']!r} must be a whole number >= 1")
+        if entry["model"] == "ensemble":
+            raise DistillError("an ensemble's members cannot be ensembles")
+        members.append((entry["model"], dict(options), copies))
+    return members
+
+
 @register_model("ensemble")
 class Ensemble(nn.Module):
     def __init__(self, input_shape: tuple[int, ...], output_dim: int, member: str = "rnn",
-                 member_options: dict | None = None, size: int = 3) -> None:
+                 member_options: dict | None = None, size: int = 3, blend: list | None = None) -> None:
         super().__init__()
-        if size < 2:
-            raise DistillError(f"an ensemble needs at least 2 members, got size={size}")
+        others = blend_members(blend or [])
+        if not isinstance(size, int) or size < 1 or size + sum(copies for *_, copies in others) < 2:
+            raise DistillError(f"an ensemble needs at least 2 members, got size={size} and "
+                               f"{sum(copies for *_, copies in others)} blended")
         if member == "ensemble":
             raise DistillError("an ensemble's members cannot be ensembles")
-        self.members = nn.ModuleList(build_model(member, input_shape, output_dim, **(member_options or {}))
-                                     for _ in range(size))
+        families = [(member, member_options or {})] * size + [(model, options) for model, options, copies in others
+                                                             for _ in range(copies)]
+        self.members = nn.ModuleList(build_model(model, input_shape, output_dim, **options)
+                                     for model, options in families)
 
     @classmethod
-    def of(cls, models: list[nn.Module], input_shape: tuple[int, ...], output_dim: int, member: str,
-           member_options: dict) -> Ensemble:
-        """An ensemble holding already trained `models` (each of family `member`)."""
-        ensemble = cls(input_shape, output_dim, member, member_options, len(models))
+    def of(cls, models: list[nn.Module], input_shape: tuple[int, ...], output_dim: int, **options) -> Ensemble:
+        """An ensemble holding already trained `models`, in the order `options` (the constructor's) lists them."""
+        ensemble = cls(input_shape, output_dim, **options)
+        if len(models) != len(ensemble.members):
+            raise DistillError(f"an ensemble of these options holds {len(ensemble.members)} models, got {len(models)}")
         ensemble.members = nn.ModuleList(models)
         return ensemble
 

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from torch import nn
 
-from distill.config import check_model_option
 from distill.errors import DistillError
+from distill.model_options import check_model_option
 
 MODELS: dict[str, Callable[..., nn.Module]] = {}
 RECIPE_FOLDER = "DISTILL_RECIPE_FOLDER"

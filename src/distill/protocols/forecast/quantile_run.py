@@ -42,9 +42,9 @@ BASELINE_SAMPLES = 10_000  # per test window; the Hub draws 100,000 per weekly r
 def _wrapped(spec: ModelSpec, role: str) -> ModelSpec:
     if spec.model == "quantile":
         return spec
-    if getattr(spec, "candidates", None) or getattr(spec, "ensemble", 1) > 1:
+    if getattr(spec, "candidates", None) or getattr(spec, "ensemble", 1) > 1 or getattr(spec, "blend", None):
         raise DistillError(f"data.quantiles: hub does not combine with {role} candidates or ensembles yet; "
-                           f"name one model (e.g. --set {role}.ensemble=1)")
+                           f"name one model (e.g. --set {role}.ensemble=1 --set {role}.blend=[])")
     return spec.model_copy(update={"model": "quantile", "options": {"base": spec.model, "base_options": spec.options}})
 
 

@@ -2,7 +2,8 @@
 
 `compact_mlp` (distill.models.compact) reads the target's last days at option `target_index`; the column
 order comes from the data, so a recipe leaves the option out and the run sets it here for every model that
-reads a compact view, before anything is built (the checkpoints then carry it with the other options).
+reads a compact view (students, the teacher and the families blended into it), before anything is built (the
+checkpoints then carry it with the other options).
 """
 from __future__ import annotations
 
@@ -18,4 +19,5 @@ def with_target_index(config: ForecastConfig, target_index: int) -> ForecastConf
             return spec
         return spec.model_copy(update={"options": {**spec.options, "target_index": target_index}})
     students = {name: filled(spec) for name, spec in config.students.items()}
-    return config.model_copy(update={"teacher": filled(config.teacher), "students": students})
+    teacher = filled(config.teacher).model_copy(update={"blend": [filled(m) for m in config.teacher.blend]})
+    return config.model_copy(update={"teacher": teacher, "students": students})
