@@ -129,6 +129,14 @@ def test_a_bad_blend_is_one_line(blend, message):
         build_model("ensemble", (10, 3), 14, member="mlp", size=1, blend=blend)
 
 
+def test_the_report_names_a_blended_teacher_by_its_families():
+    from distill.models.ensemble import spec_text
+    options = {"member": "rnn", "member_options": {"hidden": 64}, "size": 3,
+               "blend": [{"model": "compact_mlp", "options": {"hidden": [128]}, "copies": 2}]}
+    assert spec_text("ensemble", options) == "mean of 3 x rnn {hidden: 64} + 2 x compact_mlp {hidden: [128]}"
+    assert spec_text("rnn", {"hidden": 4}) == "rnn {hidden: 4}" and spec_text("mlp", {}) == "mlp"
+
+
 def test_blend_and_candidates_together_are_refused():
     from distill.errors import DistillError
     with pytest.raises(DistillError, match="blend and teacher.candidates"):

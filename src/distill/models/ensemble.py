@@ -66,3 +66,14 @@ class Ensemble(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([member(x) for member in self.members]).mean(dim=0)  # (batch, output_dim)
+
+
+def spec_text(model: str, options: dict) -> str:
+    """A model spec in words, an ensemble as its families: `mean of 3 x rnn {hidden: 64} + 3 x compact_mlp {...}`."""
+    def flow(opts: dict) -> str:
+        return " {" + ", ".join(f"{key}: {value}" for key, value in opts.items()) + "}" if opts else ""
+    if model != "ensemble":
+        return model + flow(options)
+    families = [(options.get("member", "rnn"), options.get("member_options") or {}, options.get("size", 3))]
+    families += [(m["model"], m.get("options") or {}, m.get("copies", 1)) for m in options.get("blend") or []]
+    return "mean of " + " + ".join(f"{copies} x {family}{flow(opts)}" for family, opts, copies in families if copies)

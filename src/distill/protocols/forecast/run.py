@@ -22,6 +22,7 @@ from distill.data.covid_sim import simulate_locations
 from distill.data.panel import Panel, build_panel, split_long_table
 from distill.errors import DistillError
 from distill.io.run_writer import write_run
+from distill.models.ensemble import spec_text
 from distill.protocols.forecast.config import ForecastConfig
 from distill.protocols.forecast.data_choice import (
     check_data_choice,
@@ -299,7 +300,7 @@ def run_forecast(config: ForecastConfig, show_progress: bool | None = None) -> F
                  "fold_windows": [{"fit": len(fit), "validation": len(val), "test": len(test)}
                                   for fit, val, test in splits]},
         "teacher_for_students": [f"fold {i + 1}" for i in protocol.teacher_folds],
-        "teacher_choice": [spec.model + (f" {spec.options}" if spec.options else "") for spec in protocol.teacher_specs],
+        "teacher_choice": [spec_text(spec.model, spec.options) for spec in protocol.teacher_specs],
         "curves": {name: [run.curves for run in runs] for name, runs in protocol.outcomes.items()
                    if runs[0].curves["train"]},
         "notes": forecast_notes(config, panel, table, blocks) + [
