@@ -84,7 +84,7 @@ def test_the_simulator_records_its_oracle_without_changing_the_table():
 
 def test_teacher_candidates_are_chosen_per_fold_on_inner_validation_and_reload(tmp_path):
     candidates = "teacher.candidates=[{model: rnn, options: {hidden: 4}}, {model: tcn, options: {channels: 4}}]"
-    config = load_config("covid-lstm", TINY + [candidates, "teacher.ensemble=2"])
+    config = load_config("covid-lstm", TINY + [candidates, "teacher.ensemble=2", "teacher.blend=[]"])
     run = run_forecast(config, show_progress=False)
     curves = run.results["curves"]["teacher"]
     assert all(len(fold["members"]) == 2 and fold["candidate"] in (0, 1) for fold in curves)

@@ -91,7 +91,8 @@ def test_a_run_trains_the_distilled_student_on_more_rows_than_the_scratch_studen
 
 def test_quantile_students_leave_the_teacher_labels_out_and_the_run_says_so(tiny_forecast):
     run = run_forecast(load_config("covid-lstm", [*tiny_forecast, "train.final_fit=false", "report.auto_ets=false",
-                                                  "data.quantiles=hub", "students.student_kd.teacher_labelled.jitter=1"]),
+                                                  "data.quantiles=hub", "teacher.blend=[]",
+                                                  "students.student_kd.teacher_labelled.jitter=1"]),
                        show_progress=False)
     assert any("student_kd: its teacher_labelled windows are not used" in note for note in run.results["notes"])
     assert len(run.protocol.outcomes["student_kd"][0].train_outputs) == len(run.protocol.folds[0].x_train)
