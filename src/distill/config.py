@@ -109,6 +109,9 @@ class TeacherSpec(ModelSpec):
     blend: list[BlendMember] = Field(default_factory=list, description="other families averaged into the teacher, "
                                      "each {model, options, lr, weight_decay, epochs, copies}: an equal-weight "
                                      "forecast combination of every copy (the `ensemble` model)")
+    shrink: Literal["none", "ridge"] = Field("none", description="ridge: per fold, mix the trained teacher with ridge "
+                                             "regression on its inputs, the weight chosen on inner validation "
+                                             "(distill.core.shrinkage; point-forecasting teachers)")
 
     @model_validator(mode="after")
     def _blend_alone(self) -> TeacherSpec:
@@ -116,9 +119,6 @@ class TeacherSpec(ModelSpec):
             raise ValueError("teacher.blend and teacher.candidates do not combine: blend averages families, "
                              "candidates choose one")
         return self
-    shrink: Literal["none", "ridge"] = Field("none", description="ridge: per fold, mix the trained teacher with ridge "
-                                             "regression on its inputs, the weight chosen on inner validation "
-                                             "(distill.core.shrinkage; point-forecasting teachers)")
 
 
 class DistilledSpec(ModelSpec):

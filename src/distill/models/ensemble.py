@@ -76,4 +76,4 @@ def spec_text(model: str, options: dict) -> str:
         return model + flow(options)
     families = [(options.get("member", "rnn"), options.get("member_options") or {}, options.get("size", 3))]
     families += [(m["model"], m.get("options") or {}, m.get("copies", 1)) for m in options.get("blend") or []]
-    return "mean of " + " + ".join(f"{copies} x {family}{flow(opts)}" for family, opts, copies in families if copies)
+    return "mean of " + " + ".join(f"{copies} x {family}{flow(opts)}" for family, opts, copies in families)
