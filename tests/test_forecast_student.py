@@ -40,10 +40,14 @@ def test_inference_folds_the_view_into_the_first_layer_with_the_same_outputs(opt
 def test_the_recipes_students_are_a_quarter_of_its_teacher_on_covid_lstm_shapes():
     config = load_config("covid-lstm", [])
     shape = (config.data.input_days, 512)  # covid-lstm's window after cleaning (the simulator's columns)
-    count = lambda spec: sum(p.numel() for p in build_model(spec.model, shape, 14, **spec.options).parameters())
+    count = lambda model, options: sum(p.numel() for p in build_model(model, shape, 14, **options).parameters())
+    teacher = config.teacher  # the teacher as the run builds it: its LSTM copies and the blended families
+    blend = [{"model": m.model, "options": {**m.options, "target_index": 3}, "copies": m.copies} for m in teacher.blend]
+    teacher_params = count("ensemble", {"member": teacher.model, "member_options": teacher.options,
+                                        "size": teacher.ensemble, "blend": blend})
     for name in ("student_kd", "student_scratch"):
-        assert count(config.students[name].model_copy(update={"options": {
-            **config.students[name].options, "target_index": 3}})) * 4 <= count(config.teacher)
+        assert count(config.students[name].model, {**config.students[name].options, "target_index": 3}) * 4 <= \
+            teacher_params
 
 
 def test_the_view_indices_come_back_from_the_options_so_a_checkpoint_reloads():
