@@ -5,6 +5,8 @@ Prints, per variant, the teacher's inner-validation MAE in patients/day (compara
 sets) as mean +- SEM over folds and seeds, and the wall time of one run.
 
     python benchmarks/bench_forecast_choices.py [--seeds 0 1] [--variant NAME ...]
+    python benchmarks/bench_forecast_choices.py --students [--seeds 0 1 2]   # the students' variants instead: each
+        # student's inner-validation MAE, learning from the default teacher
 """
 from __future__ import annotations
 
@@ -44,27 +46,41 @@ VARIANTS = {
     "rnn + linear highway (10 days)": ["teacher.options.highway=10", NO_BLEND],
 }
 
+STUDENT_VARIANTS = {  # both students alike, so that kd against scratch stays one architecture
+    "default (compact_mlp [64], alpha 1)": [],
+    "compact_mlp [14]": ["students.student_kd.options.hidden=[14]", "students.student_scratch.options.hidden=[14]"],
+    "student_kd alpha 0.5": ["students.student_kd.alpha=0.5"],
+}
 
-def inner_validation_error(overrides: list[str]) -> tuple[list[float], float]:
+
+def inner_validation_errors(overrides: list[str], roles: list[str]) -> tuple[dict[str, list[float]], float]:
+    """Per role, the inner-validation MAE of every fold (patients/day), and the run's wall time."""
     start = time.perf_counter()
-    run = run_forecast(load_config("covid-lstm", overrides + [ONE_CHEAP_STUDENT, "train.final_fit=false"]),
-                       show_progress=False)
-    return run.results["models"]["teacher"]["validation"]["mae_original"]["per_fold"], time.perf_counter() - start
+    run = run_forecast(load_config("covid-lstm", overrides + ["train.final_fit=false"]), show_progress=False)
+    models = run.results["models"]
+    return ({role: models[role]["validation"]["mae_original"]["per_fold"] for role in roles},
+            time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--variant", nargs="*", default=list(VARIANTS))
+    parser.add_argument("--students", action="store_true", help="score the students' variants, not the teacher's")
+    parser.add_argument("--variant", nargs="*", default=None)
     args = parser.parse_args()
-    for name in args.variant:
-        errors, seconds = [], 0.0
+    variants, roles, extra = ((STUDENT_VARIANTS, ["student_kd", "student_scratch"], []) if args.students else
+                              (VARIANTS, ["teacher"], [ONE_CHEAP_STUDENT]))
+    for name in args.variant or list(variants):
+        errors: dict[str, list[float]] = {role: [] for role in roles}
+        seconds = 0.0
         for seed in args.seeds:
-            fold_errors, wall = inner_validation_error(VARIANTS[name] + [f"data.sim_seed={seed}"])
-            errors += fold_errors
+            fold_errors, wall = inner_validation_errors(variants[name] + extra + [f"data.sim_seed={seed}"], roles)
+            for role in roles:
+                errors[role] += fold_errors[role]
             seconds += wall
-        sem = np.std(errors, ddof=1) / np.sqrt(len(errors))
-        print(f"{name:46s} inner-validation MAE {np.mean(errors):.1f} +- {sem:.1f} per day over {len(errors)} folds; "
+        scores = "; ".join(f"{role} {np.mean(e):.1f} +- {np.std(e, ddof=1) / np.sqrt(len(e)):.1f}"
+                           for role, e in errors.items())
+        print(f"{name:46s} inner-validation MAE per day over {len(errors[roles[0]])} folds: {scores}; "
               f"{seconds / len(args.seeds):.1f} s per run", flush=True)
 
 
