@@ -226,8 +226,7 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
     models: list[nn.Module] = []
     curves = []
     for k, fold in enumerate(folds):
-        shape, output_dim = _input_shape(fold, "teacher"), task.output_dim(spec, fold)
-        ensemble = Ensemble.of([copy[0][k] for copy in copies], shape, output_dim, **options)
+        ensemble = Ensemble.of([copy[0][k] for copy in copies], **options)
         fold_curves = {**copies[0][1][k], "members": [copy[1][k].get("best_epoch") for copy in copies]}
         x_val = fold.val_inputs("teacher")
         if x_val is not None and fold.y_val is not None:

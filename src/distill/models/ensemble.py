@@ -56,11 +56,14 @@ class Ensemble(nn.Module):
                                      for model, options in families)
 
     @classmethod
-    def of(cls, models: list[nn.Module], input_shape: tuple[int, ...], output_dim: int, **options) -> Ensemble:
-        """An ensemble holding already trained `models`, in the order `options` (the constructor's) lists them."""
-        ensemble = cls(input_shape, output_dim, **options)
-        if len(models) != len(ensemble.members):
-            raise DistillError(f"an ensemble of these options holds {len(ensemble.members)} models, got {len(models)}")
+    def of(cls, models: list[nn.Module], **options) -> Ensemble:
+        """An ensemble holding already trained `models`, in the order `options` (the constructor's) lists them;
+        nothing is built."""
+        expected = options.get("size", 3) + sum(copies for *_, copies in blend_members(options.get("blend") or []))
+        if len(models) != expected:
+            raise DistillError(f"an ensemble of these options holds {expected} models, got {len(models)}")
+        ensemble = cls.__new__(cls)
+        nn.Module.__init__(ensemble)
         ensemble.members = nn.ModuleList(models)
         return ensemble
 
