@@ -16,7 +16,8 @@ peak resident memory reached inside it (Linux VmHWM, reset at every stage's star
     python benchmarks/bench_profile_forecast.py --torch-profiler 20  # + the 20 torch ops with most CPU time
     python benchmarks/bench_profile_forecast.py --cli 3 --against benchmarks/recipes/covid-lstm-2026-12.yaml
         # 3 rounds, alternating, of `distill run` as a user types it for the recipe and for another one: wall time
-        # and peak memory of each process, and their ratio per round (median of ratios)
+        # and peak memory of each process tree (worker processes included: PSS and summed RSS, sampled every
+        # 0.1 s), and their ratio per round (median of ratios)
 
 On a shared machine wall times stretch with the load (printed with every figure); CPU seconds of this one-thread
 run stretch much less, so both are given.
@@ -44,6 +45,8 @@ START = time.perf_counter()
 import torch  # noqa: E402  (timed: the import is part of a run's cost)
 
 TORCH_IMPORTED = time.perf_counter()
+from tree_memory import TreeSampler  # noqa: E402  (beside this script)
+
 from distill import protocols  # noqa: E402
 
 # (stage, "module:function" or "module:Class.method", how to label one call from its arguments or None).
@@ -316,41 +319,57 @@ def eta(args: argparse.Namespace) -> None:
           f"({per_cpu:.2f} CPU s, {per_wall:.2f} wall s per epoch)")
 
 
-def _cli_run(recipe: str, overrides: list[str]) -> tuple[float, float]:
-    """(wall s, peak RSS MB) of one `distill run` process, as a user types it."""
+@dataclass
+class CliRun:
+    wall: float
+    peak_rss: float  # MB, the largest single process (the kernel's ru_maxrss)
+    tree_pss: float  # MB, the process tree's peak proportional set size (sampled)
+    tree_rss: float  # MB, the tree's peak summed resident size (sampled; counts shared pages twice)
+    processes: int
+
+
+def _cli_run(recipe: str, overrides: list[str]) -> CliRun:
+    """Wall time and memory of one `distill run` process (and any worker processes it forks), as a user types it."""
     out_dir = Path(tempfile.mkdtemp(prefix="bench-profile-cli-")) / "run"
     command = [sys.executable, "-m", "distill.cli", "run", recipe, "--out", str(out_dir)]
     for assignment in overrides:
         command += ["--set", assignment]
     start = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    sampler = TreeSampler(process.pid)
+    sampler.start()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
+    sampler.stopped.set()
+    sampler.join()
     if status:
         raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return CliRun(wall, usage.ru_maxrss / 1024, sampler.peak_pss / 1024, sampler.peak_rss / 1024,
+                  sampler.most_processes)
 
 
 def cli_rounds(args: argparse.Namespace) -> None:
     recipes = [args.recipe] + ([args.against] if args.against else [])
     print(f"`distill run` processes, {args.cli} round(s) alternating {' and '.join(recipes)}"
           f" (--set {' '.join(args.set)})" * bool(args.set))
-    figures: dict[str, list[tuple[float, float]]] = {recipe: [] for recipe in recipes}
+    figures: dict[str, list[CliRun]] = {recipe: [] for recipe in recipes}
     ratios = []
     for round_number in range(1, args.cli + 1):
         order = recipes if round_number % 2 else recipes[::-1]
         for recipe in order:
             load = os.getloadavg()[0]
-            wall, peak = _cli_run(recipe, args.set)
-            figures[recipe].append((wall, peak))
-            print(f"round {round_number}: {recipe}: wall {wall:.1f} s, peak RSS {peak:.0f} MB (load {load:.2f})",
-                  flush=True)
+            run = _cli_run(recipe, args.set)
+            figures[recipe].append(run)
+            print(f"round {round_number}: {recipe}: wall {run.wall:.1f} s, peak RSS {run.peak_rss:.0f} MB (largest "
+                  f"process), process tree peak PSS {run.tree_pss:.0f} MB / summed RSS {run.tree_rss:.0f} MB "
+                  f"({run.processes} process(es); load {load:.2f})", flush=True)
         if args.against:
-            ratios.append(figures[args.recipe][-1][0] / figures[args.against][-1][0])
+            ratios.append(figures[args.recipe][-1].wall / figures[args.against][-1].wall)
             print(f"round {round_number}: wall ratio {args.recipe} / {args.against} = {ratios[-1]:.2f}")
     for recipe, runs in figures.items():
-        print(f"{recipe}: median wall {statistics.median(w for w, _ in runs):.1f} s, "
-              f"max peak RSS {max(p for _, p in runs):.0f} MB over {len(runs)} run(s)")
+        print(f"{recipe}: median wall {statistics.median(r.wall for r in runs):.1f} s, max peak RSS "
+              f"{max(r.peak_rss for r in runs):.0f} MB, max tree PSS {max(r.tree_pss for r in runs):.0f} MB over "
+              f"{len(runs)} run(s)")
     if ratios:
         print(f"wall ratio {args.recipe} / {args.against}: median {statistics.median(ratios):.2f} of {len(ratios)} "
               f"(range {min(ratios):.2f}-{max(ratios):.2f})")

@@ -33,3 +33,20 @@ def test_train_log_is_none_by_default_and_checked(tmp_path, tiny_classification)
                  *(item for setting in tiny_classification for item in ("--set", setting))]) == 0
     assert not (out / "logs").exists()
     assert main(["run", "hinton-digits", "--out", str(out), "--set", "train.log=json"]) != 0
+
+
+@pytest.mark.parametrize("kind", ["csv", "tensorboard"])
+def test_train_log_holds_the_loops_a_worker_process_trained(tmp_path, tiny_forecast, kind):
+    if kind == "tensorboard":
+        pytest.importorskip("tensorboard")
+    out = tmp_path / "run"
+    settings = (*tiny_forecast, "train.workers=2", "train.final_fit=false", f"train.log={kind}")
+    assert main(["run", "covid-lstm", "--out", str(out), "--no-progress",
+                 *(item for setting in settings for item in ("--set", setting))]) == 0
+    members = {str(m) for m in range(4)}  # teacher.ensemble=1 + the blend's 3 copies, on 2 processes
+    if kind == "tensorboard":
+        runs = {path.name for path in (out / "logs" / "tensorboard").iterdir()}
+        assert {f"teacher-foldstack-member{m}" for m in members} <= runs
+        return
+    rows = list(csv.DictReader((out / "logs" / "train.csv").open()))
+    assert {row["member"] for row in rows if row["model"] == "teacher"} == members

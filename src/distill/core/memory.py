@@ -10,12 +10,29 @@ import ctypes
 import ctypes.util
 import gc
 
+M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+
+
+def _libc() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c"))
+    except (OSError, TypeError):
+        return None
+
+
+def map_large_allocations(threshold: int) -> None:
+    """Serve every allocation above `threshold` bytes with its own memory map, returned to the OS when it is
+    freed (glibc's `mallopt(M_MMAP_THRESHOLD)`; elsewhere a no-op). glibc otherwise raises the threshold as large
+    blocks are freed and keeps them in its heap: a short-lived worker process then holds its training's
+    high-water mark on top of the pages it shares with its parent."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, "mallopt"):
+        libc.mallopt(M_MMAP_THRESHOLD, threshold)
+
 
 def release_freed_memory() -> None:
     """Collect garbage, then return free heap pages to the OS (glibc only; elsewhere a no-op)."""
     gc.collect()
-    name = ctypes.util.find_library("c")
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # no C library found, or not glibc (macOS, Windows, musl)
-        pass
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):  # glibc only (not macOS, Windows, musl)
+        libc.malloc_trim(0)

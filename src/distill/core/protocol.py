@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import torch
 from torch import nn
@@ -27,6 +28,7 @@ from distill.core.shrinkage import check_before_training, shrink_spec, shrink_te
 from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
 from distill.core.train import fit, predict
+from distill.core.workers import run_jobs
 from distill.data.windows import gather_rows
 from distill.devices import resolve_device
 from distill.errors import DistillError
@@ -207,6 +209,12 @@ def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: T
     return teachers, curves
 
 
+def _packed_models(result: tuple[list[nn.Module], list[dict]]) -> dict:
+    """Trained fold models and their curves as plain data, for a worker process to send back."""
+    models, curves = result
+    return {"states": [model.state_dict() for model in models], "curves": curves}
+
+
 def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: int, train: TrainSection, seed: int,
                      bar: tqdm, unit: str = "teacher",
                      blend: list[BlendMember] | None = None) -> tuple[list[nn.Module], list[dict], ModelSpec]:
@@ -215,8 +223,18 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
     inner-validation score) and the spec they rebuild from. Copies are numbered on (seeds, resume units) across
     the families."""
     families = [spec] * size + [member for member in blend or [] for _ in range(member.copies)]
-    copies = [_train_teachers(folds, task, family, train, seed, bar, number, unit)
-              for number, family in enumerate(families)]
+    jobs = [partial(_train_teachers, folds, task, family, train, seed, member=number, unit=unit)
+            for number, family in enumerate(families)]
+
+    def rebuilt(number: int, packed: dict) -> tuple[list[nn.Module], list[dict]]:
+        with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
+            models = [_build(families[number], fold, task, 0, role="teacher") for fold in folds]
+        for model, state in zip(models, packed["states"]):
+            model.load_state_dict(state)
+            model.eval()
+        return models, packed["curves"]
+
+    copies = run_jobs(jobs, train.workers, bar, pack=_packed_models, unpack=rebuilt, device=folds[0].y_train.device)
     if len(families) == 1:
         return *copies[0], spec
     options = {"member": spec.model, "member_options": dict(spec.options), "size": size,

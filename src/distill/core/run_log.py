@@ -81,6 +81,13 @@ class RunLog:
         self.writers[unit].add_scalar("loss", loss, epoch)
         self.writers[unit].add_scalar("seconds", seconds, epoch)
 
+    def merge(self, rows: dict[tuple[str, str, str, str], dict[str, Any]]) -> None:
+        """Take in the CSV rows a worker process logged (`distill.core.workers`), and write the file again."""
+        if self.kind == "csv" and rows:
+            self.rows.update(rows)
+            with atomic_open(self.folder / CSV_NAME, newline="") as out:
+                out.write(csv_text(list(self.rows.values())))
+
     def close(self) -> None:
         for writer in self.writers.values():
             writer.close()

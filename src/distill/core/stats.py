@@ -11,7 +11,6 @@ import math
 import warnings
 
 import numpy as np
-from scipy import stats
 
 ALPHA = 0.05
 
@@ -19,7 +18,7 @@ ALPHA = 0.05
 def summarize(per_fold: list[float]) -> dict:
     """Mean, standard error of the mean (ddof = 1) and the per-fold values."""
     values = np.asarray(per_fold, dtype=float)
-    sem = float(stats.sem(values)) if len(values) > 1 else float("nan")
+    sem = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")  # scipy's sem
     return {"mean": float(values.mean()), "sem": sem, "per_fold": [float(v) for v in values]}
 
 
@@ -28,6 +27,8 @@ def paired_comparison(a: list[float], b: list[float], name_a: str, name_b: str, 
 
     Identical differences on every fold leave the t-test undefined: its p-value is NaN, which no verdict names.
     """
+    from scipy import stats  # imported when a report compares (~60 MB resident), not while a run trains
+
     diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
     n = len(diff)
     summary = summarize(diff.tolist())

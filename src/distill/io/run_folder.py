@@ -1,16 +1,16 @@
 """A run's output folder never mixes two runs.
 
-Before any training the folder is checked (`check_out_dir`: a new folder, an empty one or an earlier distill
-run's, in a writable place) and claimed with a lock beside it (`claim_run_folder`), so a second run into the
-same folder is refused at once. The writer builds the run in a temporary sibling folder (`staging_folder`) and
-moves it into place only when every file is written (`publish`): until then an earlier complete run stays
-whole, and a crash leaves it untouched; the new folder keeps the earlier one's mode (and, for root, its owner).
-The lock is an flock on `.<name>.lock`: the kernel releases it when the process dies, even by SIGKILL, so a
-killed run never blocks the next one. Only the run holding the lock removes the lock file, and a run whose lock
-file was replaced while it waited tries again, so a third run is refused like the second. What a killed run
-left (its lock, its staging folders `.<name>.<random>.tmp`) is cleared by the next run that holds the lock,
-which says so on stderr. `--out` may not be a symbolic link (the run would replace the link, not write where it
-points), end in `..` or `.`, or have a name longer than `MAX_NAME_BYTES`.
+Before any training the folder is checked (`check_out_dir`: a new folder, an empty one or an earlier distill run's,
+in a writable place) and claimed with a lock beside it (`claim_run_folder`), so a second run into the same folder
+is refused at once. The writer builds the run in a temporary sibling folder (`staging_folder`) and moves it into
+place only when every file is written (`publish`): until then an earlier complete run stays whole, and a crash
+leaves it untouched; the new folder keeps the earlier one's mode (and, for root, its owner). The lock is an flock
+on `.<name>.lock`: the kernel releases it when the process dies, even by SIGKILL, so a killed run never blocks the
+next one (a forked child closes its copy of the descriptor). Only the run holding the lock removes the lock file,
+and a run whose lock file was replaced while it waited tries again, so a third run is refused like the second. What
+a killed run left (its lock, its staging folders `.<name>.<random>.tmp`) is cleared by the next run that holds the
+lock, which says so on stderr. `--out` may not be a symbolic link (the run would replace the link, not write where
+it points), end in `..` or `.`, or have a name longer than `MAX_NAME_BYTES`.
 """
 from __future__ import annotations
 
@@ -146,6 +146,23 @@ def _clear_leftovers(out_dir: Path, stale_lock: bool) -> None:
                "any, is whole)")
 
 
+_held_locks: set[int] = set()  # this process's lock descriptors, which a forked child must not keep
+
+
+def _close_held_locks_in_child() -> None:
+    """A forked child (a training worker, a data loader) closes its copies of the lock descriptors: the flock
+    stays with the parent, and a child that outlives a killed parent for a moment does not hold the folder."""
+    for handle in _held_locks:
+        try:
+            os.close(handle)
+        except OSError:
+            pass
+    _held_locks.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks_in_child)
+
+
 @contextmanager
 def claim_run_folder(out_dir: Path) -> Iterator[None]:
     """Check `out_dir` and hold its lock for the block; a folder another live run holds is refused. Leftovers of
@@ -153,11 +170,13 @@ def claim_run_folder(out_dir: Path) -> Iterator[None]:
     check_out_dir(out_dir)
     lock = _lock_path(out_dir)
     handle, existed = _acquire(out_dir, lock)
+    _held_locks.add(handle)
     try:
         _clear_leftovers(out_dir, existed)
         yield
     finally:
         lock.unlink(missing_ok=True)  # while still locked: a waiting run then creates a fresh lock file
+        _held_locks.discard(handle)
         os.close(handle)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special
 
 from distill.data.covid_sim.process import Epidemic, Timeline, ar1, logistic
 from distill.data.covid_sim.schema import (
@@ -86,14 +86,14 @@ def expected_counts(epidemic: Epidemic) -> dict[str, np.ndarray]:
 def _delayed(series: np.ndarray, mean: float, sd: float) -> np.ndarray:
     """Convolve with a discretised gamma delay of the given mean and standard deviation (days)."""
     shape, scale = (mean / sd) ** 2, sd**2 / mean
-    edges = stats.gamma.cdf(np.arange(int(mean + 5 * sd) + 2), shape, scale=scale)
+    edges = special.gammainc(shape, np.arange(int(mean + 5 * sd) + 2) / scale)  # the gamma CDF
     delay = np.diff(edges) / (edges[-1] - edges[0])
     return np.convolve(series, delay)[: series.size]
 
 
 def _in_care(admissions: np.ndarray, mean_stay: float) -> np.ndarray:
     """Patients in care = admissions convolved with the probability of still being there."""
-    still_there = stats.gamma.sf(np.arange(int(6 * mean_stay)), 2.0, scale=mean_stay / 2.0)
+    still_there = special.gammaincc(2.0, np.arange(int(6 * mean_stay)) / (mean_stay / 2.0))  # gamma survival
     return np.convolve(admissions, still_there)[: admissions.size]
 
 
