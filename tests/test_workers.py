@@ -29,7 +29,7 @@ class CountingBar:
 def square_job(value: int, ticks: int = 3):
     def job(bar):
         for _ in range(ticks):
-            time.sleep(0.05)  # long enough for the child to start and take jobs too
+            time.sleep(0.1)  # long enough for the child to start and take jobs too
             bar.update(1)
         return {"value": torch.tensor([value * value]), "pid": os.getpid()}
     return job
@@ -74,14 +74,14 @@ def failing_in_child(parent: int, error: BaseException):
 
 
 def test_a_user_error_in_a_child_is_raised_with_its_own_message():
-    jobs = [failing_in_child(os.getpid(), DistillError("data.path 'x.csv' does not exist"))] * 4
+    jobs = [failing_in_child(os.getpid(), DistillError("data.path 'x.csv' does not exist"))] * 8
     with pytest.raises(DistillError, match=r"^data.path 'x.csv' does not exist$"):
         run_jobs(jobs, 2, CountingBar(), pack=keep, unpack=keep)
 
 
 def test_a_crash_in_a_child_is_raised_with_its_traceback():
     with pytest.raises(RuntimeError, match=r"a training worker failed \(ZeroDivisionError\)"):
-        run_jobs([failing_in_child(os.getpid(), ZeroDivisionError("boom"))] * 4, 2, CountingBar(),
+        run_jobs([failing_in_child(os.getpid(), ZeroDivisionError("boom"))] * 8, 2, CountingBar(),
                  pack=keep, unpack=keep)
 
 
@@ -95,7 +95,7 @@ def test_a_child_that_dies_ends_the_run_with_one_line():
         return {}
 
     with pytest.raises(DistillError, match="ended with exit code 9 before finishing its jobs"):
-        run_jobs([dies] * 4, 2, CountingBar(), pack=keep, unpack=keep)
+        run_jobs([dies] * 8, 2, CountingBar(), pack=keep, unpack=keep)
 
 
 def test_the_forecast_teacher_is_the_same_trained_on_two_processes(tiny_forecast):
