@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from tree_memory import TreeSampler  # beside this script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = next((up / "shared" / "data" / "covid-19-open-data" for up in ROOT.parents
              if (up / "shared" / "data" / "covid-19-open-data").is_dir()), ROOT.parent / "shared")  # ../shared
@@ -71,18 +73,26 @@ def run_recipe(overrides: list[str]) -> tuple[dict, float]:
 
 
 def time_default() -> str:
-    """`distill run covid-lstm` in a child process: wall, CPU, peak RSS, load average."""
+    """`distill run covid-lstm` in a child process: wall, CPU, peak memory (the largest process's RSS and the
+    process tree's PSS, its worker processes included), load average."""
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "distill.cli", "run", "covid-lstm", "--out", f"{out}/run",
-                        "--no-progress"], check=True, env=env, stdout=subprocess.DEVNULL)
+        process = subprocess.Popen([sys.executable, "-m", "distill.cli", "run", "covid-lstm", "--out", f"{out}/run",
+                                    "--no-progress"], env=env, stdout=subprocess.DEVNULL)
+        sampler = TreeSampler(process.pid)
+        sampler.start()
+        if process.wait():
+            raise SystemExit(f"distill run covid-lstm failed (exit {process.returncode})")
         wall = time.perf_counter() - start
+        sampler.stopped.set()
+        sampler.join()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (f"default `distill run covid-lstm`: wall {wall:.1f} s, CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
-            f"peak RSS {usage.ru_maxrss / 1024:.0f} MB; load average before {load_before[0]:.1f}, after "
-            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+            f"peak RSS {usage.ru_maxrss / 1024:.0f} MB (largest process), process tree peak PSS "
+            f"{sampler.peak_pss / 1024:.0f} MB ({sampler.most_processes} processes); load average before "
+            f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 
 def main() -> None:

@@ -98,15 +98,20 @@ def test_a_child_that_dies_ends_the_run_with_one_line():
         run_jobs([dies] * 8, 2, CountingBar(), pack=keep, unpack=keep)
 
 
-def test_the_forecast_teacher_is_the_same_trained_on_two_processes(tiny_forecast):
+def test_teacher_students_and_final_models_are_the_same_trained_on_two_processes(tiny_forecast):
     from distill.protocols import load_config
     from distill.protocols.forecast.run import run_forecast
 
-    scores = []
+    scores, finals = [], []
     for workers in (1, 2):
         run = run_forecast(load_config("covid-lstm", [*tiny_forecast, f"train.workers={workers}"]), show_progress=False)
-        scores.append({name: [o.test for o in outcomes] for name, outcomes in run.protocol.outcomes.items()})
+        scores.append({name: [(o.test, o.curves, o.fidelity) for o in outcomes]
+                       for name, outcomes in run.protocol.outcomes.items()})
+        finals.append({name: model.state_dict() for name, model in run.final.models.items()})
     assert scores[0] == scores[1]
+    assert finals[0].keys() == finals[1].keys() == {"teacher", "student_kd", "student_scratch"}
+    for name, state in finals[0].items():
+        assert all(torch.equal(state[key], finals[1][name][key]) for key in state), name
 
 
 CHILD_PRINTS_ITS_PID = """
@@ -146,3 +151,13 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "Z"
+
+
+def test_students_of_a_chain_train_link_by_link_and_siblings_together():
+    from types import SimpleNamespace as Spec
+
+    from distill.core.workers import student_groups
+
+    students = {"kd": Spec(teacher="teacher"), "scratch": Spec(teacher="teacher"), "ta": Spec(teacher="teacher"),
+                "small": Spec(teacher="ta"), "smaller": Spec(teacher="small"), "sibling": Spec(teacher="ta")}
+    assert student_groups(students) == [["kd", "scratch", "ta"], ["small"], ["smaller", "sibling"]]

@@ -140,8 +140,9 @@ class TrainSection(Section):
                                 "The models are small, so one thread is as fast alone and does not collapse "
                                 "when other work shares the cores (benchmarks/bench_threads.py)")
     fold_parallel: bool = Field(True, description="train all folds' models at once where the task allows")
-    workers: int = Field(1, ge=1, le=64, description="processes that train an ensemble's copies at once, each "
-                         "at one torch thread (the same numbers as one process; distill.core.workers)")
+    workers: int = Field(1, ge=1, le=64, description="processes that train an ensemble's copies, and students "
+                         "that learn from models already trained, at once; each child at one torch thread (the "
+                         "same numbers as one process; distill.core.workers)")
     curve_every: int = Field(1, ge=1, description="score the learning curves every N epochs (and the last)")
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?|mps)$",
                         description="auto (a CUDA GPU, else MPS, else the CPU), cpu, cuda, cuda:N or mps")

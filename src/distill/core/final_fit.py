@@ -8,7 +8,9 @@ final models repeat the procedure on every window, and the CV scores estimate th
 Nothing is left to validate on, so each model trains for a fixed number of epochs: the median of the best
 epochs its fold copies reached on their inner validation windows (`curves["best_epoch"]`), or its configured
 epochs when the protocol had no inner validation. The teacher is fitted first; each student then learns from
-the final model its spec names (the final teacher, or an earlier final student). A teacher shrunk towards ridge
+the final model its spec names (the final teacher, or an earlier final student); students that learn from
+models already fitted train at once on `train.workers` processes (`distill.core.workers`), with the same
+numbers. A teacher shrunk towards ridge
 in cross-validation (`teacher.shrink`) is fitted as its base model and then shrunk with the folds' median weight
 (`distill.core.shrinkage.shrink_final`).
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
+from functools import partial
 
 import torch
 from torch import nn
@@ -24,6 +27,7 @@ from distill.config import DistilledSpec, ModelSpec, TrainSection
 from distill.core.shrinkage import base_spec, shrink_final
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
+from distill.core.workers import run_jobs, student_groups
 from distill.devices import resolve_device
 from distill.losses import total
 from distill.models import build_model
@@ -63,15 +67,44 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
     if shrunk.model == "shrunk":
         model = shrink_final(model, teacher, data, shrinkage or []).eval()
     trained = {"teacher": model}
-    for role, (name, spec) in enumerate(students.items(), start=1):
-        rows = task.transfer_rows(data, spec)
-        guide = task.guide(trained[spec.teacher], data.inputs(spec.teacher)[0][rows], spec)  # computed once
-        torch.manual_seed(base + role)
-        student = build_model(spec.model, tuple(data.x_train.shape[1:]), task.output_dim(spec, data),
-                              **spec.options).to(device)
-        task.prepare(student, spec, data, train, base + role, guide)
-        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
-            m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
-        _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role, name)
-        trained[name] = student
+    roles = {name: role for role, name in enumerate(students, start=1)}
+    workers = 1 if task.prepares_models else train.workers
+    shape = tuple(data.x_train.shape[1:])
+    for group in student_groups(students):
+        def student_job(bar: object, name: str) -> nn.Module:
+            spec, role = students[name], roles[name]
+            rows = task.transfer_rows(data, spec)
+            guide = task.guide(trained[spec.teacher], data.inputs(spec.teacher)[0][rows], spec)  # computed once
+            torch.manual_seed(base + role)
+            student = build_model(spec.model, shape, task.output_dim(spec, data), **spec.options).to(device)
+            task.prepare(student, spec, data, train, base + role, guide)
+            loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
+                m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
+            _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role, name)
+            return student
+
+        def rebuilt(index: int, state: dict, group: list[str] = group) -> nn.Module:
+            spec = students[group[index]]
+            with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
+                student = build_model(spec.model, shape, task.output_dim(spec, data), **spec.options)
+            student.load_state_dict(state)
+            return student.to(device).eval()
+
+        jobs = [partial(student_job, name=name) for name in group]
+        fitted = run_jobs(jobs, workers, _NO_BAR, pack=lambda student: student.state_dict(), unpack=rebuilt,
+                          device=device)
+        trained.update(zip(group, fitted))
     return {name: model.cpu().eval() for name, model in trained.items()}
+
+
+class _NoBar:
+    """The final fit shows no progress bar."""
+
+    def update(self, n: float | None = 1) -> None:
+        pass
+
+    def set_description(self, desc: str | None = None, refresh: bool | None = True) -> None:
+        pass
+
+
+_NO_BAR = _NoBar()

@@ -19,21 +19,16 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import BlendMember, DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
-from distill.core.curves import LearningCurves, loop_state
-from distill.core.early_stopping import best_epoch_stoppers
-from distill.core.fold_parallel import can_stack, fit_stacked, stack_models
+from distill.core.fold_fits import build, can_fit_stacked, fit_model, fit_stacked_models, input_shape, seed_for
 from distill.core.profiling import profile_models
-from distill.core.resume import UnitKey
 from distill.core.shrinkage import check_before_training, shrink_spec, shrink_teacher
 from distill.core.stats import paired_comparison, summarize
 from distill.core.task import FoldData, Task
-from distill.core.train import fit, predict
-from distill.core.workers import run_jobs
-from distill.data.windows import gather_rows
+from distill.core.train import predict
+from distill.core.workers import run_jobs, student_groups
 from distill.devices import resolve_device
 from distill.errors import DistillError
 from distill.losses import TermLog
-from distill.methods import Guide
 from distill.models import build_model
 from distill.models.ensemble import Ensemble
 
@@ -67,98 +62,7 @@ class ProtocolResult:
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """The input shape of one example, per trained model."""
-        return {name: _input_shape(self.folds[0], name) for name in self.models[0]}
-
-
-def _input_shape(fold: FoldData, role: str) -> tuple[int, ...]:
-    """One example's input shape for a role (the teacher's may hold privileged inputs)."""
-    return tuple(fold.inputs(role)[0].shape[1:])
-
-
-def _seed_for(seed: int, fold: int, role: int) -> int:
-    return seed * 1_000_003 + fold * 101 + role
-
-
-def _build(spec: ModelSpec, fold: FoldData, task: Task, seed: int, role: str = "student") -> nn.Module:
-    torch.manual_seed(seed)
-    shape = _input_shape(fold, role)
-    return build_model(spec.model, shape, task.output_dim(spec, fold), **spec.options).to(fold.y_train.device)
-
-
-def _fit_model(model: nn.Module, loss: Callable[[torch.Tensor], torch.Tensor], fold: FoldData, task: Task,
-               spec: ModelSpec, train: TrainSection, seed: int, bar: tqdm, role: str, unit: UnitKey,
-               n_train: int | None = None, terms: TermLog | None = None) -> dict[str, list[float]]:
-    epochs = spec.epochs or train.epochs
-    curves = LearningCurves(model, fold, task, role, epochs, train.curve_every)
-    stoppers = best_epoch_stoppers([model], [fold], task, train, role)
-
-    def on_epoch_end(epoch: int) -> bool:
-        curves.log_terms(terms)
-        curves(epoch)
-        return bool(stoppers) and stoppers[0](epoch)
-
-    save_extra, load_extra = loop_state([curves], stoppers)
-    fit(model, loss, len(fold.x_train) if n_train is None else n_train, epochs=epochs,
-        batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seed=seed,
-        on_epoch_end=on_epoch_end, tick=lambda: bar.update(1), save_extra=save_extra, load_extra=load_extra,
-        unit=unit)
-    for stopper in stoppers:
-        stopper.restore_into(curves.values)
-    return curves.values
-
-
-def _can_fit_stacked(task: Task, models: list[nn.Module], folds: list[FoldData], train: TrainSection) -> bool:
-    """Fold-parallel training applies when asked for, the task can stack folds, does not change a fold's
-    model before training or pick its rows, and the fold models are one stackable architecture."""
-    hooks = task.prepares_models or task.picks_transfer_rows
-    return train.fold_parallel and task.stacks_folds and not hooks and can_stack(models)
-
-
-def _fit_stacked(models: list[nn.Module], folds: list[FoldData], role: str, spec: ModelSpec, task: Task,
-                 guides: list[Guide] | None, train: TrainSection, seeds: list[int],
-                 bar: tqdm, unit: UnitKey) -> list[dict[str, list[float]]]:
-    """Train one model per fold at once (see `distill.core.fold_parallel`); the fold models get the weights."""
-    stacked = stack_models(models)
-    inputs = [fold.inputs(role)[0] for fold in folds]
-    epochs = spec.epochs or train.epochs
-    curves = [LearningCurves(model, fold, task, role, epochs, train.curve_every) for model, fold in zip(models, folds)]
-    stoppers = best_epoch_stoppers(models, folds, task, train, role)
-    logs = [TermLog() for _ in folds] if guides is not None else []  # a distilled student's terms per fold
-
-    def batch_loss(rows: torch.Tensor) -> torch.Tensor:  # rows: (K, batch)
-        rows = rows.to(folds[0].y_train.device)
-        x = torch.empty((len(folds), rows.shape[1], *inputs[0].shape[1:]), dtype=inputs[0].dtype,
-                        device=rows.device)  # (K, batch, ...)
-        for k, fold_rows in enumerate(rows):
-            gather_rows(inputs[k], fold_rows, out=x[k])
-        y = torch.stack([fold.y_train[rows[k]] for k, fold in enumerate(folds)])
-        if guides is None:
-            return task.stacked_teacher_loss(stacked(x), y, spec)
-        outputs, guide = stacked(x), Guide.stack(guides, rows)
-        for log, terms in zip(logs, task.stacked_student_terms(outputs.detach(), y, guide, spec)):
-            log.add(terms)
-        return task.stacked_student_loss(outputs, y, guide, spec)
-
-    def on_epoch_end(epoch: int) -> bool:
-        for curve, log in zip(curves, logs):
-            curve.log_terms(log)
-        scored = (epoch + 1) % train.curve_every == 0 or epoch + 1 == epochs
-        if scored or stoppers:
-            stacked.unstack_into(models)
-        if scored:
-            for curve in curves:
-                curve(epoch)
-        return bool(stoppers) and all([stopper(epoch) for stopper in stoppers])  # a list: every fold is scored
-
-    save_extra, load_extra = loop_state(curves, stoppers)
-    fit_stacked(stacked, batch_loss, [len(x) for x in inputs], epochs=epochs,
-                batch_size=train.batch_size, lr=spec.lr, weight_decay=spec.weight_decay, seeds=seeds,
-                on_epoch_end=on_epoch_end, tick=lambda: bar.update(len(folds)),
-                save_extra=save_extra, load_extra=load_extra, unit=unit)
-    stacked.unstack_into(models)
-    for stopper, curve in zip(stoppers, curves):
-        stopper.restore_into(curve.values)
-    return [curve.values for curve in curves]
+        return {name: input_shape(self.folds[0], name) for name in self.models[0]}
 
 
 def _score(model: nn.Module, fold: FoldData, task: Task, curves: dict, role: str) -> ModelOutcome:
@@ -192,11 +96,11 @@ def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: T
                     bar: tqdm, member: int = 0, unit: str = "teacher") -> tuple[list[nn.Module], list[dict]]:
     """One teacher of `spec` per fold, fold-parallel where possible: the models and their curves. `member`
     numbers an ensemble's copies, each with its own seeds; `unit` names the loops for resuming (a candidate's)."""
-    seeds = [_seed_for(seed, fold.index, 0) + ENSEMBLE_SEED_STEP * member for fold in folds]
-    teachers = [_build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
-    if _can_fit_stacked(task, teachers, folds, train):
+    seeds = [seed_for(seed, fold.index, 0) + ENSEMBLE_SEED_STEP * member for fold in folds]
+    teachers = [build(spec, fold, task, s, role="teacher") for fold, s in zip(folds, seeds)]
+    if can_fit_stacked(task, teachers, folds, train):
         bar.set_description(f"{len(folds)} folds at once: teacher")
-        return teachers, _fit_stacked(teachers, folds, "teacher", spec, task, None, train, seeds, bar,
+        return teachers, fit_stacked_models(teachers, folds, "teacher", spec, task, None, train, seeds, bar,
                                       unit=(unit, "stack", member))
     curves = []
     for fold, model, fold_seed in zip(folds, teachers, seeds):
@@ -204,7 +108,7 @@ def _train_teachers(folds: list[FoldData], task: Task, spec: ModelSpec, train: T
         task.prepare(model, spec, fold, train, fold_seed, None)
         x_train = fold.inputs("teacher")[0]
         loss = lambda rows, m=model, f=fold, x=x_train: task.teacher_loss(m, x[rows], f.y_train[rows], spec)
-        curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher",
+        curves.append(fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role="teacher",
                                  unit=(unit, fold.index, member)))
     return teachers, curves
 
@@ -228,7 +132,7 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
 
     def rebuilt(number: int, packed: dict) -> tuple[list[nn.Module], list[dict]]:
         with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
-            models = [_build(families[number], fold, task, 0, role="teacher") for fold in folds]
+            models = [build(families[number], fold, task, 0, role="teacher") for fold in folds]
         for model, state in zip(models, packed["states"]):
             model.load_state_dict(state)
             model.eval()
@@ -287,20 +191,31 @@ def _fit_teachers(folds: list[FoldData], task: Task, spec: TeacherSpec, train: T
     return teachers, specs
 
 
+@dataclass
+class StudentFit:
+    """One student's fold models and outcomes, and what rebuilds its models (per fold: the input shape)."""
+
+    outcomes: list[ModelOutcome]
+    models: list[nn.Module]
+    input_shapes: list[tuple[int, ...]]
+    output_dim: int
+
+
 def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledSpec, role: int,
                   trained: list[dict[str, nn.Module]], train: TrainSection, seed: int,
-                  bar: tqdm, scope: str = "") -> list[ModelOutcome]:
+                  bar: tqdm, scope: str = "") -> StudentFit:
     """One student per fold, taught by `spec.teacher` of the same fold; fold-parallel where possible."""
-    seeds = [_seed_for(seed, fold.index, role) for fold in folds]
+    seeds = [seed_for(seed, fold.index, role) for fold in folds]
     guide_models = [fold_models[spec.teacher] for fold_models in trained]
     folds = [task.student_fold(fold, spec, model, s) for fold, model, s in zip(folds, guide_models, seeds)]
     rows = [task.transfer_rows(fold, spec) for fold in folds]
     guides = [task.guide(model, fold.inputs(spec.teacher)[0][r], spec)  # computed once per fold
               for model, fold, r in zip(guide_models, folds, rows)]
-    models = [_build(spec, fold, task, s) for fold, s in zip(folds, seeds)]
-    if _can_fit_stacked(task, models, folds, train):
+    models = [build(spec, fold, task, s) for fold, s in zip(folds, seeds)]
+    if can_fit_stacked(task, models, folds, train):
         bar.set_description(f"{len(folds)} folds at once: {name}")
-        curves = _fit_stacked(models, folds, name, spec, task, guides, train, seeds, bar, unit=(scope + name, "stack", 0))
+        curves = fit_stacked_models(models, folds, name, spec, task, guides, train, seeds, bar,
+                                    unit=(scope + name, "stack", 0))
     else:
         curves = []
         for fold, model, fold_seed, guide, r in zip(folds, models, seeds, guides, rows):
@@ -309,15 +224,50 @@ def _fit_students(folds: list[FoldData], task: Task, name: str, spec: DistilledS
             log = TermLog()
             loss = (lambda batch, m=model, f=fold, g=guide, r=r, log=log:
                     log.record(task.student_loss(m, f.x_train[r[batch]], f.y_train[r[batch]], g.rows(batch), spec)))
-            curves.append(_fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
-                                     unit=(scope + name, fold.index, 0), n_train=len(r), terms=log))
+            curves.append(fit_model(model, loss, fold, task, spec, train, fold_seed, bar, role=name,
+                                    unit=(scope + name, fold.index, 0), n_train=len(r), terms=log))
     outcomes = []
-    for fold, model, guide_model, fold_curves, fold_models in zip(folds, models, guide_models, curves, trained):
+    for fold, model, guide_model, fold_curves in zip(folds, models, guide_models, curves):
         outcome = _score(model, fold, task, fold_curves, role=name)
         outcome.fidelity = task.fidelity(outcome.test_outputs, predict(guide_model, fold.inputs(spec.teacher)[1]))
         outcomes.append(outcome)
-        fold_models[name] = model
-    return outcomes
+    return StudentFit(outcomes, models, [input_shape(fold, "student") for fold in folds],
+                      task.output_dim(spec, folds[0]))
+
+
+def _fit_student_groups(folds: list[FoldData], task: Task, students: Mapping[str, DistilledSpec],
+                        trained: list[dict[str, nn.Module]], train: TrainSection, seed: int, bar: tqdm,
+                        scope: str, outcomes: dict[str, list[ModelOutcome]]) -> None:
+    """Every student, those of one group on `train.workers` processes (a task that changes a model before
+    fitting it trains them one after another); each fold's models join `trained` by name."""
+    roles = {name: role for role, name in enumerate(students, start=1)}
+    workers = 1 if task.prepares_models else train.workers
+    for group in student_groups(students):
+        def rebuilt(index: int, packed: dict, group: list[str] = group) -> StudentFit:
+            spec = students[group[index]]
+            with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
+                models = [build_model(spec.model, tuple(shape), packed["output_dim"], **spec.options)
+                          for shape in packed["input_shapes"]]
+            for model, state in zip(models, packed["states"]):
+                model.load_state_dict(state)
+                model.to(folds[0].y_train.device).eval()
+            return StudentFit([ModelOutcome(**outcome) for outcome in packed["outcomes"]], models,
+                              packed["input_shapes"], packed["output_dim"])
+
+        jobs = [partial(_fit_students, folds, task, name, students[name], roles[name], trained, train, seed,
+                        scope=scope) for name in group]
+        fits = run_jobs(jobs, workers, bar, pack=_packed_student, unpack=rebuilt, device=folds[0].y_train.device)
+        for name, student in zip(group, fits):
+            outcomes[name] = student.outcomes
+            for fold_models, model in zip(trained, student.models):
+                fold_models[name] = model
+
+
+def _packed_student(student: StudentFit) -> dict:
+    """A student's fit as plain data, for a worker process to send back."""
+    return {"outcomes": [vars(outcome) for outcome in student.outcomes],
+            "states": [model.state_dict() for model in student.models],
+            "input_shapes": [list(shape) for shape in student.input_shapes], "output_dim": student.output_dim}
 
 
 def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, students: Mapping[str, StudentSpec],
@@ -346,18 +296,17 @@ def run_protocol(folds: list[FoldData], task: Task, teacher: TeacherSpec, studen
                                                 shrinkage, scope)
         chosen = _select_teachers(outcomes["teacher"], teacher.select)
         trained = [{"teacher": teachers[source]} for source in chosen]  # per fold: models by name
-        for role, (name, spec) in enumerate(students.items(), start=1):
-            outcomes[name] = _fit_students(folds, task, name, spec, role, trained, train, seed, bar, scope)
+        _fit_student_groups(folds, task, students, trained, train, seed, bar, scope, outcomes)
     for name, factory in baselines.items():
         outcomes[name] = []
         for fold in folds:
             outcomes[name].append(_score(factory(fold).to(device), fold, task, {"train": [], "test": []}, role=name))
     example = folds[0]
     most_chosen = max(teacher_specs, key=teacher_specs.count)
-    architectures = {"teacher": _build(most_chosen, example, task, 0, role="teacher"),
-                     **{name: _build(spec, example, task, 0) for name, spec in students.items()},
+    architectures = {"teacher": build(most_chosen, example, task, 0, role="teacher"),
+                     **{name: build(spec, example, task, 0) for name, spec in students.items()},
                      **{name: factory(example) for name, factory in baselines.items()}}
-    profiles = profile_models({name: (model, _input_shape(example, name)) for name, model in architectures.items()},
+    profiles = profile_models({name: (model, input_shape(example, name)) for name, model in architectures.items()},
                               latency_repeats, device)  # timed together, in interleaved rounds
     models = [{name: model.cpu() for name, model in {**fold_models, "teacher": own}.items()}
               for fold_models, own in zip(trained, teachers)]

@@ -1,13 +1,15 @@
 """Independent training loops on several processes: `train.workers: N` (`run_jobs`).
 
-A run's independent training units - an ensemble's copies, each building its models from its own seed
-(`torch.manual_seed` right before it builds them) and drawing its batch order from its own generators - give the
-same numbers whichever process trains them and in whatever order. So `run_jobs` forks `N - 1` child processes
-(the calling process works too); every process takes the next job from a shared counter (the caller lists the
-longest first), trains with torch at one thread, and a child sends its result back as plain data (tensors, lists,
-dicts: `torch.save` bytes read with `weights_only=True`) through a pipe. Progress ticks of the children reach the
-caller's bar as they happen; a child's error is raised in the caller with its own message; a child that dies
-(killed, out of memory) ends the run with a one-line error, and every child is stopped when the caller fails.
+A run's independent training units - an ensemble's copies; the students that learn from models already trained, in
+cross-validation and in the final fit - each build their models from their own seed (`torch.manual_seed` right
+before building them) and draw their batch order and augmentations from their own generators, so they give the same
+numbers whichever process trains them and in whatever order. `run_jobs` forks `N - 1` child processes (the calling
+process works too); every process takes the next job from a shared counter (the caller lists the longest first),
+trains with torch at one thread, and a child sends its result back as plain data (tensors, lists, dicts:
+`torch.save` bytes read with `weights_only=True`) through a pipe. Progress ticks of the children reach the caller's
+bar as they happen; a child's error is raised in the caller with its own message; a child that dies (killed, out of
+memory) ends the run with a one-line error, every child is stopped when the caller fails, and a child dies with its
+parent. A child maps its large blocks on their own (freed at once).
 
 Why processes, not threads: dropout draws on torch's one global generator, so threads would interleave their
 draws and lose reproducibility. Why it pays: at these model sizes one torch thread is the efficient setting
@@ -28,19 +30,19 @@ import multiprocessing
 import os
 import signal
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 import torch
 import torch.distributed as dist
 
-from distill.core.memory import map_large_allocations
+from distill.core.memory import map_large_allocations, release_freed_memory
 from distill.core.run_log import run_log
 from distill.errors import DistillError
 
 POLL_SECONDS = 0.5  # how often a waiting caller checks that its children are alive
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
-CHILD_MMAP_THRESHOLD = 4 << 20  # a child maps blocks over 4 MB on their own (freed at once; smaller: slower)
+CHILD_MMAP_THRESHOLD = 1 << 20  # a child maps blocks over 1 MB on their own, freed at once (docs/speed.md section 7)
 
 
 class Bar(Protocol):
@@ -70,6 +72,18 @@ def run_jobs(jobs: Sequence[Job], workers: int, bar: Bar, pack: Callable[[Any], 
     if count <= 1 or not can_fork(device):
         return [job(bar) for job in jobs]
     return _Pool(jobs, count, bar, pack, unpack).run()
+
+
+def student_groups(students: Mapping[str, Any]) -> list[list[str]]:
+    """Students (name -> spec with a `teacher`) in order, in runs that may train at once: none of a run learns
+    from another student of the same run (a teacher-assistant chain trains link by link)."""
+    groups: list[list[str]] = []
+    for name, spec in students.items():
+        if groups and spec.teacher not in groups[-1]:
+            groups[-1].append(name)
+        else:
+            groups.append([name])
+    return groups
 
 
 class _RelayBar:
@@ -176,6 +190,7 @@ class _Pool:
             raise DistillError(text) if user_error else RuntimeError(f"a training worker failed ({name}):\n{text}")
 
     def run(self) -> list[Any]:
+        release_freed_memory()  # what the parent freed is not carried into the children's share of the pages
         for child in self.children:
             child.start()
         try:
