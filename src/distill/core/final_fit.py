@@ -5,14 +5,13 @@ model never saw; the fold models themselves never train on their own test block,
 data, and in a time series none of the blocked folds' models has both the newest and the oldest days. The
 final models repeat the procedure on every window, and the CV scores estimate their error.
 
-Nothing is left to validate on, so each model trains for a fixed number of epochs: the median of the best
-epochs its fold copies reached on their inner validation windows (`curves["best_epoch"]`), or its configured
-epochs when the protocol had no inner validation. The teacher is fitted first; each student then learns from
-the final model its spec names (the final teacher, or an earlier final student); students that learn from
-models already fitted train at once on `train.workers` processes (`distill.core.workers`), with the same
-numbers. A teacher shrunk towards ridge
-in cross-validation (`teacher.shrink`) is fitted as its base model and then shrunk with the folds' median weight
-(`distill.core.shrinkage.shrink_final`).
+Nothing is left to validate on, so each model trains for a fixed number of epochs: the median of the best epochs
+its fold copies reached on their inner validation windows (`curves["best_epoch"]`), or its configured epochs when
+the protocol had no inner validation. The teacher is fitted first; each student then learns from the final model
+its spec names (the final teacher, or an earlier final student); students that learn from models already fitted
+train at once on `train.workers` processes (`distill.core.workers`), with the same numbers. A teacher shrunk
+towards ridge in cross-validation (`teacher.shrink`) is fitted as its base model and then shrunk with the folds'
+median weight (`distill.core.shrinkage.shrink_final`).
 """
 from __future__ import annotations
 
@@ -22,6 +21,7 @@ from functools import partial
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, TrainSection
 from distill.core.shrinkage import base_spec, shrink_final
@@ -91,20 +91,8 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
             return student.to(device).eval()
 
         jobs = [partial(student_job, name=name) for name in group]
-        fitted = run_jobs(jobs, workers, _NO_BAR, pack=lambda student: student.state_dict(), unpack=rebuilt,
+        fitted = run_jobs(jobs, workers, tqdm(disable=True), pack=lambda student: student.state_dict(), unpack=rebuilt,
                           device=device)
         trained.update(zip(group, fitted))
     return {name: model.cpu().eval() for name, model in trained.items()}
 
-
-class _NoBar:
-    """The final fit shows no progress bar."""
-
-    def update(self, n: float | None = 1) -> None:
-        pass
-
-    def set_description(self, desc: str | None = None, refresh: bool | None = True) -> None:
-        pass
-
-
-_NO_BAR = _NoBar()
