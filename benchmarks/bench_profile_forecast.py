@@ -33,7 +33,6 @@ import pstats
 import re
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +44,7 @@ START = time.perf_counter()
 import torch  # noqa: E402  (timed: the import is part of a run's cost)
 
 TORCH_IMPORTED = time.perf_counter()
-from tree_memory import TreeSampler  # noqa: E402  (beside this script)
+from tree_memory import measured_run  # noqa: E402  (beside this script)
 
 from distill import protocols  # noqa: E402
 
@@ -334,18 +333,9 @@ def _cli_run(recipe: str, overrides: list[str]) -> CliRun:
     command = [sys.executable, "-m", "distill.cli", "run", recipe, "--out", str(out_dir)]
     for assignment in overrides:
         command += ["--set", assignment]
-    start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
-    sampler = TreeSampler(process.pid)
-    sampler.start()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    sampler.stopped.set()
-    sampler.join()
-    if status:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
-    return CliRun(wall, usage.ru_maxrss / 1024, sampler.peak_pss / 1024, sampler.peak_rss / 1024,
-                  sampler.most_processes)
+    run = measured_run(command, os.environ.copy())
+    return CliRun(run.wall, run.usage.ru_maxrss / 1024, run.sampler.peak_pss / 1024, run.sampler.peak_rss / 1024,
+                  run.sampler.most_processes)
 
 
 def cli_rounds(args: argparse.Namespace) -> None:

@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tree_memory import TreeSampler  # beside this script
+from tree_memory import measured_run  # beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = next((up / "shared" / "data" / "covid-19-open-data" for up in ROOT.parents
@@ -78,20 +76,12 @@ def time_default() -> str:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-        start = time.perf_counter()
-        process = subprocess.Popen([sys.executable, "-m", "distill.cli", "run", "covid-lstm", "--out", f"{out}/run",
-                                    "--no-progress"], env=env, stdout=subprocess.DEVNULL)
-        sampler = TreeSampler(process.pid)
-        sampler.start()
-        if process.wait():
-            raise SystemExit(f"distill run covid-lstm failed (exit {process.returncode})")
-        wall = time.perf_counter() - start
-        sampler.stopped.set()
-        sampler.join()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return (f"default `distill run covid-lstm`: wall {wall:.1f} s, CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
+        run = measured_run([sys.executable, "-m", "distill.cli", "run", "covid-lstm", "--out", f"{out}/run",
+                            "--no-progress"], env)
+    usage = run.usage
+    return (f"default `distill run covid-lstm`: wall {run.wall:.1f} s, CPU {usage.ru_utime + usage.ru_stime:.1f} s, "
             f"peak RSS {usage.ru_maxrss / 1024:.0f} MB (largest process), process tree peak PSS "
-            f"{sampler.peak_pss / 1024:.0f} MB ({sampler.most_processes} processes); load average before "
+            f"{run.sampler.peak_pss / 1024:.0f} MB ({run.sampler.most_processes} processes); load average before "
             f"{load_before[0]:.1f}, after {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
 

@@ -1,8 +1,12 @@
 """The memory of a process and the worker processes it forks, sampled from Linux /proc while it runs
-(`TreeSampler`); used by bench_profile_forecast.py --cli."""
+(`TreeSampler`, `measured_run`); used by bench_profile_forecast.py --cli and bench_rolling.py."""
 from __future__ import annotations
 
+import os
+import subprocess
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
 SAMPLE_SECONDS = 0.1
@@ -52,3 +56,28 @@ class TreeSampler(threading.Thread):
             pss, rss = _tree_memory_kb(self.pid)
             self.peak_pss, self.peak_rss = max(self.peak_pss, pss), max(self.peak_rss, rss)
             self.most_processes = max(self.most_processes, len(_tree(self.pid)))
+
+
+@dataclass
+class MeasuredRun:
+    """One command run to its end: wall seconds, the kernel's resource usage of it and its descendants
+    (`ru_maxrss`: the largest single process), and the sampled memory of its process tree."""
+
+    wall: float
+    usage: os.struct_rusage  # type: ignore[name-defined]
+    sampler: TreeSampler
+
+
+def measured_run(command: list[str], env: dict[str, str]) -> MeasuredRun:
+    """Run `command` (output discarded), sampling its process tree's memory; exits with its error if it fails."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    sampler.stopped.set()
+    sampler.join()
+    if status:
+        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode()[-2000:]}")
+    return MeasuredRun(wall, usage, sampler)

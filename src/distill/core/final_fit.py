@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import DistilledSpec, ModelSpec, TrainSection
+from distill.core.fold_fits import restored
 from distill.core.shrinkage import base_spec, shrink_final
 from distill.core.task import FoldData, Task
 from distill.core.train import fit
@@ -70,25 +71,24 @@ def fit_final(data: FoldData, task: Task, teacher: ModelSpec, students: dict[str
     roles = {name: role for role, name in enumerate(students, start=1)}
     workers = 1 if task.prepares_models else train.workers
     shape = tuple(data.x_train.shape[1:])
-    for group in student_groups(students):
-        def student_job(bar: object, name: str) -> nn.Module:
-            spec, role = students[name], roles[name]
-            rows = task.transfer_rows(data, spec)
-            guide = task.guide(trained[spec.teacher], data.inputs(spec.teacher)[0][rows], spec)  # computed once
-            torch.manual_seed(base + role)
-            student = build_model(spec.model, shape, task.output_dim(spec, data), **spec.options).to(device)
-            task.prepare(student, spec, data, train, base + role, guide)
-            loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
-                m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
-            _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role, name)
-            return student
 
+    def student_job(bar: object, name: str) -> nn.Module:
+        spec, role = students[name], roles[name]
+        rows = task.transfer_rows(data, spec)
+        guide = task.guide(trained[spec.teacher], data.inputs(spec.teacher)[0][rows], spec)  # computed once
+        torch.manual_seed(base + role)
+        student = build_model(spec.model, shape, task.output_dim(spec, data), **spec.options).to(device)
+        task.prepare(student, spec, data, train, base + role, guide)
+        loss = (lambda batch, m=student, r=rows, g=guide, s=spec: total(task.student_loss(
+            m, data.x_train[r[batch]], data.y_train[r[batch]], g.rows(batch), s)))
+        _fit_one(student, loss, len(rows), spec, train, epochs[name], base + role, name)
+        return student
+
+    for group in student_groups(students):
         def rebuilt(index: int, state: dict, group: list[str] = group) -> nn.Module:
             spec = students[group[index]]
-            with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
-                student = build_model(spec.model, shape, task.output_dim(spec, data), **spec.options)
-            student.load_state_dict(state)
-            return student.to(device).eval()
+            return restored(partial(build_model, spec.model, shape, task.output_dim(spec, data), **spec.options),
+                            state, device)
 
         jobs = [partial(student_job, name=name) for name in group]
         fitted = run_jobs(jobs, workers, tqdm(disable=True), pack=lambda student: student.state_dict(), unpack=rebuilt,

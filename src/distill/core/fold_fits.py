@@ -115,3 +115,12 @@ def fit_stacked_models(models: list[nn.Module], folds: list[FoldData], role: str
     for stopper, curve in zip(stoppers, curves):
         stopper.restore_into(curve.values)
     return [curve.values for curve in curves]
+
+
+def restored(make: Callable[[], nn.Module], state: dict, device: torch.device | str) -> nn.Module:
+    """A model a worker process trained (`distill.core.workers`), rebuilt here from its weights, in eval mode;
+    building draws initial weights, so it runs under `fork_rng` and the run's own random stream stays as it was."""
+    with torch.random.fork_rng():
+        model = make()
+    model.load_state_dict(state)
+    return model.to(device).eval()

@@ -13,7 +13,8 @@ import gc
 M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
 
 
-def _libc() -> ctypes.CDLL | None:
+def c_library() -> ctypes.CDLL | None:
+    """The process's C library (glibc's functions where it is glibc), or None where none is found."""
     try:
         return ctypes.CDLL(ctypes.util.find_library("c"))
     except (OSError, TypeError):
@@ -25,7 +26,7 @@ def map_large_allocations(threshold: int) -> None:
     freed (glibc's `mallopt(M_MMAP_THRESHOLD)`; elsewhere a no-op). glibc otherwise raises the threshold as large
     blocks are freed and keeps them in its heap: a short-lived worker process then holds its training's
     high-water mark on top of the pages it shares with its parent."""
-    libc = _libc()
+    libc = c_library()
     if libc is not None and hasattr(libc, "mallopt"):
         libc.mallopt(M_MMAP_THRESHOLD, threshold)
 
@@ -33,6 +34,6 @@ def map_large_allocations(threshold: int) -> None:
 def release_freed_memory() -> None:
     """Collect garbage, then return free heap pages to the OS (glibc only; elsewhere a no-op)."""
     gc.collect()
-    libc = _libc()
+    libc = c_library()
     if libc is not None and hasattr(libc, "malloc_trim"):  # glibc only (not macOS, Windows, musl)
         libc.malloc_trim(0)

@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from distill.config import BlendMember, DistilledSpec, ModelSpec, StudentSpec, TeacherSpec, TrainSection
-from distill.core.fold_fits import build, can_fit_stacked, fit_model, fit_stacked_models, input_shape, seed_for
+from distill.core.fold_fits import build, can_fit_stacked, fit_model, fit_stacked_models, input_shape, restored, seed_for
 from distill.core.profiling import profile_models
 from distill.core.shrinkage import check_before_training, shrink_spec, shrink_teacher
 from distill.core.stats import paired_comparison, summarize
@@ -131,12 +131,8 @@ def _train_ensembles(folds: list[FoldData], task: Task, spec: ModelSpec, size: i
             for number, family in enumerate(families)]
 
     def rebuilt(number: int, packed: dict) -> tuple[list[nn.Module], list[dict]]:
-        with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
-            models = [build(families[number], fold, task, 0, role="teacher") for fold in folds]
-        for model, state in zip(models, packed["states"]):
-            model.load_state_dict(state)
-            model.eval()
-        return models, packed["curves"]
+        return [restored(partial(build, families[number], fold, task, 0, role="teacher"), state, fold.y_train.device)
+                for fold, state in zip(folds, packed["states"])], packed["curves"]
 
     copies = run_jobs(jobs, train.workers, bar, pack=_packed_models, unpack=rebuilt, device=folds[0].y_train.device)
     if len(families) == 1:
@@ -245,12 +241,9 @@ def _fit_student_groups(folds: list[FoldData], task: Task, students: Mapping[str
     for group in student_groups(students):
         def rebuilt(index: int, packed: dict, group: list[str] = group) -> StudentFit:
             spec = students[group[index]]
-            with torch.random.fork_rng():  # building draws weights; the run's own stream stays as it was
-                models = [build_model(spec.model, tuple(shape), packed["output_dim"], **spec.options)
-                          for shape in packed["input_shapes"]]
-            for model, state in zip(models, packed["states"]):
-                model.load_state_dict(state)
-                model.to(folds[0].y_train.device).eval()
+            models = [restored(partial(build_model, spec.model, tuple(shape), packed["output_dim"], **spec.options),
+                               state, folds[0].y_train.device)
+                      for shape, state in zip(packed["input_shapes"], packed["states"])]
             return StudentFit([ModelOutcome(**outcome) for outcome in packed["outcomes"]], models,
                               packed["input_shapes"], packed["output_dim"])
 

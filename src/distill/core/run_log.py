@@ -72,8 +72,7 @@ class RunLog:
             row = {"model": role, "fold": fold, "member": member, "epoch": epoch, "loss": loss,
                    "seconds": round(seconds, 4)}
             self.rows[role, str(fold), str(member), str(epoch)] = row
-            with atomic_open(self.folder / CSV_NAME, newline="") as out:
-                out.write(csv_text(list(self.rows.values())))
+            self._write_csv()
             return
         if unit not in self.writers:
             self.writers[unit] = summary_writer(self.folder / "tensorboard" / f"{role}-fold{fold}-member{member}",
@@ -85,8 +84,11 @@ class RunLog:
         """Take in the CSV rows a worker process logged (`distill.core.workers`), and write the file again."""
         if self.kind == "csv" and rows:
             self.rows.update(rows)
-            with atomic_open(self.folder / CSV_NAME, newline="") as out:
-                out.write(csv_text(list(self.rows.values())))
+            self._write_csv()
+
+    def _write_csv(self) -> None:
+        with atomic_open(self.folder / CSV_NAME, newline="") as out:
+            out.write(csv_text(list(self.rows.values())))
 
     def close(self) -> None:
         for writer in self.writers.values():

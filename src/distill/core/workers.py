@@ -24,7 +24,6 @@ does not exist, inside a `torch.distributed` process group (one process per rank
 """
 from __future__ import annotations
 
-import ctypes
 import io
 import multiprocessing
 import os
@@ -36,7 +35,7 @@ from typing import Any, Protocol
 import torch
 import torch.distributed as dist
 
-from distill.core.memory import map_large_allocations, release_freed_memory
+from distill.core.memory import c_library, map_large_allocations, release_freed_memory
 from distill.core.run_log import run_log
 from distill.errors import DistillError
 
@@ -116,10 +115,10 @@ class _DrainingBar:
 def _die_with(parent: int) -> None:
     """Have the kernel kill this child when its parent dies (Linux `prctl(PR_SET_PDEATHSIG)`), so a killed run
     leaves no worker training on and holding its output folder's lock; elsewhere the parent's exit ends it."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux
+    libc = c_library()
+    if libc is None or not hasattr(libc, "prctl"):  # not Linux
         return
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before the call took effect
         os._exit(1)
 
